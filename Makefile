@@ -1,0 +1,45 @@
+# For people: the two set-up commands are `make demo` and `make test`.
+BUILD ?= build
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE_FLAGS ?=
+
+# Every Debian package the build, the tests and the benchmarks need: one list, in one place.
+DEPS = cmake make gcc pkg-config git ca-certificates \
+  liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libarchive-dev libext2fs-dev \
+  libssl-dev zlib1g-dev libzstd-dev \
+  e2fsprogs docker-registry skopeo umoci python3 busybox dash zstd gzip valgrind \
+  mmdebstrap qemu-system-x86 linux-image-amd64 systemd-sysv openssh-server
+
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build deps test test-boot demo install sanitize clean
+
+all: build
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j $(JOBS)
+
+deps:
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(DEPS)
+
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE boot
+
+test-boot: build
+	cd $(BUILD) && ctest --output-on-failure -L boot
+
+demo: build
+	$(BUILD)/banger-build examples/demo.lua
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# The unit tests under ASan and UBSan, in a build directory of their own.
+sanitize:
+	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DBANGER_SANITIZE=address,undefined -DBANGER_WERROR=ON" build
+	cd build-asan && ctest --output-on-failure -j $(JOBS) -L unit
+
+clean:
+	rm -rf $(BUILD) build-asan

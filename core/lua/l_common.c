@@ -1,0 +1,60 @@
+#include "l_common.h"
+
+int bg_lua_fail(lua_State *L, const struct bg_error *err)
+{
+  luaL_pushfail(L);
+  lua_pushstring(L, err->msg);
+  lua_pushstring(L, bg_errcode_name(err->code));
+  return 3;
+}
+
+int bg_lua_raise(lua_State *L, const struct bg_error *err)
+{
+  return luaL_error(L, "%s", err->msg);
+}
+
+lua_Integer bg_lua_optfield_int(lua_State *L, int idx, const char *key, lua_Integer def)
+{
+  lua_Integer v = def;
+  int isnum = 0;
+
+  if (lua_isnoneornil(L, idx))
+    return def;
+  if (lua_getfield(L, idx, key) != LUA_TNIL) {
+    v = lua_tointegerx(L, -1, &isnum);
+    if (!isnum)
+      luaL_error(L, "option '%s' must be an integer", key);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def)
+{
+  int v = def;
+
+  if (lua_isnoneornil(L, idx))
+    return def;
+  if (lua_getfield(L, idx, key) != LUA_TNIL) {
+    if (!lua_isboolean(L, -1))
+      luaL_error(L, "option '%s' must be a boolean", key);
+    v = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
+const char *bg_lua_optfield_str(lua_State *L, int idx, const char *key, const char *def)
+{
+  const char *v = def;
+
+  if (lua_isnoneornil(L, idx))
+    return def;
+  if (lua_getfield(L, idx, key) != LUA_TNIL) {
+    if (lua_type(L, -1) != LUA_TSTRING)
+      luaL_error(L, "option '%s' must be a string", key);
+    v = lua_tostring(L, -1);
+  }
+  lua_pop(L, 1); /* the table still holds the string, so v stays valid */
+  return v;
+}

@@ -1,0 +1,27 @@
+/* Helpers shared by the Lua bindings. */
+#ifndef BG_L_COMMON_H
+#define BG_L_COMMON_H
+
+#include <lua.h>
+#include <lauxlib.h>
+
+#include "../util/error.h"
+
+/* The world failed: pushes nil, message, code name (luaL_fileresult's shape). Returns 3. */
+int bg_lua_fail(lua_State *L, const struct bg_error *err);
+
+/* Misuse or a failure the caller cannot handle: raises the message. */
+int bg_lua_raise(lua_State *L, const struct bg_error *err);
+
+/* Reads an optional integer field of the option table at idx (def when absent). */
+lua_Integer bg_lua_optfield_int(lua_State *L, int idx, const char *key, lua_Integer def);
+/* Reads an optional boolean field (def when absent). */
+int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def);
+/* Reads an optional string field (def when absent); the string stays on the table. */
+const char *bg_lua_optfield_str(lua_State *L, int idx, const char *key, const char *def);
+
+/* Signatures of the C modules, registered in package.preload by main. */
+int luaopen_banger_digest(lua_State *L);
+int luaopen_banger_runtime(lua_State *L);
+
+#endif

@@ -1,0 +1,66 @@
+/* banger.runtime: read-only facts about this run, and where a recipe leaves its result. */
+#include <time.h>
+
+#include "l_common.h"
+#include "l_runtime.h"
+#include "../util/log.h"
+
+struct bg_runtime bg_runtime;
+
+static int rt_clock(lua_State *L)
+{
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  lua_pushnumber(L, (lua_Number)ts.tv_sec + (lua_Number)ts.tv_nsec / 1e9);
+  return 1;
+}
+
+static int rt_log(lua_State *L)
+{
+  static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+  int level = luaL_checkoption(L, 1, NULL, levels);
+  const char *msg = luaL_checkstring(L, 2);
+
+  bg_log(level, "%s", msg);
+  return 0;
+}
+
+static int rt_set_result(lua_State *L)
+{
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, BG_RESULT_KEY);
+  return 0;
+}
+
+static void set_str(lua_State *L, const char *key, const char *v)
+{
+  if (v == NULL)
+    return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, key);
+}
+
+static const luaL_Reg runtime_funcs[] = {
+  {"clock", rt_clock},
+  {"log", rt_log},
+  {"set_result", rt_set_result},
+  {NULL, NULL},
+};
+
+int luaopen_banger_runtime(lua_State *L)
+{
+  luaL_newlib(L, runtime_funcs);
+  set_str(L, "version", BANGER_VERSION);
+  set_str(L, "recipe", bg_runtime.recipe);
+  set_str(L, "cache_dir", bg_runtime.cache_dir);
+  set_str(L, "progress", bg_runtime.progress);
+  set_str(L, "agent_path", bg_runtime.agent_path);
+  set_str(L, "assets_dir", bg_runtime.assets_dir);
+  lua_pushinteger(L, bg_runtime.verbosity);
+  lua_setfield(L, -2, "verbosity");
+  lua_pushboolean(L, bg_runtime.json);
+  lua_setfield(L, -2, "json");
+  return 1;
+}

@@ -1,0 +1,159 @@
+#include "harness.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "digest/digest.h"
+
+static const char empty_hex[] =
+  "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+static void hex_of(const void *p, size_t n, char *hex)
+{
+  unsigned char raw[BG_SHA256_LEN];
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_buf(p, n, raw, &err), 0);
+  bg_hex(raw, sizeof(raw), hex);
+}
+
+BG_TEST(known_vectors)
+{
+  char hex[BG_SHA256_HEXLEN + 1];
+
+  hex_of("", 0, hex);
+  CHECK_STR(hex, empty_hex);
+  hex_of("abc", 3, hex);
+  CHECK_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+BG_TEST(incremental_matches_oneshot)
+{
+  static const char text[] = "The quick brown fox jumps over the lazy dog";
+  unsigned char a[BG_SHA256_LEN], b[BG_SHA256_LEN];
+  struct bg_sha256 *h;
+  struct bg_error err;
+  size_t i;
+
+  bg_error_clear(&err);
+  h = bg_sha256_new(&err);
+  CHECK(h != NULL);
+  for (i = 0; i < sizeof(text) - 1; i++)
+    CHECK_INT(bg_sha256_update(h, text + i, 1, &err), 0);
+  CHECK_INT(bg_sha256_final(h, a, &err), 0);
+  CHECK_INT(bg_sha256_buf(text, sizeof(text) - 1, b, &err), 0);
+  CHECK(memcmp(a, b, sizeof(a)) == 0);
+  /* final resets: the hasher starts again from nothing */
+  CHECK_INT(bg_sha256_final(h, a, &err), 0);
+  CHECK_INT(bg_sha256_buf("", 0, b, &err), 0);
+  CHECK(memcmp(a, b, sizeof(a)) == 0);
+  bg_sha256_free(h);
+}
+
+BG_TEST(parse_accepts_valid)
+{
+  char s[BG_DIGEST_STRLEN];
+  struct bg_digest d;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  snprintf(s, sizeof(s), "sha256:%s", empty_hex);
+  CHECK_INT(bg_digest_parse(s, &d, &err), 0);
+  CHECK_STR(d.hex, empty_hex);
+  CHECK_INT(d.raw[0], 0xe3);
+  CHECK_INT(d.raw[31], 0x55);
+}
+
+BG_TEST(parse_rejects_invalid)
+{
+  static const char *const bad[] = {
+    "",
+    "sha256:",
+    "sha256:abc",
+    "sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855",
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b85",
+    "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b8555",
+    "sha256:../../../../etc/passwd000000000000000000000000000000000000000000",
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+  };
+  struct bg_digest d;
+  struct bg_error err;
+  size_t i;
+
+  for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    bg_error_clear(&err);
+    CHECK_INT(bg_digest_parse(bad[i], &d, &err), -1);
+    CHECK_INT(err.code, BG_EINVAL);
+  }
+  bg_error_clear(&err);
+  bg_digest_parse(bad[3], &d, &err);
+  CHECK_CONTAINS(err.msg, "unsupported digest algorithm");
+}
+
+BG_TEST(file_missing)
+{
+  unsigned char raw[BG_SHA256_LEN];
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_file("does-not-exist", raw, NULL, &err), -1);
+  CHECK_INT(err.code, BG_ENOTFOUND);
+  CHECK_CONTAINS(err.msg, "cannot open does-not-exist");
+}
+
+/* Hashes a file written here and compares with what sha256sum prints. */
+static void compare_with_sha256sum(const char *name, size_t size)
+{
+  unsigned char raw[BG_SHA256_LEN];
+  char hex[BG_SHA256_HEXLEN + 1];
+  char cmd[256], line[256];
+  unsigned char *block;
+  struct bg_error err;
+  uint64_t got = 0;
+  size_t done = 0, i, n;
+  FILE *f, *p;
+
+  block = malloc(1 << 16);
+  CHECK(block != NULL);
+  f = fopen(name, "wb");
+  CHECK(f != NULL);
+  while (done < size) {
+    n = size - done < (1 << 16) ? size - done : (1 << 16);
+    for (i = 0; i < n; i++)
+      block[i] = (unsigned char)((done + i) * 2654435761u >> 13);
+    CHECK_INT(fwrite(block, 1, n, f), n);
+    done += n;
+  }
+  CHECK_INT(fclose(f), 0);
+  free(block);
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_file(name, raw, &got, &err), 0);
+  CHECK_INT(got, size);
+  bg_hex(raw, sizeof(raw), hex);
+  snprintf(cmd, sizeof(cmd), "sha256sum %s", name);
+  p = popen(cmd, "r");
+  CHECK(p != NULL);
+  CHECK(fgets(line, sizeof(line), p) != NULL);
+  CHECK_INT(pclose(p), 0);
+  line[BG_SHA256_HEXLEN] = '\0';
+  CHECK_STR(hex, line);
+}
+
+BG_TEST(file_0_bytes)
+{
+  compare_with_sha256sum("zero", 0);
+}
+
+BG_TEST(file_1_byte)
+{
+  compare_with_sha256sum("one", 1);
+}
+
+BG_TEST(file_100_mib)
+{
+  compare_with_sha256sum("big", (size_t)100 << 20);
+  unlink("big");
+}

@@ -1,0 +1,35 @@
+# Shared by the integration scripts: assertions that count, and a closing summary line.
+# Scripts run in a fresh directory; $BANGER is the binary, $BANGER_SOURCE_DIR the source tree.
+bg_pass=0
+bg_fail=0
+
+expect_eq() { # got want what
+  if [ "$1" = "$2" ]; then
+    bg_pass=$((bg_pass + 1))
+  else
+    bg_fail=$((bg_fail + 1))
+    printf 'FAIL %s: expected [%s], got [%s]\n' "$3" "$2" "$1" >&2
+  fi
+}
+
+expect_contains() { # haystack needle what
+  case "$1" in
+    *"$2"*) bg_pass=$((bg_pass + 1)) ;;
+    *) bg_fail=$((bg_fail + 1)); printf 'FAIL %s: [%s] not in [%s]\n' "$3" "$2" "$1" >&2 ;;
+  esac
+}
+
+expect_file_absent() { # path what
+  if [ -e "$1" ]; then
+    bg_fail=$((bg_fail + 1)); printf 'FAIL %s: %s exists\n' "$2" "$1" >&2
+  else
+    bg_pass=$((bg_pass + 1))
+  fi
+}
+
+skip() { printf 'SKIP: %s\n' "$1" >&2; exit 77; }
+
+finish() {
+  printf '%d passed, %d failed\n' "$bg_pass" "$bg_fail"
+  [ "$bg_fail" -eq 0 ] && [ "$bg_pass" -gt 0 ]
+}
