@@ -1,0 +1,187 @@
+/* Where file bytes live: the spool file, memory, or host files read at build time. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tree_internal.h"
+
+#define SPOOL_BUFSIZE (1 << 20)
+
+static int spool_open(struct bg_tree *t, struct bg_error *err)
+{
+  const char *dir = getenv("TMPDIR");
+  char path[4096];
+  int n, fd;
+
+  if (dir == NULL || dir[0] == '\0')
+    dir = "/tmp";
+  /* O_TMPFILE: the file never has a name, so it cannot outlive the process */
+  fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    n = snprintf(path, sizeof(path), "%s/banger-spool-XXXXXX", dir);
+    if (n < 0 || (size_t)n >= sizeof(path))
+      return bg_error_set(err, BG_EINVAL, "TMPDIR too long");
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd < 0)
+      return bg_error_errno(err, errno, "cannot create a spool file in %s", dir);
+    unlink(path);
+  }
+  t->spool_buf = malloc(SPOOL_BUFSIZE);
+  if (t->spool_buf == NULL) {
+    close(fd);
+    return bg_error_set(err, BG_ENOMEM, "out of memory for the spool buffer");
+  }
+  t->spool_fd = fd;
+  return 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n, struct bg_error *err)
+{
+  ssize_t w;
+
+  while (n > 0) {
+    w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return bg_error_errno(err, errno, "cannot write the spool file");
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static int spool_flush(struct bg_tree *t, struct bg_error *err)
+{
+  if (t->spool_buffered == 0)
+    return 0;
+  if (write_all(t->spool_fd, t->spool_buf, t->spool_buffered, err) != 0)
+    return -1;
+  t->spool_buffered = 0;
+  return 0;
+}
+
+int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *offset,
+                         struct bg_error *err)
+{
+  size_t room;
+
+  if (t->spool_fd < 0 && spool_open(t, err) != 0)
+    return -1;
+  if (n > t->limits.max_spool_bytes - t->spool_size)
+    return bg_error_set(err, BG_ETOOBIG, "image content exceeds the limit of %llu bytes",
+                        (unsigned long long)t->limits.max_spool_bytes);
+  if (offset != NULL)
+    *offset = t->spool_size;
+  t->spool_size += n;
+  while (n > 0) {
+    room = SPOOL_BUFSIZE - t->spool_buffered;
+    if (room == 0) {
+      if (spool_flush(t, err) != 0)
+        return -1;
+      continue;
+    }
+    if (room > n)
+      room = n;
+    memcpy(t->spool_buf + t->spool_buffered, p, room);
+    t->spool_buffered += room;
+    p = (const unsigned char *)p + room;
+    n -= room;
+  }
+  return 0;
+}
+
+void bg_spool_close(struct bg_tree *t)
+{
+  if (t->spool_fd >= 0)
+    close(t->spool_fd);
+  t->spool_fd = -1;
+  free(t->spool_buf);
+  t->spool_buf = NULL;
+  if (t->host_fd >= 0)
+    close(t->host_fd);
+  t->host_fd = -1;
+  free(t->host_path);
+  t->host_path = NULL;
+}
+
+static int pread_some(int fd, void *buf, size_t n, uint64_t off, size_t *got, const char *what,
+                      struct bg_error *err)
+{
+  ssize_t r;
+
+  for (;;) {
+    r = pread(fd, buf, n, (off_t)off);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return bg_error_errno(err, errno, "cannot read %s", what);
+    *got = (size_t)r;
+    return 0;
+  }
+}
+
+static int host_open(struct bg_tree *t, const char *path, struct bg_error *err)
+{
+  int fd;
+
+  if (t->host_fd >= 0 && t->host_path != NULL && strcmp(t->host_path, path) == 0)
+    return 0;
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return bg_error_errno(err, errno, "cannot open %s", path);
+  if (t->host_fd >= 0)
+    close(t->host_fd);
+  free(t->host_path);
+  t->host_fd = fd;
+  t->host_path = strdup(path);
+  if (t->host_path == NULL) {
+    close(fd);
+    t->host_fd = -1;
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  }
+  return 0;
+}
+
+int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, void *buf, size_t n,
+                 size_t *got, struct bg_error *err)
+{
+  const struct bg_content *c = &ino->content;
+
+  *got = 0;
+  if (!S_ISREG(ino->mode))
+    return bg_error_set(err, BG_EINVAL, "not a regular file");
+  if (off >= ino->size)
+    return 0;
+  if (n > ino->size - off)
+    n = (size_t)(ino->size - off);
+  switch (c->kind) {
+  case BG_CONTENT_NONE:
+    return bg_error_set(err, BG_EINVAL, "file of %llu bytes has no content",
+                        (unsigned long long)ino->size);
+  case BG_CONTENT_MEM:
+    memcpy(buf, c->mem + off, n);
+    *got = n;
+    return 0;
+  case BG_CONTENT_SPOOL:
+    if (c->offset + off + n > t->spool_size - t->spool_buffered && spool_flush(t, err) != 0)
+      return -1;
+    if (pread_some(t->spool_fd, buf, n, c->offset + off, got, "the spool file", err) != 0)
+      return -1;
+    if (*got == 0)
+      return bg_error_set(err, BG_EIO, "the spool file is shorter than expected");
+    return 0;
+  case BG_CONTENT_HOST:
+    if (host_open(t, c->host_path, err) != 0)
+      return -1;
+    if (pread_some(t->host_fd, buf, n, off, got, c->host_path, err) != 0)
+      return -1;
+    if (*got == 0)
+      return bg_error_set(err, BG_EIO, "%s is shorter than when it was added", c->host_path);
+    return 0;
+  }
+  return bg_error_set(err, BG_EINVAL, "unknown content kind %d", c->kind);
+}

@@ -1,0 +1,176 @@
+/* The merged filesystem tree: what the layers of an image add up to, held in memory.
+ *
+ * A node is a name in a directory; an inode is what names point to (several names for a hardlink).
+ * Metadata is O(entries); file bytes live elsewhere (struct bg_content says where). Paths given to
+ * these functions are inside the tree: "/a/b", "a/b", "./a//b/" are the same path; a lookup
+ * follows symlinks the way a chroot would (absolute targets start at the tree's root, ".." stops at
+ * the root, more than BG_TREE_MAX_HOPS symlinks is ELOOP), so nothing ever resolves outside it. */
+#ifndef BG_TREE_H
+#define BG_TREE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "../util/error.h"
+
+#define BG_TREE_MAX_HOPS 40
+#define BG_TREE_NAME_MAX 255  /* bytes in one path component (ext4's limit) */
+#define BG_TREE_PATH_MAX 4096 /* bytes in a path or a symlink target */
+
+struct bg_time {
+  int64_t sec; /* may be negative (before 1970) or past 2038 */
+  uint32_t nsec;
+};
+
+/* What a new entry looks like. mode holds permission bits only (07777: setuid/setgid/sticky too);
+ * the type comes from the function called. Ids are numeric and may exceed 65535. */
+struct bg_meta {
+  uint32_t mode;
+  uint32_t uid;
+  uint32_t gid;
+  struct bg_time mtime;
+  struct bg_time atime;
+  struct bg_time ctime;
+};
+
+enum bg_content_kind {
+  BG_CONTENT_NONE = 0, /* empty file */
+  BG_CONTENT_MEM,      /* bytes owned by the inode (small files, recipe-written files) */
+  BG_CONTENT_SPOOL,    /* bytes at offset in the tree's spool file */
+  BG_CONTENT_HOST,     /* bytes of a host file, read when the image is written */
+};
+
+struct bg_content {
+  int kind;            /* enum bg_content_kind */
+  uint64_t offset;     /* SPOOL */
+  unsigned char *mem;  /* MEM: owned */
+  char *host_path;     /* HOST: owned */
+};
+
+struct bg_xattr {
+  char *name; /* full name with namespace prefix: "security.capability", "user.x" */
+  unsigned char *value;
+  size_t len;
+};
+
+struct bg_node;
+
+struct bg_inode {
+  uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK/S_IFCHR/S_IFBLK/S_IFIFO/S_IFSOCK | 07777 */
+  uint32_t uid;
+  uint32_t gid;
+  struct bg_time mtime;
+  struct bg_time atime;
+  struct bg_time ctime;
+  uint64_t size;         /* regular file: content bytes; symlink: target length */
+  uint32_t rdev_major;   /* character and block devices */
+  uint32_t rdev_minor;
+  char *target;          /* symlink target, owned */
+  struct bg_xattr *xattrs; /* owned, sorted by name */
+  uint32_t nxattrs;
+  struct bg_content content;
+  uint32_t nlink;        /* names in the tree that refer to this inode */
+  uint32_t ino;          /* free for a writer to record the inode number it chose; 0 at first */
+  void *user;            /* free for a writer's bookkeeping */
+};
+
+struct bg_dirindex; /* a directory's children: hashed by name, sorted on demand */
+
+struct bg_node {
+  char *name;              /* one component, owned; "" for the root */
+  uint32_t namelen;
+  struct bg_node *parent;  /* the root's parent is itself */
+  struct bg_inode *inode;
+  struct bg_dirindex *children; /* directories only */
+};
+
+struct bg_tree;
+
+/* Caps that turn a hostile image into a clean error instead of exhausted memory or disk. */
+struct bg_tree_limits {
+  uint64_t max_entries;     /* names in the tree */
+  uint64_t max_spool_bytes; /* bytes written to the spool */
+};
+
+struct bg_tree *bg_tree_new(const struct bg_tree_limits *limits, struct bg_error *err);
+void bg_tree_free(struct bg_tree *t);
+struct bg_node *bg_tree_root(struct bg_tree *t);
+uint64_t bg_tree_entries(const struct bg_tree *t);
+
+/* Looks a path up. BG_FOLLOW also follows a symlink in the last component. Missing: BG_ENOTFOUND. */
+#define BG_FOLLOW 1
+int bg_tree_lookup(struct bg_tree *t, const char *path, int flags, struct bg_node **out,
+                   struct bg_error *err);
+
+/* Finds the directory that would hold path (following symlinks on the way) and the last
+ * component. With BG_PARENTS, missing directories on the way are created 0755 0:0 with `when` as
+ * their times. A path naming the root itself is BG_EINVAL. */
+#define BG_PARENTS 2
+int bg_tree_parent(struct bg_tree *t, const char *path, int flags, const struct bg_time *when,
+                   struct bg_node **dir, char *last, struct bg_error *err);
+
+/* Creating entries. Layer semantics: if path exists and both it and the new entry are
+ * directories, only the attributes change (or nothing, with BG_KEEP); in every other case the old
+ * entry (a whole subtree, if a directory) is removed first. flags may hold BG_PARENTS. */
+#define BG_KEEP 4
+int bg_tree_mkdir(struct bg_tree *t, const char *path, const struct bg_meta *m, int flags,
+                  struct bg_node **out, struct bg_error *err);
+/* content is moved into the inode (the caller's struct is cleared); size is the byte count. */
+int bg_tree_add_file(struct bg_tree *t, const char *path, const struct bg_meta *m,
+                     struct bg_content *content, uint64_t size, int flags, struct bg_node **out,
+                     struct bg_error *err);
+int bg_tree_symlink(struct bg_tree *t, const char *path, const char *target,
+                    const struct bg_meta *m, int flags, struct bg_node **out,
+                    struct bg_error *err);
+/* type is S_IFCHR, S_IFBLK, S_IFIFO or S_IFSOCK. */
+int bg_tree_mknod(struct bg_tree *t, const char *path, uint32_t type, const struct bg_meta *m,
+                  uint32_t major, uint32_t minor, int flags, struct bg_node **out,
+                  struct bg_error *err);
+/* A new name for the inode at `existing` (not followed: a hardlink to a symlink shares the
+ * symlink's inode). Directories cannot be linked. */
+int bg_tree_link(struct bg_tree *t, const char *path, const char *existing, int flags,
+                 struct bg_node **out, struct bg_error *err);
+
+/* Removes a name (a directory with everything below it; no recursion on the C stack). Removing
+ * the root is BG_EINVAL; a missing path is BG_ENOTFOUND. */
+int bg_tree_remove(struct bg_tree *t, const char *path, struct bg_error *err);
+/* Removes node (not the root) and everything below it. */
+void bg_tree_remove_node(struct bg_tree *t, struct bg_node *node);
+
+/* A directory's children sorted bytewise by name. The array belongs to the directory and stays
+ * valid until the directory changes. */
+struct bg_node *const *bg_node_children(struct bg_node *dir, size_t *n);
+/* One child by name (exact bytes), or NULL. */
+struct bg_node *bg_node_child(struct bg_node *dir, const char *name, size_t namelen);
+/* Writes the node's absolute path ("/" for the root) into buf; BG_ETOOBIG if it does not fit. */
+int bg_node_path(const struct bg_node *node, char *buf, size_t size, struct bg_error *err);
+
+/* Visits every node in sorted pre-order (a directory before its children), root first. A
+ * non-zero return from fn stops the walk and is returned. Iterative: deep trees are fine. */
+typedef int (*bg_tree_visit_fn)(struct bg_node *node, void *ctx);
+int bg_tree_walk(struct bg_tree *t, bg_tree_visit_fn fn, void *ctx);
+
+/* Sets (or with value NULL removes) one extended attribute. */
+int bg_inode_set_xattr(struct bg_inode *ino, const char *name, const void *value, size_t len,
+                       struct bg_error *err);
+
+/* File contents. The spool is one sequential temporary file per tree, unlinked from the start so
+ * nothing is left behind whatever happens. Append returns the offset the bytes start at. */
+int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *offset,
+                         struct bg_error *err);
+/* Reads up to n bytes of a regular file's content from off; *got is 0 at the end. */
+int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, void *buf, size_t n,
+                 size_t *got, struct bg_error *err);
+
+struct bg_tree_stats {
+  uint64_t entries;     /* names */
+  uint64_t inodes;      /* distinct inodes, the root included */
+  uint64_t files, dirs, symlinks, specials;
+  uint64_t bytes;       /* content bytes of regular files, each inode counted once */
+  uint64_t data_blocks; /* blocks of block_size needed for file data, slow symlinks, directory
+                           blocks and xattr blocks, an estimate that errs high */
+};
+void bg_tree_stats(struct bg_tree *t, uint32_t block_size, struct bg_tree_stats *s);
+
+#endif
