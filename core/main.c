@@ -26,6 +26,7 @@
 static const luaL_Reg preloads[] = {
   {"banger.digest", luaopen_banger_digest},
   {"banger.runtime", luaopen_banger_runtime},
+  {"banger.tree", luaopen_banger_tree},
   {"cjson", luaopen_cjson},
   {NULL, NULL},
 };

@@ -435,8 +435,7 @@ static int resolve(struct bg_tree *t, const char *path, int flags, const struct 
     child = bg_node_child(cur, buf + s, e - s);
     if (child == NULL && !is_last) {
       if (!(flags & BG_PARENTS))
-        return bg_error_set(err, BG_ENOTFOUND, "%.*s: no such file or directory", (int)e,
-                            buf);
+        return bg_error_set(err, BG_ENOTFOUND, "%s: no such file or directory", path);
       memset(&m, 0, sizeof(m));
       m.mode = 0755;
       if (when != NULL)
@@ -476,7 +475,7 @@ static int resolve(struct bg_tree *t, const char *path, int flags, const struct 
       break;
     }
     if (!S_ISDIR(child->inode->mode))
-      return bg_error_set(err, BG_EINVAL, "%.*s: not a directory", (int)e, buf);
+      return bg_error_set(err, BG_EINVAL, "%s: %.*s is not a directory", path, (int)e, buf);
     cur = child;
   }
   if (len == 0 && hops == 0) {

@@ -48,6 +48,9 @@ struct bg_content {
   char *host_path;     /* HOST: owned */
 };
 
+/* Frees what a content record owns and empties it. */
+void bg_content_clear(struct bg_content *c);
+
 struct bg_xattr {
   char *name; /* full name with namespace prefix: "security.capability", "user.x" */
   unsigned char *value;

@@ -21,7 +21,6 @@ struct bg_tree {
 /* A new directory named name in dir (which must not hold that name yet). */
 struct bg_node *bg_tree_new_dir(struct bg_tree *t, struct bg_node *dir, const char *name,
                                 size_t len, const struct bg_meta *m, struct bg_error *err);
-void bg_content_clear(struct bg_content *c);
 void bg_spool_close(struct bg_tree *t);
 
 #endif

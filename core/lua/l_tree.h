@@ -1,0 +1,23 @@
+/* The banger.tree userdata, for bindings that take a tree (banger.ext4). */
+#ifndef BG_L_TREE_H
+#define BG_L_TREE_H
+
+#include <lua.h>
+
+#include "../tree/tree.h"
+
+#define BG_TREE_MT "banger.tree.Tree"
+
+typedef struct {
+  struct bg_tree *t; /* NULL once closed */
+} LTree;
+
+/* The tree at idx; raises if it is not a tree or is closed. */
+struct bg_tree *bg_lua_checktree(lua_State *L, int idx);
+/* Reads mode (default defmode), uid, gid, mtime, mtime_nsec from the option table at idx. */
+void bg_lua_meta(lua_State *L, int idx, uint32_t defmode, struct bg_meta *m);
+/* Pushes a stat table: type, mode, uid, gid, size, mtime, mtime_nsec, nlink, target, major,
+ * minor, xattrs. */
+void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino);
+
+#endif

@@ -1,0 +1,62 @@
+local spec = require "spec"
+local tree = require "banger.tree"
+local it, eq = spec.it, spec.eq
+
+it("builds entries with owners and modes", function()
+  local t <close> = tree.new()
+  assert(t:mkdir("/usr/bin", { mode = 493 }))
+  assert(t:write("/usr/bin/sudo", "ELF", { mode = 2541, uid = 0, gid = 0 }))
+  assert(t:write("/home/u/f", "", { uid = 1000, gid = 100000 }))
+  assert(t:symlink("/bin", "usr/bin"))
+  local st = t:stat("/usr/bin/sudo")
+  eq(st.type, "file")
+  eq(st.mode, 2541)
+  eq(st.size, 3)
+  eq(t:stat("/home/u/f").gid, 100000)
+  eq(t:stat("/bin").type, "symlink")
+  eq(t:stat("/bin").target, "usr/bin")
+  eq(t:stat("/bin/sudo", { follow = true }).mode, 2541)
+  eq(t:exists("/nope"), false)
+end)
+
+it("reports missing paths as nil, message, code", function()
+  local t <close> = tree.new()
+  local st, msg, code = t:stat("/etc/os-release")
+  eq(st, nil)
+  eq(msg, "/etc/os-release: no such file or directory")
+  eq(code, "notfound")
+  eq(select(2, t:remove("/")), "/: cannot remove the root")
+end)
+
+it("counts what sizing needs", function()
+  local t <close> = tree.new()
+  t:write("/a", string.rep("x", 5000))
+  t:link("/b", "/a")
+  local s = t:stats(4096)
+  eq(s.bytes, 5000)
+  eq(s.inodes, 2)
+  eq(s.entries, 3)
+  eq(s.data_blocks, 3)
+end)
+
+it("writes from host files", function()
+  local path = spec.tmpdir() .. "/host"
+  local f = assert(io.open(path, "wb"))
+  f:write("hello")
+  f:close()
+  local t <close> = tree.new()
+  assert(t:write("/x", nil, { from = path, mode = 493 }))
+  eq(t:stat("/x").size, 5)
+  eq(select(2, t:write("/y", nil, { from = "/nonexistent" })),
+    "cannot use /nonexistent: No such file or directory")
+end)
+
+it("refuses misuse", function()
+  local t = tree.new()
+  spec.raises(function() t:write("/x", "", { mode = 65536 }) end, "mode must be within")
+  t:close()
+  t:close()
+  spec.raises(function() t:stat("/") end, "attempt to use a closed tree")
+end)
+
+spec.done()
