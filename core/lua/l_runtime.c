@@ -1,11 +1,44 @@
 /* banger.runtime: read-only facts about this run, and where a recipe leaves its result. */
+#include <string.h>
 #include <time.h>
 
+#include "embedded.h"
 #include "l_common.h"
 #include "l_runtime.h"
 #include "../util/log.h"
 
 struct bg_runtime bg_runtime;
+
+/* runtime.asset(name): the bytes of a guest asset compiled into the binary (assets/<name>). */
+static int rt_asset(lua_State *L)
+{
+  const char *name = luaL_checkstring(L, 1);
+  const struct bg_embedded *e;
+
+  for (e = bg_embedded_assets; e->name != NULL; e++) {
+    if (strcmp(e->name, name) == 0) {
+      lua_pushlstring(L, (const char *)e->data, e->len);
+      return 1;
+    }
+  }
+  lua_pushnil(L);
+  lua_pushfstring(L, "no asset named %s", name);
+  return 2;
+}
+
+/* runtime.assets(): the names of the compiled-in assets, sorted. */
+static int rt_assets(lua_State *L)
+{
+  const struct bg_embedded *e;
+  lua_Integer i = 0;
+
+  lua_newtable(L);
+  for (e = bg_embedded_assets; e->name != NULL; e++) {
+    lua_pushstring(L, e->name);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
 
 static int rt_clock(lua_State *L)
 {
@@ -43,6 +76,8 @@ static void set_str(lua_State *L, const char *key, const char *v)
 }
 
 static const luaL_Reg runtime_funcs[] = {
+  {"asset", rt_asset},
+  {"assets", rt_assets},
   {"clock", rt_clock},
   {"log", rt_log},
   {"set_result", rt_set_result},

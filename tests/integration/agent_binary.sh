@@ -1,0 +1,70 @@
+#!/bin/bash
+# The built banger-vsock-agent binary: statically linked, answers over --unix, exits on SIGTERM.
+set -u
+. "$BANGER_SOURCE_DIR/tests/lib.sh"
+
+agent=$BANGER_BUILD_DIR/banger-vsock-agent
+[ -x "$agent" ] || { echo "FAIL: $agent was not built" >&2; exit 1; }
+command -v python3 >/dev/null || skip "python3 is needed to talk to the unix socket"
+
+expect_contains "$(file -L "$agent")" "statically linked" "the agent is statically linked"
+expect_eq "$("$agent" --version)" "banger-vsock-agent 0.1.0" "--version"
+expect_contains "$("$agent" --help)" "default 52000" "--help names the default port"
+"$agent" --port 0 2>err; rc=$?
+expect_eq "$rc" 2 "--port 0 exit status"
+expect_eq "$(cat err)" "banger-vsock-agent: bad port '0': expected a number from 1 to 4294967294" \
+  "--port 0 message"
+"$agent" --port 12x 2>/dev/null; expect_eq "$?" 2 "--port 12x exit status"
+"$agent" --bogus 2>err; rc=$?
+expect_eq "$rc" 2 "unknown argument exit status"
+expect_contains "$(cat err)" "unknown argument '--bogus'" "unknown argument message"
+
+# banger-build tells recipes where the agent is
+printf 'io.write(require("banger.runtime").agent_path, "\\n")\n' > where.lua
+expect_eq "$("$BANGER" where.lua)" "$BANGER_BUILD_DIR/banger-vsock-agent" "runtime.agent_path"
+
+"$agent" --unix "$PWD/a.sock" 2>agent.log &
+pid=$!
+for _ in $(seq 50); do [ -S a.sock ] && break; sleep 0.1; done
+
+talk() { # request bytes (python literal) -> reply, read until the agent closes or 1 s passes
+  python3 - "$1" <<'PY'
+import socket, sys, ast, time
+s = socket.socket(socket.AF_UNIX)
+s.connect("a.sock")
+s.sendall(ast.literal_eval(sys.argv[1]))
+s.settimeout(1.0)
+out = b""
+try:
+    while not out.endswith(b"\n") or out.count(b"\n") < sys.argv[1].count("\\n"):
+        chunk = s.recv(4096)
+        if not chunk:
+            break
+        out += chunk
+except socket.timeout:
+    pass
+sys.stdout.write(out.decode())
+PY
+}
+
+up=$(cut -d. -f1 /proc/uptime)
+reply=$(talk 'b"HEALTH\n"')
+case $reply in
+  "OK banger-vsock-agent 0.1.0 uptime="[0-9]*) bg_pass=$((bg_pass + 1)) ;;
+  *) bg_fail=$((bg_fail + 1)); echo "FAIL health reply: [$reply]" >&2 ;;
+esac
+got=${reply##*uptime=}
+[ "$got" -ge "$up" ] && [ "$got" -le $((up + 5)) ]
+expect_eq "$?" 0 "uptime $got is the guest's uptime ($up)"
+expect_eq "$(talk 'b"PING\n"')" "ERR unknown request" "unknown request"
+expect_eq "$(talk "b'$(head -c 300 /dev/zero | tr '\0' A)'")" "ERR request too long" "oversize request"
+expect_eq "$(talk 'b"HEALTH\r\nX\n"' | tail -n1)" "ERR unknown request" "two requests, one connection"
+
+kill -TERM "$pid"
+wait "$pid"; rc=$?
+expect_eq "$rc" 0 "SIGTERM exit status"
+expect_contains "$(cat agent.log)" "listening on unix socket $PWD/a.sock" "start-up log line"
+expect_contains "$(cat agent.log)" "signal 15: exiting" "exit log line"
+expect_file_absent a.sock "the socket is removed on exit"
+
+finish
