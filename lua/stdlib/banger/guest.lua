@@ -1,0 +1,170 @@
+--- What goes into the guest: files owned by root, systemd units and their wants symlinks, OpenRC
+--- services, the mount points a root filesystem needs to boot, and the banger guest agents.
+---@class banger.guest
+local M = {}
+
+local runtime = require "banger.runtime"
+
+--- Where the default recipe puts things (see docs/recipes.md).
+M.PATHS = {
+  agent = "/usr/local/bin/banger-vsock-agent",
+  network = "/usr/local/libexec/banger-network-bootstrap",
+  first_boot = "/usr/local/libexec/banger-first-boot",
+  marker = "/var/lib/banger/first-boot-pending",
+  modules = "/etc/modules-load.d/banger-vsock.conf",
+  units = "/etc/systemd/system",
+  initd = "/etc/init.d",
+}
+
+--- The time stamped on injected files: SOURCE_DATE_EPOCH when set, so builds are reproducible.
+---@return integer
+function M.now()
+  local sde = os.getenv("SOURCE_DATE_EPOCH")
+  if sde and sde:match("^%d+$") then return math.tointeger(tonumber(sde)) end
+  return os.time()
+end
+
+local function must(what, ok, err)
+  if not ok then error(string.format("%s: %s", what, err), 3) end
+  return ok
+end
+
+---@class banger.guest.FileOpts
+---@field mode? integer  (default 0644)
+---@field uid? integer   (default 0)
+---@field gid? integer   (default 0)
+---@field from? string   a host file to copy instead of bytes
+
+--- Puts a file into the tree, owned root:root unless told otherwise. Missing directories on the
+--- way are created 0755 root:root; directories that exist keep their owners and modes.
+---@param tree userdata
+---@param path string
+---@param bytes? string
+---@param opts? banger.guest.FileOpts
+function M.file(tree, path, bytes, opts)
+  opts = opts or {}
+  must("injecting " .. path, tree:write(path, bytes, {
+    mode = opts.mode or 420, uid = opts.uid or 0, gid = opts.gid or 0, from = opts.from,
+    mtime = M.now(),
+  }))
+end
+
+--- Makes a directory (and missing parents) 0755 root:root unless told otherwise; an existing
+--- directory keeps its owner and mode.
+---@param tree userdata
+---@param path string
+---@param opts? {mode?: integer, uid?: integer, gid?: integer}
+function M.dir(tree, path, opts)
+  opts = opts or {}
+  local st = tree:stat(path, { follow = true })
+  if st and st.type == "dir" then return end
+  must("creating " .. path, tree:mkdir(path, {
+    mode = opts.mode or 493, uid = opts.uid or 0, gid = opts.gid or 0, mtime = M.now(),
+  }))
+end
+
+--- A symlink owned root:root (mode 0777), replacing whatever was at path.
+---@param tree userdata
+---@param path string
+---@param target string
+function M.symlink(tree, path, target)
+  must("linking " .. path, tree:symlink(path, target, { mode = 511, mtime = M.now() }))
+end
+
+--- Enables a systemd unit the way `systemctl enable` does: a symlink in
+--- /etc/systemd/system/<target>.wants/ pointing at the unit file.
+---@param tree userdata
+---@param unit string  "banger-network.service"
+---@param target? string  (default "multi-user.target")
+function M.systemd_enable(tree, unit, target)
+  target = target or "multi-user.target"
+  M.symlink(tree, string.format("%s/%s.wants/%s", M.PATHS.units, target, unit),
+    M.PATHS.units .. "/" .. unit)
+end
+
+--- Enables an OpenRC service: a symlink in /etc/runlevels/<runlevel>/ to /etc/init.d/<name>.
+---@param tree userdata
+---@param name string
+---@param runlevel? string  (default "default")
+function M.openrc_enable(tree, name, runlevel)
+  runlevel = runlevel or "default"
+  M.symlink(tree, string.format("/etc/runlevels/%s/%s", runlevel, name),
+    M.PATHS.initd .. "/" .. name)
+end
+
+--- Creates the mount points a guest needs to boot when the image lacks them: /dev, /proc, /sys,
+--- /run (0755) and /tmp (1777). A root without /dev stops in the initramfs.
+---@param tree userdata
+function M.mountpoints(tree)
+  for _, d in ipairs { "/dev", "/proc", "/sys", "/run" } do M.dir(tree, d) end
+  M.dir(tree, "/tmp", { mode = 1023 })
+end
+
+--- The bytes of an asset compiled into banger-build (assets/ in the source tree).
+---@param name string
+---@return string
+function M.asset(name)
+  return must("asset " .. name, runtime.asset(name))
+end
+
+--- The banger-vsock-agent binary to inject: opts.agent, else the one built with banger-build.
+---@param path? string
+---@return string
+function M.agent_path(path)
+  path = path or runtime.agent_path
+  if not path then
+    error("no banger-vsock-agent binary found: build it (make) or set BANGER_AGENT", 3)
+  end
+  return path
+end
+
+---@class banger.guest.AgentOpts
+---@field dispatch table   the first-boot dispatch table (banger.distros.default() or a copy)
+---@field agent? string    the banger-vsock-agent binary (default: the one built with banger-build)
+
+local UNITS = { "banger-network.service", "banger-vsock-agent.service",
+  "banger-first-boot.service" }
+
+--- The guest side of the default recipe on a systemd guest: the vsock agent, the network
+--- bootstrap, their units, the vsock modules-load file, the first-boot script rendered from the
+--- dispatch table, its unit and its marker, and the three wants symlinks. All root:root.
+---@param tree userdata
+---@param opts banger.guest.AgentOpts
+function M.systemd_agents(tree, opts)
+  local firstboot = require "banger.firstboot"
+  assert(type(opts) == "table" and type(opts.dispatch) == "table",
+    "systemd_agents: opts.dispatch (a first-boot dispatch table) is required")
+  local P = M.PATHS
+  M.file(tree, P.agent, nil, { mode = 493, from = M.agent_path(opts.agent) })
+  M.file(tree, P.network, M.asset("banger-network-bootstrap.sh"), { mode = 493 })
+  M.file(tree, P.units .. "/banger-network.service", M.asset("banger-network.service"))
+  M.file(tree, P.units .. "/banger-vsock-agent.service", M.asset("banger-vsock-agent.service"))
+  M.file(tree, P.modules, M.asset("banger-vsock.conf"))
+  M.file(tree, P.first_boot, firstboot.render(opts.dispatch), { mode = 493 })
+  M.file(tree, P.units .. "/banger-first-boot.service", M.asset("banger-first-boot.service"))
+  M.file(tree, P.marker, "")
+  for _, unit in ipairs(UNITS) do M.systemd_enable(tree, unit) end
+end
+
+--- The same on an OpenRC guest (Alpine): the agent, the scripts, /etc/init.d services enabled in
+--- the default runlevel, the vsock modules-load file (OpenRC's modules service reads it too),
+--- the first-boot marker.
+---@param tree userdata
+---@param opts banger.guest.AgentOpts
+function M.openrc_agents(tree, opts)
+  local firstboot = require "banger.firstboot"
+  assert(type(opts) == "table" and type(opts.dispatch) == "table",
+    "openrc_agents: opts.dispatch (a first-boot dispatch table) is required")
+  local P = M.PATHS
+  M.file(tree, P.agent, nil, { mode = 493, from = M.agent_path(opts.agent) })
+  M.file(tree, P.network, M.asset("banger-network-bootstrap.sh"), { mode = 493 })
+  M.file(tree, P.first_boot, firstboot.render(opts.dispatch), { mode = 493 })
+  M.file(tree, P.marker, "")
+  M.file(tree, P.modules, M.asset("banger-vsock.conf"))
+  for _, name in ipairs { "banger-network", "banger-vsock-agent", "banger-first-boot" } do
+    M.file(tree, P.initd .. "/" .. name, M.asset(name .. ".initd"), { mode = 493 })
+    M.openrc_enable(tree, name)
+  end
+end
+
+return M
