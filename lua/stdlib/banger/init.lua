@@ -137,11 +137,24 @@ end
 ---@param ref string
 ---@return string
 function M.default_out(ref)
-  local name = ref:gsub("^%a[%w-]*:", ""):gsub("@.*$", "")
-  local last = name:match("([^/]+)$") or name
-  local repo, tag = last:match("^(.-):([^:]+)$")
-  if not repo then repo, tag = last, (ref:match("@sha256:(%x+)") or "latest"):sub(1, 12) end
-  return (repo .. "-" .. tag .. ".ext4"):gsub("[^%w._-]", "_")
+  local name = ref:gsub("^docker://", "")
+  local transport, rest = name:match("^(oci):(.*)$")
+  if not transport then transport, rest = name:match("^(oci%-archive):(.*)$") end
+  if not transport then transport, rest = name:match("^(docker%-archive):(.*)$") end
+  local repo, tag
+  if transport then
+    -- oci:DIR[:TAG]: the directory's base name and the tag
+    local path, t = rest:match("^(.-):([^/:]+)$")
+    path = path or rest
+    repo, tag = path:gsub("%.%a+$", ""):match("([^/]+)/*$"), t or "latest"
+  else
+    local digest = name:match("@sha256:(%x+)$")
+    name = name:gsub("@.*$", "")
+    local last = name:match("([^/]+)$") or name
+    repo, tag = last:match("^(.-):([^:]+)$")
+    if not repo then repo, tag = last, digest and digest:sub(1, 12) or "latest" end
+  end
+  return ((repo or "image") .. "-" .. tag .. ".ext4"):gsub("[^%w._-]", "_")
 end
 
 ---@class banger.BuildOpts
@@ -193,6 +206,88 @@ function M.report(r)
     M.info("wrote %s (%s) from %s", r.output, sizes.format(size or 0), r.image)
   end
   return result
+end
+
+---@class banger.RunOpts
+---@field image string            the image reference (required)
+---@field out? string             output file (default "<name>-<tag>.ext4")
+---@field size? string|integer    fixed size; otherwise content-aware
+---@field platform? string        (default "linux/amd64")
+---@field pull? "missing"|"always"|"never"
+---@field insecure? boolean
+---@field devices? "skip"|"keep"
+---@field xattrs? "drop"|"keep"
+---@field headroom? number        content-aware sizing: free space as a fraction of the content
+---@field agents? "systemd"|"openrc"|false  which guest side to inject (default "systemd")
+---@field dispatch? table         first-boot dispatch table (default banger.distros.default())
+---@field expect? string[]        distro ids (ID or ID_LIKE) the recipe is for; others fail early
+---@field remap? fun(uid: integer, gid: integer, path: string): integer, integer  ownership policy
+---@field edit_tree? fun(tree: userdata, info: banger.distro.Info|nil)  before sizing
+---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
+---@field label? string
+
+local RUN_OPTS = {
+  image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
+  headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
+  label = 1,
+}
+
+--- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
+--- the recipe edit the tree, size, build, let the recipe edit the image, report.
+---@param opts banger.RunOpts
+---@return table result  what --json prints
+function M.run(opts)
+  opts = check_opts(opts, RUN_OPTS, "run")
+  if type(opts.image) ~= "string" or opts.image == "" then
+    error("image= is required, e.g. image=debian:bookworm", 2)
+  end
+  local distro = require "banger.distro"
+  local guest = require "banger.guest"
+  local img = M.pull(opts.image, { platform = opts.platform, pull = opts.pull,
+    insecure = opts.insecure })
+  local tree <close> = M.flatten(img, { devices = opts.devices, xattrs = opts.xattrs })
+
+  local info = distro.detect(tree)
+  local agents = opts.agents == nil and "systemd" or opts.agents
+  if opts.expect and not (info and distro.is(info, opts.expect)) then
+    error(string.format("%s is %s, but this recipe is for %s", opts.image,
+      info and ("'" .. info.id .. "'") or "of no known distro (no os-release)",
+      table.concat(opts.expect, ", ")), 2)
+  end
+  if not info then
+    M.warn("%s has no os-release: first boot will not know how to install sshd", opts.image)
+  elseif agents == "systemd" and info.init ~= "systemd" then
+    M.warn("%s has no systemd: the units will not run; use recipes/alpine.lua", opts.image)
+  elseif agents == "openrc" and info.init ~= "openrc" then
+    M.warn("%s has no OpenRC: the services will not run; use recipes/default.lua", opts.image)
+  end
+
+  timed("inject", function()
+    if opts.remap then
+      tree:remap(opts.remap)
+    end
+    guest.mountpoints(tree)
+    local dispatch = opts.dispatch or require("banger.distros").default()
+    if agents == "systemd" then
+      guest.systemd_agents(tree, { dispatch = dispatch })
+    elseif agents == "openrc" then
+      guest.openrc_agents(tree, { dispatch = dispatch })
+    elseif agents ~= false then
+      error(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
+        tostring(agents)), 3)
+    end
+    if opts.edit_tree then opts.edit_tree(tree, info) end
+  end)
+
+  local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
+  local out = opts.out or M.default_out(opts.image)
+  local fs <close> = M.build(tree, {
+    out = out, size = size, inodes = inodes, label = opts.label,
+    seed = M.seed(img, M.recipe_text()),
+  })
+  if opts.edit_image then timed("edit", opts.edit_image, fs) end
+  fs:close()
+  return M.report { image = img.ref, digest = img.digest, platform = img.platform, output = out }
 end
 
 return M
