@@ -79,10 +79,10 @@ int bg_ext4_stat(struct bg_ext4 *img, const char *path, int flags, struct bg_ext
 /* A symlink's target (NUL-terminated, at most BG_TREE_PATH_MAX bytes). */
 int bg_ext4_readlink(struct bg_ext4 *img, const char *path, char *buf, size_t size,
                      struct bg_error *err);
-/* Calls fn for each extended attribute of path (not followed). */
+/* Calls fn for each extended attribute of path (BG_FOLLOW: of what a symlink there names). */
 typedef int (*bg_ext4_xattr_fn)(const char *name, const void *value, size_t len, void *ctx);
-int bg_ext4_xattrs(struct bg_ext4 *img, const char *path, bg_ext4_xattr_fn fn, void *ctx,
-                   struct bg_error *err);
+int bg_ext4_xattrs(struct bg_ext4 *img, const char *path, int flags, bg_ext4_xattr_fn fn,
+                   void *ctx, struct bg_error *err);
 
 /* Reads up to max bytes of a file (symlinks followed) into a malloc'ed buffer. */
 int bg_ext4_read(struct bg_ext4 *img, const char *path, uint64_t max, unsigned char **out,
