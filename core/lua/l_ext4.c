@@ -146,9 +146,10 @@ static int ext4_min_size(lua_State *L)
   uint64_t bytes = 0;
 
   if (lua_isnoneornil(L, 2)) {
+    lua_settop(L, 1);
     lua_newtable(L);
-    lua_replace(L, 2);
   }
+  luaL_checktype(L, 2, LUA_TTABLE);
   lua_pushinteger(L, (lua_Integer)BG_EXT4_MIN_SIZE);
   lua_setfield(L, 2, "size");
   read_create_opts(L, 2, &o);
