@@ -25,6 +25,7 @@
 /* C modules, registered in package.preload; nothing is put in the globals but `args`. */
 static const luaL_Reg preloads[] = {
   {"banger.digest", luaopen_banger_digest},
+  {"banger.ext4", luaopen_banger_ext4},
   {"banger.runtime", luaopen_banger_runtime},
   {"banger.tree", luaopen_banger_tree},
   {"cjson", luaopen_cjson},
