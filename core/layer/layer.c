@@ -275,6 +275,22 @@ static int whiteout(struct apply *ap, const char *base, const struct bg_time *wh
   return 0;
 }
 
+/* Whether a directory on the way to base is named like a whiteout. */
+static int inside_whiteout(const char *path, const char *base)
+{
+  const char *p = path;
+
+  while (p < base) {
+    if (strncmp(p, WH_PREFIX, strlen(WH_PREFIX)) == 0)
+      return 1;
+    p = strchr(p, '/');
+    if (p == NULL)
+      break;
+    p++;
+  }
+  return 0;
+}
+
 /* ---- contents and xattrs ---- */
 
 static int read_content(struct apply *ap, struct archive *a, struct archive_entry *e,
@@ -423,6 +439,12 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
   }
   base = strrchr(ap->path, '/');
   base = base != NULL ? base + 1 : ap->path;
+  if (inside_whiteout(ap->path, base)) {
+    /* below AUFS bookkeeping (".wh..wh.plnk/..."): ignored like the directory itself */
+    if (strstr(ap->path, "/" WH_META) != NULL || strncmp(ap->path, WH_META, 8) == 0)
+      return 0;
+    return bg_error_set(err, BG_EINVAL, "invalid whiteout name");
+  }
   if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
     return whiteout(ap, base, &m.mtime, err);
   if (hl != NULL) {

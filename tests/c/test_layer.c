@@ -7,6 +7,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -399,5 +400,467 @@ BG_TEST(entry_cap)
   LAYER("l.tar", PLAIN, E("a", 'f', "1"), E("b", 'f', "2"), E("c", 'f', "3"), E("d", 'f', "4"));
   CHECK_INT(apply_p(t, "l.tar", PLAIN, NULL, &p), -1);
   CHECK_STR(last_err.msg, "L: more than 3 entries in the layers");
+  bg_tree_free(t);
+}
+
+/* ---- raw tar headers, for names libarchive's writer would refuse ---- */
+
+static void octal(char *field, size_t len, uint64_t v)
+{
+  char tmp[32];
+
+  snprintf(tmp, sizeof(tmp), "%0*llo", (int)len - 1, (unsigned long long)v);
+  memcpy(field, tmp, len - 1);
+  field[len - 1] = '\0';
+}
+
+static void raw_entry(FILE *f, const char *name, char type, const char *data, const char *link)
+{
+  char h[512];
+  size_t n = data ? strlen(data) : 0, i;
+  unsigned sum = 0;
+  static const char pad[512];
+
+  memset(h, 0, sizeof(h));
+  memcpy(h, name, strlen(name) < 100 ? strlen(name) : 100);
+  octal(h + 100, 8, type == '5' ? 0755 : 0644);
+  octal(h + 108, 8, 0);
+  octal(h + 116, 8, 0);
+  octal(h + 124, 12, n);
+  octal(h + 136, 12, 1700000000);
+  h[156] = type;
+  if (link != NULL)
+    memcpy(h + 157, link, strlen(link) < 100 ? strlen(link) : 100);
+  memcpy(h + 257, "ustar", 6);
+  memcpy(h + 263, "00", 2);
+  memset(h + 148, ' ', 8);
+  for (i = 0; i < 512; i++)
+    sum += (unsigned char)h[i];
+  octal(h + 148, 7, sum);
+  CHECK_INT(fwrite(h, 1, 512, f), 512);
+  if (n > 0) {
+    CHECK_INT(fwrite(data, 1, n, f), n);
+    CHECK_INT(fwrite(pad, 1, (512 - n % 512) % 512, f), (512 - n % 512) % 512);
+  }
+}
+
+static void raw_end(FILE *f)
+{
+  static const char zeros[1024];
+
+  CHECK_INT(fwrite(zeros, 1, sizeof(zeros), f), sizeof(zeros));
+  CHECK_INT(fclose(f), 0);
+}
+
+/* ---- paths ---- */
+
+BG_TEST(unsafe_entry_names_are_rejected)
+{
+  LAYER("a.tar", PLAIN, E("ok", 'f', "x"), E("../x", 'f', "x"));
+  CHECK_STR(fails("a.tar", PLAIN), "L: ../x: unsafe path");
+  LAYER("b.tar", PLAIN, E("etc/../../x", 'f', "x"));
+  CHECK_STR(fails("b.tar", PLAIN), "L: etc/../../x: unsafe path");
+  LAYER("c.tar", PLAIN, E("/etc/passwd", 'f', "x"));
+  CHECK_STR(fails("c.tar", PLAIN), "L: /etc/passwd: unsafe path");
+  /* even a ".." that would stay inside is refused: the spec's names never hold one */
+  LAYER("d.tar", PLAIN, E("a/../b", 'f', "x"));
+  CHECK_STR(fails("d.tar", PLAIN), "L: a/../b: unsafe path");
+  LAYER("e.tar", PLAIN, E("a/..", 'd'));
+  CHECK_STR(fails("e.tar", PLAIN), "L: a/../: unsafe path");
+  CHECK_INT(last_err.code, BG_EUNSAFE);
+}
+
+BG_TEST(names_are_normalised)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("l.tar", PLAIN, E("./a", 'f', "1"), E("b//c", 'f', "2"), E("d/", 'd', NULL, 0700),
+        E("./e/./f", 'f', "3"));
+  must_apply(t, "l.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /a /b/ /b/c /d/ /e/ /e/f");
+  CHECK_INT(ino_of(t, "d")->mode, S_IFDIR | 0700);
+  bg_tree_free(t);
+}
+
+BG_TEST(empty_name_is_rejected)
+{
+  FILE *f = fopen("l.tar", "wb");
+
+  CHECK(f != NULL);
+  raw_entry(f, "", '0', "x", NULL);
+  raw_end(f);
+  CHECK_STR(fails("l.tar", PLAIN), "L: : empty name");
+}
+
+BG_TEST(component_length_limit)
+{
+  struct bg_tree *t = new_tree();
+  char ok[300], bad[300];
+
+  memset(ok, 'a', 255);
+  ok[255] = '\0';
+  memcpy(bad, "d/", 2);
+  memset(bad + 2, 'b', 256);
+  bad[258] = '\0';
+  {
+    struct archive *a = lw_open("l.tar", PLAIN, 0);
+    struct ent x = {ok, 'f', "x", 0, 0, 0};
+    lw_put(a, mk(&x), "x", 1);
+    lw_close(a);
+  }
+  must_apply(t, "l.tar", PLAIN);
+  CHECK(find(t, ok) != NULL);
+  bg_tree_free(t);
+  {
+    struct archive *a = lw_open("m.tar", PLAIN, 0);
+    struct ent x = {bad, 'f', "x", 0, 0, 0};
+    lw_put(a, mk(&x), "x", 1);
+    lw_close(a);
+  }
+  CHECK_CONTAINS(fails("m.tar", PLAIN), ": name component too long (256 bytes, at most 255)");
+}
+
+BG_TEST(names_and_targets_of_100_bytes)
+{
+  struct bg_tree *t = new_tree();
+  char name[101], target[101];
+  struct archive *a = lw_open("l.tar", PLAIN, 1); /* ustar: no PAX header to lean on */
+  struct ent f, l;
+
+  memset(name, 'n', 100);
+  name[100] = '\0';
+  memset(target, 't', 100);
+  target[100] = '\0';
+  f = (struct ent){name, 'f', "x", 0, 0, 0};
+  l = (struct ent){"link", 'l', target, 0, 0, 0};
+  lw_put(a, mk(&f), "x", 1);
+  lw_put(a, mk(&l), NULL, 0);
+  {
+    struct ent h = {"hard", 'h', name, 0, 0, 0};
+    lw_put(a, mk(&h), NULL, 0);
+  }
+  lw_close(a);
+  must_apply(t, "l.tar", PLAIN);
+  CHECK_INT(ino_of(t, name)->size, 1);
+  CHECK_STR(ino_of(t, "link")->target, target);
+  CHECK(ino_of(t, "hard") == ino_of(t, name));
+  bg_tree_free(t);
+}
+
+BG_TEST(names_are_raw_bytes)
+{
+  struct bg_tree *t = new_tree();
+  struct archive *a;
+  struct ent x1 = {"caf\xc3\xa9", 'f', "utf8", 0, 0, 0};      /* UTF-8, written as PAX */
+  struct ent x2 = {"latin\xe9\xff", 'f', "bytes", 0, 0, 0};   /* not UTF-8 at all */
+  FILE *f;
+
+  /* written the way Go's archive/tar does (a UTF-8 PAX path), read in the C locale */
+  CHECK(setlocale(LC_CTYPE, "C.UTF-8") != NULL);
+  a = lw_open("l.tar", PLAIN, 0);
+  lw_put(a, mk(&x1), "utf8", 4);
+  lw_close(a);
+  setlocale(LC_CTYPE, "C");
+  CHECK_INT(system("grep -c 'path=caf' l.tar > /dev/null"), 0);
+  must_apply(t, "l.tar", PLAIN);
+  CHECK_STR(content(t, "caf\xc3\xa9"), "utf8");
+  /* plain ustar bytes */
+  f = fopen("m.tar", "wb");
+  CHECK(f != NULL);
+  raw_entry(f, x2.name, '0', "bytes", NULL);
+  raw_end(f);
+  must_apply(t, "m.tar", PLAIN);
+  CHECK_STR(content(t, "latin\xe9\xff"), "bytes");
+  bg_tree_free(t);
+}
+
+BG_TEST(root_entry_changes_nothing)
+{
+  struct bg_tree *t = new_tree();
+  FILE *f;
+
+  LAYER("l.tar", PLAIN, E("./", 'd', NULL, 0700, 5, 6), E("a", 'f', "x"));
+  must_apply(t, "l.tar", PLAIN);
+  CHECK_INT(bg_tree_root(t)->inode->mode, S_IFDIR | 0755);
+  CHECK_INT(bg_tree_root(t)->inode->uid, 0);
+  CHECK_STR(listing(t), "/ /a");
+  bg_tree_free(t);
+  f = fopen("m.tar", "wb");
+  CHECK(f != NULL);
+  raw_entry(f, ".", '0', "x", NULL);
+  raw_end(f);
+  CHECK_STR(fails("m.tar", PLAIN), "L: .: the root must be a directory");
+}
+
+/* ---- symlinks and hardlinks ---- */
+
+BG_TEST(symlink_targets)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("l.tar", PLAIN, E("etc/alternatives/awk", 'l', "/usr/bin/mawk"),
+        E("lib64", 'l', "usr/lib64"), E("usr/lib/x", 'l', "../../etc"),
+        E("usr/lib/y", 'l', "./../.././etc/."));
+  must_apply(t, "l.tar", PLAIN);
+  CHECK_STR(ino_of(t, "etc/alternatives/awk")->target, "/usr/bin/mawk");
+  CHECK_STR(ino_of(t, "usr/lib/x")->target, "../../etc");
+  CHECK_INT(ino_of(t, "lib64")->mode, S_IFLNK | 0777);
+  bg_tree_free(t);
+  LAYER("a.tar", PLAIN, E("evil", 'l', "../etc/shadow"));
+  CHECK_STR(fails("a.tar", PLAIN), "L: evil: unsafe symlink (target ../etc/shadow leaves the root)");
+  CHECK_INT(last_err.code, BG_EUNSAFE);
+  LAYER("b.tar", PLAIN, E("usr/lib/x", 'l', "../../../etc"));
+  CHECK_STR(fails("b.tar", PLAIN),
+            "L: usr/lib/x: unsafe symlink (target ../../../etc leaves the root)");
+  /* textual: climbing out and back in still climbs out */
+  LAYER("c.tar", PLAIN, E("a/x", 'l', "../../a/y"));
+  CHECK_CONTAINS(fails("c.tar", PLAIN), "unsafe symlink");
+}
+
+BG_TEST(hardlinks)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_inode *ino;
+
+  LAYER("l.tar", PLAIN, E("bin/", 'd'), E("bin/gzip", 'f', "GZ", 0755, 0, 0),
+        E("bin/gunzip", 'h', "bin/gzip", 0600, 1000, 1000), E("s", 'l', "/bin/gzip"),
+        E("s2", 'h', "s"), E("bin/zcat", 'h', "./bin//gzip"));
+  must_apply(t, "l.tar", PLAIN);
+  ino = ino_of(t, "bin/gzip");
+  CHECK(ino_of(t, "bin/gunzip") == ino);
+  CHECK(ino_of(t, "bin/zcat") == ino);
+  CHECK_INT(ino->nlink, 3);
+  /* the link entry's own mode and owner do not touch the inode */
+  CHECK_INT(ino->mode, S_IFREG | 0755);
+  CHECK_INT(ino->uid, 0);
+  /* a hardlink to a symlink shares the symlink's inode */
+  CHECK(ino_of(t, "s2") == ino_of(t, "s"));
+  CHECK_INT(ino_of(t, "s2")->mode & S_IFMT, S_IFLNK);
+  bg_tree_free(t);
+  LAYER("a.tar", PLAIN, E("d/", 'd'), E("x", 'h', "d"));
+  CHECK_STR(fails("a.tar", PLAIN), "L: x: hardlink x: d is a directory");
+  LAYER("b.tar", PLAIN, E("x", 'h', "../etc/shadow"));
+  CHECK_STR(fails("b.tar", PLAIN), "L: x: unsafe hardlink (target leaves the root)");
+  LAYER("c.tar", PLAIN, E("x", 'h', "/etc/shadow"));
+  CHECK_STR(fails("c.tar", PLAIN), "L: x: unsafe hardlink (target leaves the root)");
+  LAYER("d.tar", PLAIN, E("x", 'h', "nothing"));
+  CHECK_STR(fails("d.tar", PLAIN), "L: x: hardlink x: nothing: no such file or directory");
+}
+
+BG_TEST(cross_layer_hardlinks)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", GZIP, E("a", 'f', "old"), E("b", 'h', "a"), E("c", 'h', "a"));
+  LAYER("2.tar", GZIP, E("a", 'f', "new"), E(".wh.b", 'f'));
+  LAYER("3.tar", GZIP, E("d", 'h', "c"));
+  must_apply(t, "1.tar", GZIP);
+  CHECK_INT(ino_of(t, "a")->nlink, 3);
+  must_apply(t, "2.tar", GZIP);
+  CHECK_STR(content(t, "a"), "new");
+  CHECK_STR(content(t, "c"), "old");
+  CHECK_INT(ino_of(t, "c")->nlink, 1);
+  CHECK_INT(ino_of(t, "a")->nlink, 1);
+  CHECK(find(t, "b") == NULL);
+  /* a later layer links to a name a lower one left */
+  must_apply(t, "3.tar", GZIP);
+  CHECK(ino_of(t, "d") == ino_of(t, "c"));
+  CHECK_INT(ino_of(t, "d")->nlink, 2);
+  bg_tree_free(t);
+}
+
+/* ---- whiteouts ---- */
+
+BG_TEST(whiteout_drops_the_victim_and_its_metadata)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("etc/", 'd'), E("etc/secret", 'f', "old", 04700, 5, 6),
+        E("etc/keep", 'f', "k"), E("var/cache/", 'd'), E("var/cache/x/y", 'f', "deep"));
+  LAYER("2.tar", PLAIN, E("etc/.wh.secret", 'f'), E("var/.wh.cache", 'f'),
+        E("var/.wh.missing", 'f'));
+  LAYER("3.tar", PLAIN, E("etc/secret", 'f', "new"));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /etc/ /etc/keep /var/");
+  must_apply(t, "3.tar", PLAIN);
+  /* nothing of the old file survives: mode, owner and content are the new entry's */
+  CHECK_INT(ino_of(t, "etc/secret")->mode, S_IFREG | 0644);
+  CHECK_INT(ino_of(t, "etc/secret")->uid, 0);
+  CHECK_STR(content(t, "etc/secret"), "new");
+  bg_tree_free(t);
+}
+
+BG_TEST(whiteout_spares_its_own_layer)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("d/old", 'f', "o"), E("f", 'f', "lower"));
+  /* same layer: the new d and f stay; only what lower layers had in d goes */
+  LAYER("2.tar", PLAIN, E("d/", 'd'), E("d/new", 'f', "n"), E(".wh.d", 'f'),
+        E("f", 'f', "upper"), E(".wh.f", 'f'), E("g", 'f', "g"), E(".wh.g", 'f'));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /d/ /d/new /f /g");
+  CHECK_STR(content(t, "f"), "upper");
+  bg_tree_free(t);
+}
+
+BG_TEST(whiteout_names_are_validated)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("a.tar", PLAIN, E(".wh.", 'f'));
+  CHECK_STR(fails("a.tar", PLAIN), "L: .wh.: invalid whiteout name");
+  LAYER("b.tar", PLAIN, E("d/.wh..", 'f'));
+  CHECK_STR(fails("b.tar", PLAIN), "L: d/.wh..: invalid whiteout name");
+  LAYER("c.tar", PLAIN, E("d/.wh...", 'f'));
+  CHECK_STR(fails("c.tar", PLAIN), "L: d/.wh...: invalid whiteout name");
+  /* a whiteout of a parent is a path with "..": never a way to remove the root */
+  LAYER("d.tar", PLAIN, E("d/.wh../x", 'f'));
+  CHECK_STR(fails("d.tar", PLAIN), "L: d/.wh../x: invalid whiteout name");
+  LAYER("e.tar", PLAIN, E("a/../.wh.a", 'f'));
+  CHECK_STR(fails("e.tar", PLAIN), "L: a/../.wh.a: unsafe path");
+  /* AUFS bookkeeping names are ignored, and no whiteout ever shows in the tree */
+  LAYER("f.tar", PLAIN, E("x", 'f', "1"), E(".wh..wh.plnk/", 'd'), E(".wh..wh.plnk/1.2", 'f'),
+        E(".wh..wh.aufs", 'f'));
+  must_apply(t, "f.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /x");
+  bg_tree_free(t);
+}
+
+static void opaque_case(const char *upper_first, const char *upper_second)
+{
+  struct bg_tree *t = new_tree();
+  struct archive *a;
+  struct ent l1[] = {E("d/", 'd', NULL, 0700, 3, 3), E("d/a", 'f', "a"), E("d/sub/b", 'f', "b"),
+                     E("d/sub/c", 'f', "c"), E("e/kept", 'f', "k")};
+  struct ent up[] = {E("d/", 'd'), E("d/n", 'f', "n"), E("d/sub/m", 'f', "m")};
+  struct ent opq = E("d/.wh..wh..opq", 'f');
+  size_t i;
+
+  write_layer("1.tar", GZIP, l1, sizeof(l1) / sizeof(l1[0]));
+  a = lw_open("2.tar", GZIP, 0);
+  if (strcmp(upper_first, "opq") == 0)
+    lw_put(a, mk(&opq), NULL, 0);
+  for (i = 0; i < sizeof(up) / sizeof(up[0]); i++)
+    lw_put(a, mk(&up[i]), up[i].data, up[i].data ? strlen(up[i].data) : 0);
+  if (strcmp(upper_second, "opq") == 0)
+    lw_put(a, mk(&opq), NULL, 0);
+  lw_close(a);
+  must_apply(t, "1.tar", GZIP);
+  must_apply(t, "2.tar", GZIP);
+  /* d/sub came back in this layer (implicitly, for d/sub/m): only its new child stays */
+  CHECK_STR(listing(t), "/ /d/ /d/n /d/sub/ /d/sub/m /e/ /e/kept");
+  CHECK_INT(ino_of(t, "d")->mode, S_IFDIR | 0755);
+  bg_tree_free(t);
+}
+
+BG_TEST(opaque_directory_wherever_the_marker_is)
+{
+  opaque_case("opq", "");
+  opaque_case("", "opq");
+}
+
+BG_TEST(opaque_marker_alone)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("d/a", 'f', "a"), E("d/s/b", 'f', "b"), E("x/y", 'f', "y"));
+  LAYER("2.tar", PLAIN, E("d/.wh..wh..opq", 'f'), E("new/.wh..wh..opq", 'f'));
+  LAYER("3.tar", PLAIN, E(".wh..wh..opq", 'f'), E("z", 'f', "z"));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  /* an opaque directory exists in its layer, emptied of everything lower */
+  CHECK_STR(listing(t), "/ /d/ /new/ /x/ /x/y");
+  /* at the root it hides every lower layer */
+  must_apply(t, "3.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /z");
+  bg_tree_free(t);
+}
+
+BG_TEST(dir_over_dir_keeps_children_anything_else_replaces)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("d/", 'd', NULL, 0700, 1, 1), E("d/x", 'f', "x"),
+        E("e/", 'd'), E("e/y", 'f', "y"), E("f", 'f', "file"));
+  LAYER("2.tar", PLAIN, E("d/", 'd', NULL, 0750, 2, 2), E("e", 'l', "d"), E("f/", 'd'),
+        E("f/z", 'f', "z"));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /d/ /d/x /e@ /f/ /f/z");
+  CHECK_INT(ino_of(t, "d")->mode, S_IFDIR | 0750);
+  CHECK_INT(ino_of(t, "d")->uid, 2);
+  bg_tree_free(t);
+}
+
+BG_TEST(multi_layer_replay)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar.gz", GZIP, E("bin/", 'd'), E("bin/sh", 'f', "dash"), E("etc/os-release", 'f',
+        "ID=debian\n"), E("usr/bin/mawk", 'f', "awk"), E("etc/alternatives/awk", 'l',
+        "/usr/bin/mawk"));
+  LAYER("2.tar.zst", ZSTD, E("bin/sh", 'l', "bash"), E("bin/bash", 'f', "bash", 0755),
+        E("etc/.wh.os-release", 'f'), E("usr/.wh..wh..opq", 'f'), E("usr/bin/gawk", 'f', "g"));
+  LAYER("3.tar", PLAIN, E("etc/os-release", 'f', "ID=ubuntu\n"), E("etc/alternatives/awk",
+        'l', "/usr/bin/gawk"));
+  must_apply(t, "1.tar.gz", GZIP);
+  must_apply(t, "2.tar.zst", ZSTD);
+  must_apply(t, "3.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /bin/ /bin/bash /bin/sh@ /etc/ /etc/alternatives/ "
+            "/etc/alternatives/awk@ /etc/os-release /usr/ /usr/bin/ /usr/bin/gawk");
+  CHECK_STR(content(t, "etc/os-release"), "ID=ubuntu\n");
+  CHECK_STR(ino_of(t, "etc/alternatives/awk")->target, "/usr/bin/gawk");
+  CHECK_STR(ino_of(t, "bin/sh")->target, "bash");
+  bg_tree_free(t);
+}
+
+/* ---- order ---- */
+
+BG_TEST(children_before_parents_and_duplicates)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("l.tar", PLAIN, E("a/b/c", 'f', "c"), E("a/b/", 'd', NULL, 0700, 7, 8),
+        E("x", 'f', "first", 0600), E("x", 'f', "second", 0640, 1, 1), E("a/b/", 'd', NULL,
+        0710, 7, 8));
+  must_apply(t, "l.tar", PLAIN);
+  CHECK_INT(ino_of(t, "a")->mode, S_IFDIR | 0755); /* implied */
+  CHECK_INT(ino_of(t, "a")->uid, 0);
+  CHECK_INT(ino_of(t, "a/b")->mode, S_IFDIR | 0710);
+  CHECK_INT(ino_of(t, "a/b")->uid, 7);
+  CHECK_STR(content(t, "a/b/c"), "c");
+  CHECK_STR(content(t, "x"), "second");
+  CHECK_INT(ino_of(t, "x")->mode, S_IFREG | 0640);
+  CHECK_INT(bg_tree_entries(t), 4);
+  bg_tree_free(t);
+}
+
+BG_TEST(fifty_thousand_files_in_one_directory)
+{
+  struct bg_tree *t = new_tree();
+  struct archive *a = lw_open("l.tar.gz", GZIP, 0);
+  struct bg_node *const *kids;
+  char name[64];
+  struct timespec t0, t1;
+  size_t n;
+  int i;
+
+  for (i = 0; i < 50000; i++) {
+    struct ent x = {name, 'f', "", 0, 0, 0};
+    snprintf(name, sizeof(name), "usr/share/many/file-%05d", i);
+    lw_put(a, mk(&x), NULL, 0);
+  }
+  lw_close(a);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  must_apply(t, "l.tar.gz", GZIP);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  kids = bg_node_children(find(t, "usr/share/many"), &n);
+  CHECK_INT(n, 50000);
+  CHECK_STR(kids[0]->name, "file-00000");
+  CHECK_STR(kids[49999]->name, "file-49999");
+  CHECK((t1.tv_sec - t0.tv_sec) < 5);
   bg_tree_free(t);
 }
