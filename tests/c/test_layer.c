@@ -864,3 +864,204 @@ BG_TEST(fifty_thousand_files_in_one_directory)
   CHECK((t1.tv_sec - t0.tv_sec) < 5);
   bg_tree_free(t);
 }
+
+/* ---- metadata ---- */
+
+BG_TEST(metadata_from_headers)
+{
+  struct bg_tree *t = new_tree();
+  struct archive *a = lw_open("l.tar", GZIP, 0);
+  struct ent x[] = {E("usr/bin/sudo", 'f', "s", 04755, 0, 0), E("usr/bin/wall", 'f', "w",
+                    02755, 0, 5), E("tmp/", 'd', NULL, 01777), E("home/u/f", 'f', "", 0600,
+                    100000, 70000), E("old", 'f', "o"), E("future", 'f', "f"),
+                    E("named", 'f', "n", 0644, 1234, 4321)};
+  struct archive_entry *e;
+  struct bg_inode *ino;
+  size_t i;
+
+  for (i = 0; i < sizeof(x) / sizeof(x[0]); i++) {
+    e = mk(&x[i]);
+    if (strcmp(x[i].name, "old") == 0) {
+      archive_entry_set_mtime(e, -1000, 250000000);
+      archive_entry_set_atime(e, -2000, 1);
+    } else if (strcmp(x[i].name, "future") == 0) {
+      archive_entry_set_mtime(e, 4102444800LL, 999999999);
+      archive_entry_set_ctime(e, 4102444801LL, 5);
+    } else if (strcmp(x[i].name, "named") == 0) {
+      /* names are never looked up: the numbers are what counts */
+      archive_entry_copy_uname(e, "root");
+      archive_entry_copy_gname(e, "root");
+    }
+    lw_put(a, e, x[i].data, x[i].data ? strlen(x[i].data) : 0);
+  }
+  lw_close(a);
+  must_apply(t, "l.tar", GZIP);
+  CHECK_INT(ino_of(t, "usr/bin/sudo")->mode, S_IFREG | 04755);
+  CHECK_INT(ino_of(t, "usr/bin/wall")->mode, S_IFREG | 02755);
+  CHECK_INT(ino_of(t, "usr/bin/wall")->gid, 5);
+  CHECK_INT(ino_of(t, "tmp")->mode, S_IFDIR | 01777);
+  CHECK_INT(ino_of(t, "home/u/f")->uid, 100000);
+  CHECK_INT(ino_of(t, "home/u/f")->gid, 70000);
+  CHECK_INT(ino_of(t, "named")->uid, 1234);
+  CHECK_INT(ino_of(t, "named")->gid, 4321);
+  ino = ino_of(t, "old");
+  CHECK_INT(ino->mtime.sec, -1000);
+  CHECK_INT(ino->mtime.nsec, 250000000);
+  CHECK_INT(ino->atime.sec, -2000);
+  CHECK_INT(ino->atime.nsec, 1);
+  CHECK_INT(ino->ctime.sec, -1000); /* absent: the mtime */
+  ino = ino_of(t, "future");
+  CHECK_INT(ino->mtime.sec, 4102444800LL);
+  CHECK_INT(ino->mtime.nsec, 999999999);
+  CHECK_INT(ino->atime.sec, 4102444800LL);
+  CHECK_INT(ino->ctime.sec, 4102444801LL);
+  CHECK_INT(ino->ctime.nsec, 5);
+  CHECK_INT(ino_of(t, "usr/bin/sudo")->mtime.sec, 1700000000);
+  bg_tree_free(t);
+}
+
+BG_TEST(file_contents_spool_and_memory)
+{
+  struct bg_tree *t = new_tree();
+  struct archive *a = lw_open("l.tar.zst", ZSTD, 0);
+  static char big[40000], small[BG_LAYER_MEM_MAX];
+  struct ent b = {"big", 'f', NULL, 0, 0, 0}, s = {"small", 'f', NULL, 0, 0, 0};
+  struct archive_entry *e;
+  size_t i;
+
+  for (i = 0; i < sizeof(big); i++)
+    big[i] = (char)('a' + i % 26);
+  memset(small, 's', sizeof(small));
+  e = mk(&b);
+  archive_entry_set_size(e, sizeof(big));
+  lw_put(a, e, big, sizeof(big));
+  e = mk(&s);
+  archive_entry_set_size(e, sizeof(small));
+  lw_put(a, e, small, sizeof(small));
+  lw_close(a);
+  must_apply(t, "l.tar.zst", ZSTD);
+  CHECK_INT(ino_of(t, "big")->content.kind, BG_CONTENT_SPOOL);
+  CHECK_INT(ino_of(t, "small")->content.kind, BG_CONTENT_MEM);
+  CHECK_INT(ino_of(t, "big")->size, sizeof(big));
+  CHECK(memcmp(content(t, "big"), big, sizeof(big)) == 0);
+  CHECK(memcmp(content(t, "small"), small, sizeof(small)) == 0);
+  bg_tree_free(t);
+}
+
+BG_TEST(devices_skipped_or_kept)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_layer_policy keep;
+
+  LAYER("l.tar", PLAIN, E("dev/null", 'c', NULL, 0666), E("dev/sda", 'b', NULL, 0660, 0, 6),
+        E("run/fifo", 'p', NULL, 0600), E("f", 'f', "x"));
+  must_apply(t, "l.tar", PLAIN);
+  /* a skipped entry leaves no trace, not even the directories it implied */
+  CHECK_STR(listing(t), "/ /f");
+  bg_tree_free(t);
+  t = new_tree();
+  memset(&keep, 0, sizeof(keep));
+  keep.devices = BG_LAYER_DEVICES_KEEP;
+  CHECK_INT(apply_p(t, "l.tar", PLAIN, NULL, &keep), 0);
+  CHECK_STR(listing(t), "/ /dev/ /dev/null /dev/sda /f /run/ /run/fifo");
+  CHECK_INT(ino_of(t, "dev/null")->mode, S_IFCHR | 0666);
+  CHECK_INT(ino_of(t, "dev/null")->rdev_major, 1);
+  CHECK_INT(ino_of(t, "dev/null")->rdev_minor, 3);
+  CHECK_INT(ino_of(t, "dev/sda")->mode, S_IFBLK | 0660);
+  CHECK_INT(ino_of(t, "dev/sda")->rdev_major, 8);
+  CHECK_INT(ino_of(t, "dev/sda")->gid, 6);
+  CHECK_INT(ino_of(t, "run/fifo")->mode, S_IFIFO | 0600);
+  bg_tree_free(t);
+}
+
+BG_TEST(overlay_whiteout_device_is_dropped)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_layer_policy keep;
+  struct archive *a = lw_open("2.tar", PLAIN, 0);
+  struct ent x = {"f", 'c', NULL, 0, 0, 0};
+  struct archive_entry *e = mk(&x);
+
+  archive_entry_set_rdevmajor(e, 0);
+  archive_entry_set_rdevminor(e, 0);
+  lw_put(a, e, NULL, 0);
+  lw_close(a);
+  LAYER("1.tar", PLAIN, E("f", 'f', "lower"));
+  memset(&keep, 0, sizeof(keep));
+  keep.devices = BG_LAYER_DEVICES_KEEP;
+  CHECK_INT(apply_p(t, "1.tar", PLAIN, NULL, &keep), 0);
+  CHECK_INT(apply_p(t, "2.tar", PLAIN, NULL, &keep), 0);
+  /* neither a device nor a whiteout: the lower file stays */
+  CHECK_STR(content(t, "f"), "lower");
+  bg_tree_free(t);
+}
+
+static const unsigned char cap_v3[24] = {
+  0x01, 0x00, 0x00, 0x03, /* v3, effective */
+  0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* permitted: cap_net_bind_service; inh 0 */
+  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+  0xe8, 0x03, 0x00, 0x00, /* rootid 1000 */
+};
+
+static void xattr_layer(void)
+{
+  struct archive *a = lw_open("l.tar.gz", GZIP, 0);
+  struct ent x = {"usr/bin/ping", 'f', "p", 0755, 0, 0}, d = {"d/", 'd', NULL, 0, 0, 0};
+  struct archive_entry *e = mk(&x);
+
+  archive_entry_xattr_add_entry(e, "security.capability", cap_v3, sizeof(cap_v3));
+  archive_entry_xattr_add_entry(e, "user.note", "hi", 2);
+  archive_entry_xattr_add_entry(e, "trusted.overlay.opaque", "y", 1);
+  archive_entry_xattr_add_entry(e, "trusted.md5", "abc", 3);
+  lw_put(a, e, "p", 1);
+  e = mk(&d);
+  archive_entry_xattr_add_entry(e, "trusted.overlay.opaque", "y", 1);
+  lw_put(a, e, NULL, 0);
+  lw_close(a);
+}
+
+BG_TEST(xattrs_dropped_or_kept)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_layer_policy keep;
+  struct bg_inode *ino;
+  unsigned char v2[20];
+
+  xattr_layer();
+  must_apply(t, "l.tar.gz", GZIP);
+  CHECK_INT(ino_of(t, "usr/bin/ping")->nxattrs, 0);
+  bg_tree_free(t);
+  t = new_tree();
+  memset(&keep, 0, sizeof(keep));
+  keep.xattrs = BG_LAYER_XATTRS_KEEP;
+  CHECK_INT(apply_p(t, "l.tar.gz", GZIP, NULL, &keep), 0);
+  ino = ino_of(t, "usr/bin/ping");
+  CHECK_INT(ino->nxattrs, 3);
+  CHECK_STR(ino->xattrs[0].name, "security.capability");
+  memcpy(v2, cap_v3, 20);
+  v2[3] = 0x02;
+  CHECK_INT(ino->xattrs[0].len, 20);
+  CHECK(memcmp(ino->xattrs[0].value, v2, 20) == 0);
+  CHECK_STR(ino->xattrs[1].name, "trusted.md5");
+  CHECK_STR(ino->xattrs[2].name, "user.note");
+  CHECK_INT(ino->xattrs[2].len, 2);
+  /* the overlay's opaque flag means nothing here: no xattr, and the directory is not opaque */
+  CHECK_INT(ino_of(t, "d")->nxattrs, 0);
+  bg_tree_free(t);
+}
+
+BG_TEST(header_sizes_are_capped)
+{
+  struct archive *a = lw_open("l.tar", PLAIN, 0);
+  struct ent x = {"f", 'f', "x", 0, 0, 0};
+  struct archive_entry *e = mk(&x);
+  char *huge = malloc(2 << 20);
+
+  CHECK(huge != NULL);
+  memset(huge, 'v', 2 << 20);
+  archive_entry_xattr_add_entry(e, "user.huge", huge, 2 << 20);
+  lw_put(a, e, "x", 1);
+  lw_close(a);
+  free(huge);
+  CHECK_STR(fails("l.tar", PLAIN), "L: Special header too large");
+}
