@@ -1065,3 +1065,19 @@ BG_TEST(header_sizes_are_capped)
   free(huge);
   CHECK_STR(fails("l.tar", PLAIN), "L: Special header too large");
 }
+
+BG_TEST(opaque_spares_what_the_layer_implies)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("f", 'f', "f"), E("a/b/x", 'f', "x"), E("a/b/y", 'f', "y"),
+        E("a/c", 'f', "c"));
+  /* a/b exists in this layer as the directory of a whiteout; a/link is a hardlink made here */
+  LAYER("2.tar", PLAIN, E("a/b/.wh.x", 'f'), E("a/link", 'h', "f"), E("a/.wh..wh..opq", 'f'));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /a/ /a/b/ /a/link /f");
+  CHECK(ino_of(t, "a/link") == ino_of(t, "f"));
+  CHECK_INT(ino_of(t, "f")->nlink, 2);
+  bg_tree_free(t);
+}
