@@ -525,6 +525,7 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
   struct bg_digest want;
   struct apply ap;
   char got[BG_DIGEST_STRLEN], shown[SHOW_MAX + 16];
+  const char *msg;
   uint64_t max_bytes;
   int compression, rc = -1, r;
 
@@ -564,7 +565,10 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
     if (r == ARCHIVE_EOF)
       break;
     if (r == ARCHIVE_WARN) {
-      bg_log(BG_LOG_WARN, "%s: %s", label, archive_error_string(a));
+      /* names are used as raw bytes whatever the locale: a failed conversion changes nothing */
+      msg = archive_error_string(a);
+      bg_log(msg != NULL && strstr(msg, "can't be converted") != NULL ? BG_LOG_DEBUG :
+             BG_LOG_WARN, "%s: %s", label, msg != NULL ? msg : "warning");
     } else if (r != ARCHIVE_OK) {
       goto archive_failed;
     }

@@ -1081,3 +1081,28 @@ BG_TEST(opaque_spares_what_the_layer_implies)
   CHECK_INT(ino_of(t, "f")->nlink, 2);
   bg_tree_free(t);
 }
+
+BG_TEST(long_name_headers_are_capped)
+{
+  FILE *f = fopen("l.tar", "wb");
+  char *huge = malloc((2 << 20) + 1);
+
+  CHECK(f != NULL && huge != NULL);
+  memset(huge, 'n', 2 << 20);
+  huge[2 << 20] = '\0';
+  raw_entry(f, "././@LongLink", 'L', huge, NULL);
+  raw_entry(f, "short", '0', "x", NULL);
+  raw_end(f);
+  free(huge);
+  CHECK_STR(fails("l.tar", PLAIN), "L: Special header too large");
+}
+
+BG_TEST(names_in_messages_are_escaped)
+{
+  FILE *f = fopen("l.tar", "wb");
+
+  CHECK(f != NULL);
+  raw_entry(f, "../\n\xff", '0', "x", NULL);
+  raw_end(f);
+  CHECK_STR(fails("l.tar", PLAIN), "L: ../\\x0a\\xff: unsafe path");
+}
