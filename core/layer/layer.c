@@ -25,6 +25,8 @@ struct apply {
   const struct bg_layer_policy *policy;
   struct bg_lstream *stream;
   struct bg_error serr; /* what the stream reported inside a libarchive callback */
+  const void *first;    /* the stream's first bytes, read before libarchive starts */
+  size_t first_len;
   uint64_t max_entries;
   char path[BG_TREE_PATH_MAX + 1]; /* the current entry, cleaned */
 };
@@ -508,6 +510,12 @@ static la_ssize_t read_cb(struct archive *a, void *ctx, const void **buf)
   struct apply *ap = ctx;
   size_t n;
 
+  if (ap->first != NULL) {
+    *buf = ap->first;
+    n = ap->first_len;
+    ap->first = NULL;
+    return (la_ssize_t)n;
+  }
   if (bg_lstream_read(ap->stream, buf, &n, &ap->serr) != 0) {
     archive_set_error(a, EIO, "%s", ap->serr.msg);
     return -1;
@@ -550,6 +558,12 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
   ap.stream = bg_lstream_open(path, compression, max_bytes, t->layer_bytes, err);
   if (ap.stream == NULL)
     goto out;
+  bg_tree_begin_layer(t);
+  /* an empty stream is an empty layer (Go's tar reader agrees); libarchive would not say so */
+  if (bg_lstream_read(ap.stream, &ap.first, &ap.first_len, err) != 0)
+    goto out;
+  if (ap.first_len == 0)
+    goto finish;
   a = archive_read_new();
   if (a == NULL) {
     bg_error_set(err, BG_ENOMEM, "out of memory creating a tar reader");
@@ -559,7 +573,6 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
   archive_read_support_format_tar(a);
   if (archive_read_open(a, &ap, NULL, read_cb, NULL) != ARCHIVE_OK)
     goto archive_failed;
-  bg_tree_begin_layer(t);
   for (;;) {
     r = archive_read_next_header(a, &e);
     if (r == ARCHIVE_EOF)
@@ -583,6 +596,7 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
       goto out;
     }
   }
+finish:
   if (bg_lstream_finish(ap.stream, got, &ap.serr) != 0) {
     bg_error_set(err, ap.serr.code, "%s", ap.serr.msg);
     goto out;

@@ -1106,3 +1106,23 @@ BG_TEST(names_in_messages_are_escaped)
   raw_end(f);
   CHECK_STR(fails("l.tar", PLAIN), "L: ../\\x0a\\xff: unsafe path");
 }
+
+BG_TEST(empty_layers)
+{
+  struct bg_tree *t = new_tree();
+  char id[BG_DIGEST_STRLEN];
+  struct bg_error err;
+
+  /* no bytes at all, and Docker's empty layer (two zero blocks) */
+  CHECK_INT(system(": > e.tar && : | gzip -c > e.tar.gz && head -c 1024 /dev/zero > z.tar"), 0);
+  must_apply(t, "e.tar", PLAIN);
+  must_apply(t, "e.tar.gz", GZIP);
+  must_apply(t, "z.tar", PLAIN);
+  CHECK_STR(listing(t), "/");
+  bg_error_clear(&err);
+  CHECK_INT(bg_layer_diff_id("z.tar", media[PLAIN], id, &err), 0);
+  CHECK_STR(id, "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
+  CHECK_INT(bg_layer_diff_id("e.tar", media[PLAIN], id, &err), 0);
+  CHECK_STR(id, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  bg_tree_free(t);
+}
