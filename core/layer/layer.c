@@ -37,15 +37,15 @@ int bg_layer_compression_of(const char *media_type)
     const char *type;
     int compression;
   } types[] = {
-    {"application/vnd.oci.image.layer.v1.tar", BG_LAYER_PLAIN},
-    {"application/vnd.oci.image.layer.v1.tar+gzip", BG_LAYER_GZIP},
-    {"application/vnd.oci.image.layer.v1.tar+zstd", BG_LAYER_ZSTD},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar", BG_LAYER_PLAIN},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", BG_LAYER_GZIP},
-    {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", BG_LAYER_ZSTD},
-    {"application/vnd.docker.image.rootfs.diff.tar.gzip", BG_LAYER_GZIP},
-    {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", BG_LAYER_GZIP},
-    {"application/vnd.docker.image.rootfs.diff.tar", BG_LAYER_PLAIN},
+      {"application/vnd.oci.image.layer.v1.tar", BG_LAYER_PLAIN},
+      {"application/vnd.oci.image.layer.v1.tar+gzip", BG_LAYER_GZIP},
+      {"application/vnd.oci.image.layer.v1.tar+zstd", BG_LAYER_ZSTD},
+      {"application/vnd.oci.image.layer.nondistributable.v1.tar", BG_LAYER_PLAIN},
+      {"application/vnd.oci.image.layer.nondistributable.v1.tar+gzip", BG_LAYER_GZIP},
+      {"application/vnd.oci.image.layer.nondistributable.v1.tar+zstd", BG_LAYER_ZSTD},
+      {"application/vnd.docker.image.rootfs.diff.tar.gzip", BG_LAYER_GZIP},
+      {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", BG_LAYER_GZIP},
+      {"application/vnd.docker.image.rootfs.diff.tar", BG_LAYER_PLAIN},
   };
   size_t i;
 
@@ -114,8 +114,8 @@ static int clean_path(const char *raw, char *out, int dotdot, const char *unsafe
       continue;
     }
     if (i - s > BG_TREE_NAME_MAX)
-      return bg_error_set(err, BG_EINVAL, "name component too long (%zu bytes, at most %d)",
-                          i - s, BG_TREE_NAME_MAX);
+      return bg_error_set(err, BG_EINVAL, "name component too long (%zu bytes, at most %d)", i - s,
+                          BG_TREE_NAME_MAX);
     if (len + (len ? 1 : 0) + (i - s) > BG_TREE_PATH_MAX)
       return bg_error_set(err, BG_ETOOBIG, "name too long (at most %d bytes)", BG_TREE_PATH_MAX);
     if (len)
@@ -152,8 +152,7 @@ static int check_symlink(const char *path, const char *target, struct bg_error *
       continue;
     if (i - s == 2 && target[s] == '.' && target[s + 1] == '.') {
       if (--depth < 0)
-        return bg_error_set(err, BG_EUNSAFE, "unsafe symlink (target %s leaves the root)",
-                            target);
+        return bg_error_set(err, BG_EUNSAFE, "unsafe symlink (target %s leaves the root)", target);
     } else {
       depth++;
     }
@@ -306,8 +305,9 @@ static int read_content(struct apply *ap, struct archive *a, struct archive_entr
   int rc, spooled = 0;
 
   memset(c, 0, sizeof(*c));
-  *size = archive_entry_size_is_set(e) && archive_entry_size(e) > 0 ?
-          (uint64_t)archive_entry_size(e) : 0;
+  *size = archive_entry_size_is_set(e) && archive_entry_size(e) > 0
+              ? (uint64_t)archive_entry_size(e)
+              : 0;
   if (*size == 0)
     return 0;
   if (*size <= BG_LAYER_MEM_MAX) {
@@ -426,6 +426,7 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
   struct bg_meta m;
   const char *base;
   uint64_t size;
+  uint32_t ifmt;
 
   if (raw == NULL)
     return bg_error_set(err, BG_EINVAL, "entry without a name");
@@ -489,8 +490,8 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
       return 0;
     if (ap->policy->devices != BG_LAYER_DEVICES_KEEP)
       return 0;
-    if (bg_tree_mknod(ap->t, ap->path, type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK :
-                      S_IFIFO, &m, (uint32_t)archive_entry_rdevmajor(e),
+    ifmt = type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO;
+    if (bg_tree_mknod(ap->t, ap->path, ifmt, &m, (uint32_t)archive_entry_rdevmajor(e),
                       (uint32_t)archive_entry_rdevminor(e), BG_PARENTS, &node, err) != 0)
       return -1;
     break;
@@ -580,8 +581,8 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
     if (r == ARCHIVE_WARN) {
       /* names are used as raw bytes whatever the locale: a failed conversion changes nothing */
       msg = archive_error_string(a);
-      bg_log(msg != NULL && strstr(msg, "can't be converted") != NULL ? BG_LOG_DEBUG :
-             BG_LOG_WARN, "%s: %s", label, msg != NULL ? msg : "warning");
+      bg_log(msg != NULL && strstr(msg, "can't be converted") != NULL ? BG_LOG_DEBUG : BG_LOG_WARN,
+             "%s: %s", label, msg != NULL ? msg : "warning");
     } else if (r != ARCHIVE_OK) {
       goto archive_failed;
     }
@@ -603,8 +604,7 @@ finish:
   }
   t->layer_bytes += bg_lstream_total(ap.stream);
   if (expected_diff_id != NULL && strcmp(got + 7, want.hex) != 0) {
-    bg_error_set(err, BG_EMISMATCH, "DiffID mismatch: expected %s, got %s", expected_diff_id,
-                 got);
+    bg_error_set(err, BG_EMISMATCH, "DiffID mismatch: expected %s, got %s", expected_diff_id, got);
     goto out;
   }
   rc = 0;

@@ -36,11 +36,13 @@ struct bg_lstream {
 
 static const char *kind_of(const unsigned char *p, size_t n)
 {
+  static const unsigned char xz[6] = {0xfd, '7', 'z', 'X', 'Z', 0};
+
   if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
     return "gzip";
   if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
     return "zstd";
-  if (n >= 6 && memcmp(p, "\xfd" "7zXZ\0", 6) == 0)
+  if (n >= 6 && memcmp(p, xz, sizeof(xz)) == 0)
     return "xz";
   if (n >= 3 && memcmp(p, "BZh", 3) == 0)
     return "bzip2";
