@@ -17,7 +17,8 @@ mkdir -p "$cache"
 [ -f "$cache/.gitignore" ] || printf '*\n' > "$cache/.gitignore"
 if [ ! -f "$layer" ]; then
   if [ ! -f "$tarball" ]; then
-    command -v mmdebstrap >/dev/null || { echo "mmdebstrap is needed (apt-get install mmdebstrap)" >&2; exit 1; }
+    command -v mmdebstrap >/dev/null ||
+      { echo "mmdebstrap is needed (apt-get install mmdebstrap)" >&2; exit 1; }
     mmdebstrap --variant=minbase bookworm "$tarball.part"
     mv "$tarball.part" "$tarball"
   fi

@@ -285,7 +285,8 @@ static int t_stats(lua_State *L)
   lua_Integer bs = luaL_optinteger(L, 2, 4096);
   struct bg_tree_stats s;
 
-  luaL_argcheck(L, bs == 1024 || bs == 2048 || bs == 4096, 2, "block size must be 1024, 2048 or 4096");
+  luaL_argcheck(L, bs == 1024 || bs == 2048 || bs == 4096, 2,
+                "block size must be 1024, 2048 or 4096");
   bg_tree_stats(t, (uint32_t)bs, &s);
   lua_createtable(L, 0, 8);
 #define FIELD(name)                                                                                \

@@ -103,7 +103,8 @@ void bg_tree_free(struct bg_tree *t);
 struct bg_node *bg_tree_root(struct bg_tree *t);
 uint64_t bg_tree_entries(const struct bg_tree *t);
 
-/* Looks a path up. BG_FOLLOW also follows a symlink in the last component. Missing: BG_ENOTFOUND. */
+/* Looks a path up. BG_FOLLOW also follows a symlink in the last component.
+ * Missing: BG_ENOTFOUND. */
 #define BG_FOLLOW 1
 int bg_tree_lookup(struct bg_tree *t, const char *path, int flags, struct bg_node **out,
                    struct bg_error *err);

@@ -203,7 +203,9 @@ static int list_visit(struct bg_node *n, void *ctx)
   bg_error_clear(&err);
   CHECK_INT(bg_node_path(n, path, sizeof(path), &err), 0);
   w = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, "%s%s ", path,
-               S_ISDIR(n->inode->mode) && n->parent != n ? "/" : S_ISLNK(n->inode->mode) ? "@" : "");
+               S_ISDIR(n->inode->mode) && n->parent != n ? "/"
+               : S_ISLNK(n->inode->mode)                 ? "@"
+                                                         : "");
   CHECK(w > 0 && (size_t)w < sizeof(l->buf) - l->len);
   l->len += (size_t)w;
   return 0;
@@ -607,7 +609,8 @@ BG_TEST(symlink_targets)
   CHECK_INT(ino_of(t, "lib64")->mode, S_IFLNK | 0777);
   bg_tree_free(t);
   LAYER("a.tar", PLAIN, E("evil", 'l', "../etc/shadow"));
-  CHECK_STR(fails("a.tar", PLAIN), "L: evil: unsafe symlink (target ../etc/shadow leaves the root)");
+  CHECK_STR(fails("a.tar", PLAIN),
+            "L: evil: unsafe symlink (target ../etc/shadow leaves the root)");
   CHECK_INT(last_err.code, BG_EUNSAFE);
   LAYER("b.tar", PLAIN, E("usr/lib/x", 'l', "../../../etc"));
   CHECK_STR(fails("b.tar", PLAIN),

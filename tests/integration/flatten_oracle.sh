@@ -125,7 +125,12 @@ PY
 
 cat > list.lua <<'LUA'
 local cjson, tree, digest = require "cjson", require "banger.tree", require "banger.digest"
-local function slurp(p) local f = assert(io.open(p, "rb")); local s = f:read("a"); f:close(); return s end
+local function slurp(p)
+  local f = assert(io.open(p, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
 local function blob(d) return args.layout .. "/blobs/sha256/" .. d:sub(8) end
 local index = cjson.decode(slurp(args.layout .. "/index.json"))
 local manifest = cjson.decode(slurp(blob(index.manifests[1].digest)))

@@ -118,7 +118,8 @@ it("flattens layers", function()
     { name = "usr/bin/sudoedit", type = "1", link = "usr/bin/sudo" },
   }
   local t <close> = assert(tree.from_layers({ l1, l2 }, { image = "test:img" }))
-  eq(list(t), "// /etc/ /etc/os-release /os-release /usr/ /usr/bin/ /usr/bin/sudo /usr/bin/sudoedit")
+  eq(list(t), "// /etc/ /etc/os-release /os-release /usr/ /usr/bin/ /usr/bin/sudo "
+    .. "/usr/bin/sudoedit")
   eq(t:read("/os-release"), "ID=debian\n")
   eq(t:stat("/usr/bin/sudo").mode, 2541)
   eq(t:stat("/usr/bin/sudo").gid, 100000)
@@ -143,7 +144,8 @@ it("reports layer errors as nil, message, code", function()
   t, msg = tree.from_layers({ evil }, { image = "x" })
   eq(msg, "layer 1 (sha256:" .. string.rep("ab", 32) .. ") of x: lib/evil: unsafe symlink "
     .. "(target ../../etc/shadow leaves the root)")
-  local missing = { path = spec.tmpdir() .. "/nope", media_type = "application/vnd.oci.image.layer.v1.tar" }
+  local missing = { path = spec.tmpdir() .. "/nope",
+    media_type = "application/vnd.oci.image.layer.v1.tar" }
   t, msg, code = tree.from_layers({ missing })
   eq(msg, "layer 1: cannot open " .. spec.tmpdir() .. "/nope: No such file or directory")
   eq(code, "io")
