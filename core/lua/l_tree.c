@@ -3,8 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../layer/layer.h"
 #include "l_common.h"
 #include "l_tree.h"
+
+#define READ_MAX_DEFAULT (1 << 20)
 
 static LTree *check_ltree(lua_State *L, int idx)
 {
@@ -12,6 +15,28 @@ static LTree *check_ltree(lua_State *L, int idx)
 
   if (lt->t == NULL)
     luaL_error(L, "attempt to use a closed tree");
+  return lt;
+}
+
+/* A tree that is about to change: not while t:remap() walks it. */
+static LTree *check_mutable(lua_State *L, int idx)
+{
+  LTree *lt = check_ltree(L, idx);
+
+  if (lt->busy)
+    luaL_error(L, "attempt to change a tree while remapping it");
+  return lt;
+}
+
+/* A closed userdata first, so an error half-way leaves a consistent object. */
+static LTree *push_ltree(lua_State *L)
+{
+  LTree *lt = lua_newuserdatauv(L, sizeof(LTree), 0);
+
+  lt->t = NULL;
+  lt->layers = 0;
+  lt->busy = 0;
+  luaL_setmetatable(L, BG_TREE_MT);
   return lt;
 }
 
@@ -28,9 +53,7 @@ static int tree_new(lua_State *L)
 
   lim.max_entries = (uint64_t)bg_lua_optfield_int(L, 1, "max_entries", 0);
   lim.max_spool_bytes = (uint64_t)bg_lua_optfield_int(L, 1, "max_bytes", 0);
-  lt = lua_newuserdatauv(L, sizeof(LTree), 0);
-  lt->t = NULL; /* closed until the tree exists */
-  luaL_setmetatable(L, BG_TREE_MT);
+  lt = push_ltree(L);
   bg_error_clear(&err);
   lt->t = bg_tree_new(&lim, &err);
   if (lt->t == NULL)
@@ -66,7 +89,7 @@ static int flags_of(lua_State *L, int idx)
 
 static int t_mkdir(lua_State *L)
 {
-  struct bg_tree *t = check_ltree(L, 1)->t;
+  struct bg_tree *t = check_mutable(L, 1)->t;
   const char *path = luaL_checkstring(L, 2);
   struct bg_meta m;
   struct bg_error err;
@@ -82,7 +105,7 @@ static int t_mkdir(lua_State *L)
 /* t:write(path, bytes, opts) or t:write(path, nil, {from = "/host/file", ...}) */
 static int t_write(lua_State *L)
 {
-  struct bg_tree *t = check_ltree(L, 1)->t;
+  struct bg_tree *t = check_mutable(L, 1)->t;
   const char *path = luaL_checkstring(L, 2);
   const char *from = bg_lua_optfield_str(L, 4, "from", NULL);
   struct bg_content c;
@@ -130,7 +153,7 @@ static int t_write(lua_State *L)
 
 static int t_symlink(lua_State *L)
 {
-  struct bg_tree *t = check_ltree(L, 1)->t;
+  struct bg_tree *t = check_mutable(L, 1)->t;
   const char *path = luaL_checkstring(L, 2);
   const char *target = luaL_checkstring(L, 3);
   struct bg_meta m;
@@ -146,7 +169,7 @@ static int t_symlink(lua_State *L)
 
 static int t_link(lua_State *L)
 {
-  struct bg_tree *t = check_ltree(L, 1)->t;
+  struct bg_tree *t = check_mutable(L, 1)->t;
   const char *path = luaL_checkstring(L, 2);
   const char *existing = luaL_checkstring(L, 3);
   struct bg_error err;
@@ -160,7 +183,7 @@ static int t_link(lua_State *L)
 
 static int t_remove(lua_State *L)
 {
-  struct bg_tree *t = check_ltree(L, 1)->t;
+  struct bg_tree *t = check_mutable(L, 1)->t;
   const char *path = luaL_checkstring(L, 2);
   struct bg_error err;
 
@@ -262,7 +285,8 @@ static int t_stats(lua_State *L)
   lua_Integer bs = luaL_optinteger(L, 2, 4096);
   struct bg_tree_stats s;
 
-  luaL_argcheck(L, bs == 1024 || bs == 2048 || bs == 4096, 2, "block size must be 1024, 2048 or 4096");
+  luaL_argcheck(L, bs == 1024 || bs == 2048 || bs == 4096, 2,
+                "block size must be 1024, 2048 or 4096");
   bg_tree_stats(t, (uint32_t)bs, &s);
   lua_createtable(L, 0, 8);
 #define FIELD(name)                                                                                \
@@ -280,10 +304,379 @@ static int t_stats(lua_State *L)
   return 1;
 }
 
+/* ---- layers ---- */
+
+struct layer_opts {
+  struct bg_layer_policy policy;
+  const char *image; /* for messages; NULL when not given */
+};
+
+static void read_layer_opts(lua_State *L, int idx, struct layer_opts *o)
+{
+  static const char *const devices[] = {"skip", "keep", NULL};
+  static const char *const xattrs[] = {"drop", "keep", NULL};
+  const char *s;
+  lua_Integer n;
+  int i;
+
+  memset(o, 0, sizeof(*o));
+  if (!lua_isnoneornil(L, idx))
+    luaL_checktype(L, idx, LUA_TTABLE);
+  s = bg_lua_optfield_str(L, idx, "devices", "skip");
+  for (i = 0; devices[i] != NULL && strcmp(devices[i], s) != 0; i++)
+    ;
+  if (devices[i] == NULL)
+    luaL_error(L, "option 'devices' must be \"skip\" or \"keep\", not \"%s\"", s);
+  o->policy.devices = i == 1 ? BG_LAYER_DEVICES_KEEP : BG_LAYER_DEVICES_SKIP;
+  s = bg_lua_optfield_str(L, idx, "xattrs", "drop");
+  for (i = 0; xattrs[i] != NULL && strcmp(xattrs[i], s) != 0; i++)
+    ;
+  if (xattrs[i] == NULL)
+    luaL_error(L, "option 'xattrs' must be \"drop\" or \"keep\", not \"%s\"", s);
+  o->policy.xattrs = i == 1 ? BG_LAYER_XATTRS_KEEP : BG_LAYER_XATTRS_DROP;
+  n = bg_lua_optfield_int(L, idx, "max_bytes", 0);
+  luaL_argcheck(L, n >= 0, idx, "max_bytes must not be negative");
+  o->policy.max_bytes = (uint64_t)n;
+  n = bg_lua_optfield_int(L, idx, "max_entries", 0);
+  luaL_argcheck(L, n >= 0, idx, "max_entries must not be negative");
+  o->policy.max_entries = (uint64_t)n;
+  o->image = bg_lua_optfield_str(L, idx, "image", NULL);
+}
+
+/* Applies the layer table at idx ({path, media_type, diff_id, digest}) as layer number
+ * lt->layers + 1. Returns 0, or pushes nil, message, code and returns 3. */
+static int apply_one(lua_State *L, LTree *lt, int idx, const struct layer_opts *o)
+{
+  const char *path, *media_type, *diff_id, *digest;
+  struct bg_error err;
+  int top = lua_gettop(L), n = lt->layers + 1;
+
+  luaL_checktype(L, idx, LUA_TTABLE);
+  path = bg_lua_optfield_str(L, idx, "path", NULL);
+  media_type = bg_lua_optfield_str(L, idx, "media_type", NULL);
+  diff_id = bg_lua_optfield_str(L, idx, "diff_id", NULL);
+  digest = bg_lua_optfield_str(L, idx, "digest", NULL);
+  if (path == NULL)
+    return luaL_error(L, "layer %d has no path", n);
+  if (media_type == NULL)
+    return luaL_error(L, "layer %d has no media_type", n);
+  if (digest != NULL)
+    lua_pushfstring(L, "layer %d (%s)", n, digest);
+  else
+    lua_pushfstring(L, "layer %d", n);
+  if (o->image != NULL) {
+    lua_pushfstring(L, " of %s", o->image);
+    lua_concat(L, 2);
+  }
+  bg_error_clear(&err);
+  if (bg_layer_apply(lt->t, path, media_type, diff_id, &o->policy, lua_tostring(L, -1),
+                     &err) != 0) {
+    lua_settop(L, top);
+    return bg_lua_fail(L, &err);
+  }
+  lt->layers = n;
+  lua_settop(L, top);
+  return 0;
+}
+
+/* tree.from_layers(layers, opts) -> tree | nil, message, code */
+static int tree_from_layers(lua_State *L)
+{
+  struct bg_tree_limits lim;
+  struct layer_opts o;
+  struct bg_error err;
+  lua_Integer i, n;
+  LTree *lt;
+
+  luaL_checktype(L, 1, LUA_TTABLE);
+  read_layer_opts(L, 2, &o);
+  n = (lua_Integer)luaL_len(L, 1);
+  lim.max_entries = o.policy.max_entries;
+  lim.max_spool_bytes = o.policy.max_bytes;
+  lt = push_ltree(L);
+  bg_error_clear(&err);
+  lt->t = bg_tree_new(&lim, &err);
+  if (lt->t == NULL)
+    return bg_lua_raise(L, &err);
+  for (i = 1; i <= n; i++) {
+    lua_geti(L, 1, i);
+    if (apply_one(L, lt, lua_gettop(L), &o) != 0) {
+      /* a half-applied tree is of no use to anyone */
+      bg_tree_free(lt->t);
+      lt->t = NULL;
+      return 3;
+    }
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* t:apply_layer(layer, opts) -> true | nil, message, code */
+static int t_apply_layer(lua_State *L)
+{
+  LTree *lt = check_mutable(L, 1);
+  struct layer_opts o;
+
+  read_layer_opts(L, 3, &o);
+  if (apply_one(L, lt, 2, &o) != 0)
+    return 3;
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* ---- reading ---- */
+
+/* t:read(path [, max]) -> bytes | nil, message, code. Symlinks are followed inside the tree. */
+static int t_read(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  const char *path = luaL_checkstring(L, 2);
+  lua_Integer max = luaL_optinteger(L, 3, READ_MAX_DEFAULT);
+  struct bg_node *n;
+  struct bg_error err;
+  luaL_Buffer b;
+  uint64_t pos = 0;
+  size_t got;
+  char *p;
+
+  luaL_argcheck(L, max >= 0, 3, "max must not be negative");
+  bg_error_clear(&err);
+  if (bg_tree_lookup(t, path, BG_FOLLOW, &n, &err) != 0)
+    return bg_lua_fail(L, &err);
+  if (!S_ISREG(n->inode->mode)) {
+    bg_error_set(&err, BG_EINVAL, "%s: not a regular file", path);
+    return bg_lua_fail(L, &err);
+  }
+  if (n->inode->size > (uint64_t)max) {
+    bg_error_set(&err, BG_ETOOBIG, "%s: %llu bytes, more than the limit of %lld", path,
+                 (unsigned long long)n->inode->size, (long long)max);
+    return bg_lua_fail(L, &err);
+  }
+  p = luaL_buffinitsize(L, &b, (size_t)n->inode->size);
+  while (pos < n->inode->size) {
+    if (bg_tree_read(t, n->inode, pos, p + pos, (size_t)(n->inode->size - pos), &got, &err) != 0)
+      return bg_lua_fail(L, &err);
+    pos += got;
+  }
+  luaL_pushresultsize(&b, (size_t)pos);
+  return 1;
+}
+
+/* The walk iterator: upvalue 1 the tree, 2 a stack of paths still to visit. */
+static int walk_next(lua_State *L)
+{
+  LTree *lt = luaL_checkudata(L, lua_upvalueindex(1), BG_TREE_MT);
+  struct bg_node *const *kids;
+  struct bg_node *n;
+  struct bg_error err;
+  lua_Integer top;
+  const char *path;
+  size_t k, i, plen;
+
+  if (lt->t == NULL)
+    return luaL_error(L, "attempt to use a closed tree");
+  for (;;) {
+    top = (lua_Integer)luaL_len(L, lua_upvalueindex(2));
+    if (top == 0)
+      return 0;
+    lua_geti(L, lua_upvalueindex(2), top);
+    lua_pushnil(L);
+    lua_seti(L, lua_upvalueindex(2), top--);
+    path = lua_tolstring(L, -1, &plen);
+    bg_error_clear(&err);
+    /* looked up afresh: a name the loop body removed is simply not visited */
+    if (bg_tree_lookup(lt->t, path, 0, &n, &err) == 0)
+      break;
+    lua_pop(L, 1);
+  }
+  if (n->children != NULL) {
+    kids = bg_node_children(n, &k);
+    if (k > 0 && kids == NULL)
+      return luaL_error(L, "out of memory");
+    /* pushed in reverse so the smallest name comes off first */
+    for (i = k; i > 0; i--) {
+      if (plen == 1)
+        lua_pushliteral(L, "");
+      else
+        lua_pushvalue(L, -1);
+      lua_pushliteral(L, "/");
+      lua_pushlstring(L, kids[i - 1]->name, kids[i - 1]->namelen);
+      lua_concat(L, 3);
+      lua_seti(L, lua_upvalueindex(2), ++top);
+    }
+  }
+  bg_lua_push_inode(L, n->inode);
+  return 2;
+}
+
+/* for path, st in t:walk() do ... end: every name, sorted, a directory before its children. */
+static int t_walk(lua_State *L)
+{
+  check_ltree(L, 1);
+  lua_settop(L, 1);
+  lua_createtable(L, 16, 0);
+  lua_pushliteral(L, "/");
+  lua_seti(L, -2, 1);
+  lua_pushcclosure(L, walk_next, 2);
+  return 1;
+}
+
+/* ---- ownership ---- */
+
+struct remap_ctx {
+  lua_State *L;
+  int failed;
+};
+
+/* Runs protected: (fn, seen, node) -> calls fn(uid, gid, path) and stores what it returns. */
+static int remap_one(lua_State *L)
+{
+  struct bg_node *node = lua_touserdata(L, 3);
+  struct bg_inode *ino = node->inode;
+  char path[2 * BG_TREE_PATH_MAX];
+  struct bg_error err;
+  lua_Integer uid, gid;
+
+  if (ino->nlink > 1) {
+    if (lua_rawgetp(L, 2, ino) != LUA_TNIL)
+      return 0; /* another name of this inode came first */
+    lua_pop(L, 1);
+    lua_pushboolean(L, 1);
+    lua_rawsetp(L, 2, ino);
+  }
+  bg_error_clear(&err);
+  if (bg_node_path(node, path, sizeof(path), &err) != 0)
+    return bg_lua_raise(L, &err);
+  lua_pushvalue(L, 1);
+  lua_pushinteger(L, ino->uid);
+  lua_pushinteger(L, ino->gid);
+  lua_pushstring(L, path);
+  lua_call(L, 3, 2);
+  if (lua_isnil(L, -2) && lua_isnil(L, -1))
+    return 0;
+  if (!lua_isinteger(L, -2) || !lua_isinteger(L, -1))
+    return luaL_error(L, "remap function must return two integers (uid, gid) or nothing, for %s",
+                      path);
+  uid = lua_tointeger(L, -2);
+  gid = lua_tointeger(L, -1);
+  if (uid < 0 || uid > 0xffffffffLL || gid < 0 || gid > 0xffffffffLL)
+    return luaL_error(L, "remap function returned ids out of range for %s", path);
+  ino->uid = (uint32_t)uid;
+  ino->gid = (uint32_t)gid;
+  return 0;
+}
+
+static int remap_visit(struct bg_node *node, void *vctx)
+{
+  struct remap_ctx *c = vctx;
+  lua_State *L = c->L;
+
+  /* nothing here may raise: bg_tree_walk holds memory a longjmp would leak */
+  if (!lua_checkstack(L, 4)) {
+    c->failed = 1;
+    lua_pushliteral(L, "out of Lua stack");
+    return 1;
+  }
+  lua_pushcfunction(L, remap_one);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, 3);
+  lua_pushlightuserdata(L, node);
+  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+    c->failed = 1;
+    return 1;
+  }
+  return 0;
+}
+
+/* t:remap(fn): fn(uid, gid, path) -> new uid, gid (or nothing), once for every inode. */
+static int t_remap(lua_State *L)
+{
+  LTree *lt = check_mutable(L, 1);
+  struct remap_ctx c;
+  int rc;
+
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  lua_settop(L, 2);
+  lua_newtable(L); /* 3: inodes already seen, for hardlinks */
+  c.L = L;
+  c.failed = 0;
+  lt->busy = 1;
+  rc = bg_tree_walk(lt->t, remap_visit, &c);
+  lt->busy = 0;
+  if (c.failed)
+    return lua_error(L);
+  if (rc != 0)
+    return luaL_error(L, "out of memory walking the tree");
+  return 0;
+}
+
+/* ---- devices and xattrs ---- */
+
+/* t:mknod(path, "chr"|"blk"|"fifo", {major, minor, mode, uid, gid, parents}) */
+static int t_mknod(lua_State *L)
+{
+  static const char *const types[] = {"chr", "blk", "fifo", NULL};
+  static const uint32_t ifmt[] = {S_IFCHR, S_IFBLK, S_IFIFO};
+  struct bg_tree *t = check_mutable(L, 1)->t;
+  const char *path = luaL_checkstring(L, 2);
+  int type = luaL_checkoption(L, 3, NULL, types);
+  lua_Integer major = bg_lua_optfield_int(L, 4, "major", 0);
+  lua_Integer minor = bg_lua_optfield_int(L, 4, "minor", 0);
+  struct bg_meta m;
+  struct bg_error err;
+
+  luaL_argcheck(L, major >= 0 && major <= 0xffffffffLL, 4, "major out of range");
+  luaL_argcheck(L, minor >= 0 && minor <= 0xffffffffLL, 4, "minor out of range");
+  bg_lua_meta(L, 4, 0644, &m);
+  bg_error_clear(&err);
+  if (bg_tree_mknod(t, path, ifmt[type], &m, (uint32_t)major, (uint32_t)minor, flags_of(L, 4),
+                    NULL, &err) != 0)
+    return bg_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* t:xattr(path, name) -> value | nil; t:xattr(path, name, value) sets; value nil removes. */
+static int t_xattr(lua_State *L)
+{
+  int set = lua_gettop(L) >= 4;
+  LTree *lt = set ? check_mutable(L, 1) : check_ltree(L, 1);
+  const char *path = luaL_checkstring(L, 2);
+  const char *name = luaL_checkstring(L, 3);
+  const char *value = NULL;
+  struct bg_node *n;
+  struct bg_error err;
+  size_t len = 0;
+  uint32_t i;
+
+  if (set && !lua_isnil(L, 4))
+    value = luaL_checklstring(L, 4, &len);
+  luaL_argcheck(L, strchr(name, '.') != NULL, 3, "xattr names have a namespace (user.x)");
+  bg_error_clear(&err);
+  if (bg_tree_lookup(lt->t, path, 0, &n, &err) != 0)
+    return bg_lua_fail(L, &err);
+  if (!set) {
+    for (i = 0; i < n->inode->nxattrs; i++) {
+      if (strcmp(n->inode->xattrs[i].name, name) == 0) {
+        lua_pushlstring(L, (const char *)n->inode->xattrs[i].value, n->inode->xattrs[i].len);
+        return 1;
+      }
+    }
+    lua_pushnil(L);
+    return 1;
+  }
+  if (bg_inode_set_xattr(n->inode, name, value, len, &err) != 0)
+    return bg_lua_fail(L, &err);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 static int t_close(lua_State *L)
 {
   LTree *lt = luaL_checkudata(L, 1, BG_TREE_MT);
 
+  if (lt->busy)
+    return luaL_error(L, "attempt to close a tree while remapping it");
   bg_tree_free(lt->t);
   lt->t = NULL;
   return 0;
@@ -301,15 +694,21 @@ static int t_tostring(lua_State *L)
 }
 
 static const luaL_Reg tree_methods[] = {
+  {"apply_layer", t_apply_layer},
   {"close", t_close},
   {"exists", t_exists},
   {"link", t_link},
   {"mkdir", t_mkdir},
+  {"mknod", t_mknod},
+  {"read", t_read},
+  {"remap", t_remap},
   {"remove", t_remove},
   {"stat", t_stat},
   {"stats", t_stats},
   {"symlink", t_symlink},
+  {"walk", t_walk},
   {"write", t_write},
+  {"xattr", t_xattr},
   {NULL, NULL},
 };
 
@@ -322,6 +721,7 @@ static const luaL_Reg tree_meta[] = {
 };
 
 static const luaL_Reg tree_funcs[] = {
+  {"from_layers", tree_from_layers},
   {"new", tree_new},
   {NULL, NULL},
 };

@@ -10,6 +10,8 @@
 
 typedef struct {
   struct bg_tree *t; /* NULL once closed */
+  int layers;        /* layers applied so far: the next one is number layers + 1 */
+  int busy;          /* inside t:remap(): changes to the tree raise */
 } LTree;
 
 /* The tree at idx; raises if it is not a tree or is closed. */

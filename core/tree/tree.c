@@ -740,6 +740,29 @@ int bg_tree_remove(struct bg_tree *t, const char *path, struct bg_error *err)
   return 0;
 }
 
+/* ---- layers ---- */
+
+uint32_t bg_tree_begin_layer(struct bg_tree *t)
+{
+  return ++t->gen;
+}
+
+uint32_t bg_tree_layer_gen(const struct bg_tree *t)
+{
+  return t->gen;
+}
+
+void bg_tree_touch(struct bg_tree *t, struct bg_node *node)
+{
+  /* stops at the first ancestor already marked: each name is marked once per layer */
+  while (node->gen != t->gen) {
+    node->gen = t->gen;
+    if (node->parent == node)
+      break;
+    node = node->parent;
+  }
+}
+
 /* ---- walking ---- */
 
 int bg_tree_walk(struct bg_tree *t, bg_tree_visit_fn fn, void *ctx)

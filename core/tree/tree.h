@@ -86,6 +86,8 @@ struct bg_node {
   struct bg_node *parent;  /* the root's parent is itself */
   struct bg_inode *inode;
   struct bg_dirindex *children; /* directories only */
+  uint32_t gen; /* the layer that last wrote this name or something below it (see
+                   bg_tree_begin_layer); 0 for names made outside a layer */
 };
 
 struct bg_tree;
@@ -101,7 +103,8 @@ void bg_tree_free(struct bg_tree *t);
 struct bg_node *bg_tree_root(struct bg_tree *t);
 uint64_t bg_tree_entries(const struct bg_tree *t);
 
-/* Looks a path up. BG_FOLLOW also follows a symlink in the last component. Missing: BG_ENOTFOUND. */
+/* Looks a path up. BG_FOLLOW also follows a symlink in the last component.
+ * Missing: BG_ENOTFOUND. */
 #define BG_FOLLOW 1
 int bg_tree_lookup(struct bg_tree *t, const char *path, int flags, struct bg_node **out,
                    struct bg_error *err);
@@ -165,6 +168,14 @@ int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *o
 /* Reads up to n bytes of a regular file's content from off; *got is 0 at the end. */
 int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, void *buf, size_t n,
                  size_t *got, struct bg_error *err);
+
+/* Layers. Each layer replayed into the tree gets a generation number, so whiteouts can tell
+ * what lower layers put there from what the current layer did. Returns the new generation (1 for
+ * the first layer). */
+uint32_t bg_tree_begin_layer(struct bg_tree *t);
+uint32_t bg_tree_layer_gen(const struct bg_tree *t);
+/* Marks node and its ancestors as written by the current layer. */
+void bg_tree_touch(struct bg_tree *t, struct bg_node *node);
 
 struct bg_tree_stats {
   uint64_t entries;     /* names */

@@ -8,6 +8,9 @@ struct bg_tree {
   struct bg_node *root;
   uint64_t entries;
   struct bg_tree_limits limits;
+  uint32_t gen;            /* generation of the layer being replayed; 0 before any */
+  uint64_t layer_bytes;    /* uncompressed layer bytes read into this tree, all layers */
+  uint64_t layer_entries;  /* tar entries read into this tree, all layers */
   /* spool: one unlinked temporary file, appended through a write buffer */
   int spool_fd;
   uint64_t spool_size;     /* bytes appended so far, buffered ones included */

@@ -59,4 +59,179 @@ it("refuses misuse", function()
   spec.raises(function() t:stat("/") end, "attempt to use a closed tree")
 end)
 
+
+-- A plain ustar writer, enough for layers in specs: { name, type = "0"|"5"|"2"|"1"|"3",
+-- data, link, mode, uid, gid }.
+local function octal(n, width)
+  return string.format("%0" .. (width - 1) .. "o", n) .. "\0"
+end
+
+local function tar(entries)
+  local out = {}
+  for _, e in ipairs(entries) do
+    local data = e.data or ""
+    local h = e.name .. string.rep("\0", 100 - #e.name)
+      .. octal(e.mode or (e.type == "5" and 493 or 420), 8)
+      .. octal(e.uid or 0, 8) .. octal(e.gid or 0, 8) .. octal(#data, 12)
+      .. octal(e.mtime or 1700000000, 12) .. "        " .. (e.type or "0")
+      .. (e.link or "") .. string.rep("\0", 100 - #(e.link or ""))
+      .. "ustar\0" .. "00" .. string.rep("\0", 32 + 32)
+      .. octal(e.major or 0, 8) .. octal(e.minor or 0, 8) .. string.rep("\0", 155 + 12)
+    assert(#h == 512)
+    local sum = 0
+    for i = 1, 512 do sum = sum + h:byte(i) end
+    h = h:sub(1, 148) .. string.format("%06o\0 ", sum) .. h:sub(157)
+    out[#out + 1] = h .. data .. string.rep("\0", (512 - #data % 512) % 512)
+  end
+  out[#out + 1] = string.rep("\0", 1024)
+  return table.concat(out)
+end
+
+local layer_count = 0
+local function layer(entries)
+  layer_count = layer_count + 1
+  local path = spec.tmpdir() .. "/layer" .. layer_count .. ".tar"
+  local f = assert(io.open(path, "wb"))
+  f:write(tar(entries))
+  f:close()
+  local d = require("banger.digest").sha256(tar(entries))
+  return { path = path, media_type = "application/vnd.oci.image.layer.v1.tar", diff_id = d,
+    digest = "sha256:" .. string.rep("ab", 32) }
+end
+
+local function list(t)
+  local names = {}
+  for path, st in t:walk() do names[#names + 1] = path .. (st.type == "dir" and "/" or "") end
+  return table.concat(names, " ")
+end
+
+it("flattens layers", function()
+  local l1 = layer {
+    { name = "etc/", type = "5" },
+    { name = "etc/os-release", data = "ID=debian\n" },
+    { name = "usr/bin/sudo", data = "ELF", mode = 2541, gid = 100000 },
+    { name = "etc/junk", data = "x" },
+    { name = "os-release", type = "2", link = "etc/os-release" },
+  }
+  local l2 = layer {
+    { name = "etc/.wh.junk" },
+    { name = "usr/bin/sudoedit", type = "1", link = "usr/bin/sudo" },
+  }
+  local t <close> = assert(tree.from_layers({ l1, l2 }, { image = "test:img" }))
+  eq(list(t), "// /etc/ /etc/os-release /os-release /usr/ /usr/bin/ /usr/bin/sudo "
+    .. "/usr/bin/sudoedit")
+  eq(t:read("/os-release"), "ID=debian\n")
+  eq(t:stat("/usr/bin/sudo").mode, 2541)
+  eq(t:stat("/usr/bin/sudo").gid, 100000)
+  eq(t:stat("/usr/bin/sudoedit").nlink, 2)
+  -- t:apply_layer continues the numbering
+  local l3 = layer { { name = "../escape", data = "x" } }
+  local ok, msg, code = t:apply_layer(l3, { image = "test:img" })
+  eq(ok, nil)
+  eq(msg, "layer 3 (sha256:" .. string.rep("ab", 32) .. ") of test:img: ../escape: unsafe path")
+  eq(code, "unsafe")
+end)
+
+it("reports layer errors as nil, message, code", function()
+  local bad = layer { { name = "a", data = "x" } }
+  bad.diff_id = "sha256:" .. string.rep("0", 64)
+  bad.digest = nil
+  local t, msg, code = tree.from_layers({ bad })
+  eq(t, nil)
+  eq(msg:sub(1, 43), "layer 1: DiffID mismatch: expected sha256:0")
+  eq(code, "mismatch")
+  local evil = layer { { name = "lib/evil", type = "2", link = "../../etc/shadow" } }
+  t, msg = tree.from_layers({ evil }, { image = "x" })
+  eq(msg, "layer 1 (sha256:" .. string.rep("ab", 32) .. ") of x: lib/evil: unsafe symlink "
+    .. "(target ../../etc/shadow leaves the root)")
+  local missing = { path = spec.tmpdir() .. "/nope",
+    media_type = "application/vnd.oci.image.layer.v1.tar" }
+  t, msg, code = tree.from_layers({ missing })
+  eq(msg, "layer 1: cannot open " .. spec.tmpdir() .. "/nope: No such file or directory")
+  eq(code, "io")
+end)
+
+it("applies the policy options", function()
+  local l = layer {
+    { name = "dev/null", type = "3", major = 1, minor = 3, mode = 438 },
+    { name = "f", data = string.rep("z", 3000) },
+  }
+  l.digest = nil
+  local t <close> = assert(tree.from_layers({ l }))
+  eq(t:exists("/dev/null"), false)
+  local k <close> = assert(tree.from_layers({ l }, { devices = "keep", xattrs = "keep" }))
+  eq(k:stat("/dev/null").type, "chr")
+  eq(k:stat("/dev/null").minor, 3)
+  local _, msg = tree.from_layers({ l }, { max_bytes = 2048 })
+  eq(msg, "layer 1: the uncompressed layers exceed the limit of 2048 bytes")
+  _, msg = tree.from_layers({ l }, { max_entries = 1 })
+  eq(msg, "layer 1: more than 1 entries in the layers")
+  spec.raises(function() tree.from_layers({ l }, { devices = "maybe" }) end,
+    "option 'devices' must be \"skip\" or \"keep\", not \"maybe\"")
+  spec.raises(function() tree.from_layers({ {} }) end, "layer 1 has no path")
+end)
+
+it("reads small files, following symlinks inside the tree", function()
+  local t <close> = tree.new()
+  t:write("/etc/os-release", "ID=alpine\n")
+  t:symlink("/usr/lib/os-release", "../../etc/os-release")
+  t:mkdir("/d")
+  eq(t:read("/usr/lib/os-release"), "ID=alpine\n")
+  eq(t:read("/etc/os-release", 10), "ID=alpine\n")
+  eq(select(2, t:read("/etc/os-release", 9)), "/etc/os-release: 10 bytes, more than the limit of 9")
+  eq(select(2, t:read("/d")), "/d: not a regular file")
+  eq(select(3, t:read("/none")), "notfound")
+  eq(t:read("/empty") == nil, true)
+  t:write("/empty", "")
+  eq(t:read("/empty"), "")
+end)
+
+it("walks in sorted order and survives removal during the walk", function()
+  local t <close> = tree.new()
+  for _, p in ipairs { "/b/x", "/a", "/c/y/z", "/b/w" } do t:write(p, p) end
+  eq(list(t), "// /a /b/ /b/w /b/x /c/ /c/y/ /c/y/z")
+  local seen = {}
+  for path in t:walk() do
+    seen[#seen + 1] = path
+    if path == "/b" then t:remove("/c") end
+  end
+  eq(table.concat(seen, " "), "/ /a /b /b/w /b/x")
+end)
+
+it("remaps owners once per inode", function()
+  local t <close> = tree.new()
+  t:write("/a", "1", { uid = 1000, gid = 1000 })
+  t:link("/b", "/a")
+  t:mkdir("/d", { uid = 5, gid = 6 })
+  local calls = {}
+  t:remap(function(uid, gid, path)
+    calls[#calls + 1] = path .. ":" .. uid .. ":" .. gid
+    if uid >= 1000 then return uid + 100000, gid + 100000 end
+  end)
+  eq(table.concat(calls, " "), "/:0:0 /a:1000:1000 /d:5:6")
+  eq(t:stat("/b").uid, 101000)
+  eq(t:stat("/d").gid, 6)
+  spec.raises(function() t:remap(function() error("boom") end) end, "boom")
+  spec.raises(function() t:remap(function() t:remove("/a") end) end,
+    "attempt to change a tree while remapping it")
+  spec.raises(function() t:remap(function() return "x", 1 end) end, "must return two integers")
+  t:write("/after", "ok") -- the tree is usable again
+end)
+
+it("makes devices and sets xattrs", function()
+  local t <close> = tree.new()
+  assert(t:mknod("/dev/console", "chr", { major = 5, minor = 1, mode = 384 }))
+  local st = t:stat("/dev/console")
+  eq(st.type, "chr")
+  eq(st.major, 5)
+  eq(st.mode, 384)
+  spec.raises(function() t:mknod("/x", "sock") end, "invalid option 'sock'")
+  t:write("/bin/ping", "p")
+  assert(t:xattr("/bin/ping", "security.capability", "\1\0\0\2"))
+  eq(t:xattr("/bin/ping", "security.capability"), "\1\0\0\2")
+  eq(t:stat("/bin/ping").xattrs["security.capability"], "\1\0\0\2")
+  assert(t:xattr("/bin/ping", "security.capability", nil))
+  eq(t:xattr("/bin/ping", "security.capability"), nil)
+end)
+
 spec.done()

@@ -1,0 +1,65 @@
+/* Replaying one image layer (a tar stream, gzip, zstd or plain) into a tree, with the OCI
+ * whiteout rules. The blob is read once, as a stream: decompressed in-process, hashed (the
+ * DiffID), parsed by libarchive's tar reader, and every regular file's bytes appended to the
+ * tree's spool. Nothing is written to the host filesystem except that spool.
+ *
+ * Rules (see README.md, banger.tree):
+ * - entry names: a leading "/" or any ".." component is "unsafe path"; "./a", "a//b", "a/" are
+ *   normalised; an empty name is an error; a component over 255 bytes is an error. Names are raw
+ *   bytes, never converted between character sets.
+ * - the root entry ("./", "/" is refused as absolute) changes nothing: the image writer decides
+ *   the root's owner and mode. A root entry that is not a directory is an error.
+ * - ".wh.NAME" removes NAME as lower layers left it; "DIR/.wh..wh..opq" removes everything lower
+ *   layers put in DIR, wherever the marker is in the layer. What this layer itself wrote stays.
+ *   ".wh." with an empty, "." or ".." NAME is an error; other ".wh..wh.*" names (AUFS
+ *   bookkeeping) are ignored. Whiteouts never appear in the tree.
+ * - symlinks: absolute targets are kept as they are (they resolve inside the guest); a relative
+ *   target that climbs above the root, read from the link's own directory, is "unsafe symlink".
+ * - hardlinks: the target is a path in the archive (this or a lower layer); one climbing above
+ *   the root or absolute is "unsafe hardlink"; a directory target is an error; the entry's own
+ *   mode and owner do not change the shared inode.
+ * - devices and fifos: skipped, or kept with BG_LAYER_DEVICES_KEEP. A character device 0:0 (an
+ *   overlayfs whiteout, which the OCI format does not define) is always dropped: it is neither a
+ *   whiteout nor a device worth keeping.
+ * - xattrs: dropped, or with BG_LAYER_XATTRS_KEEP the user.*, security.* and trusted.* ones
+ *   (never trusted.overlay.*) are kept, security.capability v3 rewritten as v2 (the rootid of a
+ *   user namespace means nothing in a VM). */
+#ifndef BG_LAYER_H
+#define BG_LAYER_H
+
+#include <stdint.h>
+
+#include "../tree/tree.h"
+#include "../util/error.h"
+
+enum bg_layer_devices { BG_LAYER_DEVICES_SKIP = 0, BG_LAYER_DEVICES_KEEP = 1 };
+enum bg_layer_xattrs { BG_LAYER_XATTRS_DROP = 0, BG_LAYER_XATTRS_KEEP = 1 };
+
+/* Files up to this size keep their bytes in memory rather than in the spool. */
+#define BG_LAYER_MEM_MAX 512
+
+struct bg_layer_policy {
+  int devices;          /* enum bg_layer_devices */
+  int xattrs;           /* enum bg_layer_xattrs */
+  uint64_t max_bytes;   /* uncompressed bytes read into this tree over all layers; 0: 64 GiB */
+  uint64_t max_entries; /* tar entries read into this tree over all layers; 0: 8 million */
+};
+
+/* Media types this reader accepts, and the compression each implies. */
+enum bg_layer_compression { BG_LAYER_PLAIN = 0, BG_LAYER_GZIP = 1, BG_LAYER_ZSTD = 2 };
+/* Returns the compression for media_type, or -1 when it is not a layer media type. */
+int bg_layer_compression_of(const char *media_type);
+
+/* Replays the layer blob at path into t. expected_diff_id ("sha256:<hex>") is compared with the
+ * digest of the uncompressed stream when not NULL. label names the layer in every error message
+ * ("layer 2 (sha256:...) of debian:bookworm"); messages read "<label>: <entry>: <problem>".
+ * On failure the tree holds part of the layer and should be discarded. */
+int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
+                   const char *expected_diff_id, const struct bg_layer_policy *policy,
+                   const char *label, struct bg_error *err);
+
+/* The DiffID of a blob without replaying it: the digest of its uncompressed stream, read through
+ * the same decompressor. out holds BG_DIGEST_STRLEN bytes. */
+int bg_layer_diff_id(const char *path, const char *media_type, char *out, struct bg_error *err);
+
+#endif

@@ -1,0 +1,168 @@
+---@meta banger.tree
+-- LuaCATS stubs for the C module banger.tree (core/lua/l_tree.c). Kept outside lua/stdlib/,
+-- whose files are all compiled into the binary as modules. Point your editor's Lua language
+-- server at docs/meta (workspace.library) to see the API.
+
+---@class banger.tree
+local tree = {}
+
+---@class banger.tree.Layer
+---@field path string the blob file
+---@field media_type string an OCI or Docker layer media type (tar, tar+gzip, tar+zstd)
+---@field diff_id? string "sha256:<hex>" of the uncompressed stream, checked when given
+---@field digest? string the blob digest, named in error messages
+
+---@class banger.tree.LayerOpts
+---@field devices? "skip"|"keep" device nodes and fifos (default "skip")
+---@field xattrs? "drop"|"keep" extended attributes (default "drop")
+---@field image? string the image name used in error messages
+---@field max_bytes? integer uncompressed bytes over all layers (default 64 GiB)
+---@field max_entries? integer tar entries over all layers (default 8 million)
+
+---@class banger.tree.Meta
+---@field mode? integer permission bits, 0..07777
+---@field uid? integer
+---@field gid? integer
+---@field mtime? integer seconds since the epoch (may be negative)
+---@field mtime_nsec? integer
+---@field parents? boolean make missing directories 0755 0:0 (default true)
+
+---@class banger.tree.Stat
+---@field type "file"|"dir"|"symlink"|"chr"|"blk"|"fifo"|"sock"
+---@field mode integer permission bits including setuid, setgid, sticky
+---@field uid integer
+---@field gid integer
+---@field size integer content bytes (file) or target length (symlink)
+---@field mtime integer
+---@field mtime_nsec integer
+---@field nlink integer names referring to this inode
+---@field target? string symlink target
+---@field major? integer devices
+---@field minor? integer devices
+---@field xattrs? table<string, string>
+
+---@class banger.tree.Stats
+---@field entries integer
+---@field inodes integer
+---@field files integer
+---@field dirs integer
+---@field symlinks integer
+---@field specials integer
+---@field bytes integer
+---@field data_blocks integer
+
+---@class banger.tree.Tree
+local Tree = {}
+
+--- An empty tree: just the root directory, 0755 0:0.
+---@param limits? {max_entries?: integer, max_bytes?: integer}
+---@return banger.tree.Tree
+function tree.new(limits) end
+
+--- Replays layers, base first, into a new tree with the OCI whiteout rules.
+---@param layers banger.tree.Layer[]
+---@param opts? banger.tree.LayerOpts
+---@return banger.tree.Tree|nil tree
+---@return string? message e.g. "layer 2 (sha256:...) of debian:bookworm: etc/../x: unsafe path"
+---@return string? code "unsafe", "mismatch", "toobig", "invalid", "io", ...
+function tree.from_layers(layers, opts) end
+
+--- Replays one more layer on top of what the tree holds.
+---@param layer banger.tree.Layer
+---@param opts? banger.tree.LayerOpts
+---@return boolean|nil ok
+---@return string? message
+---@return string? code
+function Tree:apply_layer(layer, opts) end
+
+---@param path string
+---@param opts? {follow?: boolean}
+---@return banger.tree.Stat|nil
+---@return string? message
+---@return string? code
+function Tree:stat(path, opts) end
+
+---@param path string
+---@return boolean
+function Tree:exists(path) end
+
+--- The content of a small regular file; symlinks are followed inside the tree.
+---@param path string
+---@param max? integer bytes (default 1 MiB); a bigger file is an error
+---@return string|nil bytes
+---@return string? message
+---@return string? code
+function Tree:read(path, max) end
+
+--- Every name, bytewise sorted, a directory before its children, "/" first.
+---@return fun(): string, banger.tree.Stat
+function Tree:walk() end
+
+--- Calls fn once per inode; fn returns new ids, or nothing to keep them.
+---@param fn fun(uid: integer, gid: integer, path: string): integer?, integer?
+function Tree:remap(fn) end
+
+---@param path string
+---@param opts? banger.tree.Meta
+---@return boolean|nil ok
+---@return string? message
+---@return string? code
+function Tree:mkdir(path, opts) end
+
+--- A regular file from bytes, or (bytes nil) from the host file opts.from.
+---@param path string
+---@param bytes string|nil
+---@param opts? banger.tree.Meta|{from?: string}
+---@return boolean|nil ok
+---@return string? message
+---@return string? code
+function Tree:write(path, bytes, opts) end
+
+---@param path string
+---@param target string
+---@param opts? banger.tree.Meta
+---@return boolean|nil ok
+---@return string? message
+---@return string? code
+function Tree:symlink(path, target, opts) end
+
+--- A new name for the inode at existing (a symlink itself is linked, not followed).
+---@param path string
+---@param existing string
+---@return boolean|nil ok
+---@return string? message
+---@return string? code
+function Tree:link(path, existing) end
+
+---@param path string
+---@param type "chr"|"blk"|"fifo"
+---@param opts? banger.tree.Meta|{major?: integer, minor?: integer}
+---@return boolean|nil ok
+---@return string? message
+---@return string? code
+function Tree:mknod(path, type, opts) end
+
+--- With two arguments returns the value (or nil); with a third sets it, nil removes it.
+---@param path string
+---@param name string "user.x", "security.capability", ...
+---@param value? string|nil
+---@return string|boolean|nil
+---@return string? message
+---@return string? code
+function Tree:xattr(path, name, value) end
+
+--- Removes a name, a whole subtree for a directory.
+---@param path string
+---@return boolean|nil ok
+---@return string? message
+---@return string? code
+function Tree:remove(path) end
+
+---@param block_size? 1024|2048|4096
+---@return banger.tree.Stats
+function Tree:stats(block_size) end
+
+--- Frees the tree and its spool; idempotent, also run by <close> and the garbage collector.
+function Tree:close() end
+
+return tree
