@@ -285,7 +285,15 @@ function M.run(opts)
     out = out, size = size, inodes = inodes, label = opts.label,
     seed = M.seed(img, M.recipe_text()),
   })
-  if opts.edit_image then timed("edit", opts.edit_image, fs) end
+  if opts.edit_image then
+    -- the image is already in place: a failed edit must not leave it looking like a result
+    local ok, err = pcall(timed, "edit", opts.edit_image, fs)
+    if not ok then
+      fs:close()
+      os.remove(out)
+      error(err, 0)
+    end
+  end
   fs:close()
   return M.report { image = img.ref, digest = img.digest, platform = img.platform, output = out }
 end
