@@ -111,7 +111,13 @@ function M.size(tree, opts)
     end
     return n
   end
-  return sizes.content(tree:stats(4096), opts)
+  local bytes, inodes = sizes.content(tree:stats(4096), opts)
+  -- never below what the ext4 writer itself computes the tree needs, plus the free space asked
+  local need, err = require("banger.ext4").min_size(tree, { inodes = inodes })
+  if not need then error("sizing: " .. err, 2) end
+  local floor = need + (opts.min_free or 64 * 1024 * 1024)
+  if bytes < floor then bytes = (floor + 1048575) // 1048576 * 1048576 end
+  return bytes, inodes
 end
 
 --- A seed for reproducible images: the same image and recipe give the same UUID and hash seed.
