@@ -30,8 +30,13 @@ test: build
 test-boot: build
 	cd $(BUILD) && ctest --output-on-failure -L boot
 
+# The main job, offline: the default recipe on the demo image made from examples/demo, with a
+# cache of its own in the build directory; then e2fsck checks the result.
 demo: build
-	$(BUILD)/banger-build examples/demo.lua
+	cmake --build $(BUILD) --target demo-image
+	$(BUILD)/banger-build recipes/default.lua image=oci:$(BUILD)/demo/oci:demo \
+	  out=$(BUILD)/demo.ext4 --cache-dir $(BUILD)/demo/cache
+	$$(command -v e2fsck || echo /sbin/e2fsck) -fn $(BUILD)/demo.ext4
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
