@@ -25,6 +25,7 @@
 /* C modules, registered in package.preload; nothing is put in the globals but `args`. */
 static const luaL_Reg preloads[] = {
   {"banger.digest", luaopen_banger_digest},
+  {"banger.oci", luaopen_banger_oci},
   {"banger.runtime", luaopen_banger_runtime},
   {"cjson", luaopen_cjson},
   {NULL, NULL},
