@@ -104,6 +104,12 @@ int bg_cache_open(const char *dir, struct bg_cache *c, struct bg_error *err)
   snprintf(path, sizeof(path), "%s/blobs/sha256", dir);
   if (mkdir_p(path, err) != 0)
     return bg_error_prefix(err, "opening the cache");
+  /* layer paths handed out must stay valid whatever the caller's working directory */
+  if (realpath(dir, path) == NULL)
+    return bg_error_errno(err, errno, "cannot resolve %s", dir);
+  if (strlen(path) >= sizeof(c->dir))
+    return bg_error_set(err, BG_EINVAL, "cache directory path too long");
+  snprintf(c->dir, sizeof(c->dir), "%s", path);
   snprintf(path, sizeof(path), "%s/oci-layout", dir);
   if (stat(path, &st) != 0 && write_atomic(dir, "oci-layout", layout, sizeof(layout) - 1, err))
     return -1;
