@@ -239,7 +239,9 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *ud)
     return n;
   }
   if (x->mem != NULL) {
-    if (bg_buf_add(x->mem, p, n, &x->err) != 0) {
+    struct bg_error e2;
+    bg_error_clear(&e2);
+    if (bg_buf_add(x->mem, p, n, &e2) != 0) {
       x->fatal = 1;
       bg_error_set(&x->err, BG_ETOOBIG, "response larger than %zu bytes", x->mem->max);
       return 0;
