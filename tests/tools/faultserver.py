@@ -27,9 +27,10 @@ faults file's first element may be settings instead of a rule: {"deny": ["name"]
 "forbid": ["name"]} give 401 or 403 for those repositories even with a token; "token_ttl" and
 "expires_in" override the options. Rules also apply to /token (e.g. an oversized reply).
 Every request is logged as one JSON line: time, method, path, range, authorization (present or
-not, never the value), status.
+not, never the value), the user name of Basic credentials, status.
 """
 import argparse
+import base64
 import http.client
 import json
 import os
@@ -91,9 +92,20 @@ class Handler(BaseHTTPRequestHandler):
         entry = {"time": time.time(), "method": self.command, "path": self.path,
                  "range": self.headers.get("Range"), "host": self.headers.get("Host"),
                  "authorization": self.headers.get("Authorization") is not None,
+                 "basic_user": self.basic_user(),
                  "status": status}
         with LOCK, open(ARGS.log, "a") as f:
             f.write(json.dumps(entry) + "\n")
+
+    def basic_user(self):
+        # the user name of Basic credentials (never the password), for the credential tests
+        auth = self.headers.get("Authorization", "")
+        if not auth.startswith("Basic "):
+            return None
+        try:
+            return base64.b64decode(auth[6:]).decode().split(":", 1)[0]
+        except ValueError:
+            return "(malformed)"
 
     def reply(self, code, body=b"", headers=None, content_type="application/json"):
         self.record(code)
