@@ -428,7 +428,14 @@ int bg_cache_index_set(const struct bg_cache *c, const struct bg_index_entry *e,
   if (bg_buf_addstr(&b, "{\"mediaType\":", err) || bg_json_write_str(&b, e->media_type, err) ||
       bg_buf_printf(&b, err, ",\"digest\":\"%s\",\"size\":%llu,\"annotations\":{\"%s\":",
                     e->digest, (unsigned long long)e->size, BG_ANNOT_REF_NAME) ||
-      bg_json_write_str(&b, e->name, err) || bg_buf_addstr(&b, "},\"platform\":{", err) ||
+      bg_json_write_str(&b, e->name, err))
+    goto out;
+  if (e->source_digest != NULL &&
+      (bg_buf_printf(&b, err, ",\"%s\":\"%s\",\"%s\":", BG_ANNOT_SOURCE_DIGEST,
+                     e->source_digest, BG_ANNOT_SOURCE_TYPE) ||
+       bg_json_write_str(&b, e->source_media_type, err)))
+    goto out;
+  if (bg_buf_addstr(&b, "},\"platform\":{", err) ||
       bg_buf_addstr(&b, "\"architecture\":", err) || bg_json_write_str(&b, e->arch, err) ||
       bg_buf_addstr(&b, ",\"os\":", err) || bg_json_write_str(&b, e->os, err))
     goto out;
@@ -475,10 +482,12 @@ int bg_cache_index_find(const struct bg_cache *c, const char *name, const char *
     if (entry_matches(x, name, os, arch, variant))
       found = x;
   if (found != NULL) {
-    s = bg_json_getstr(found, "digest");
+    const struct bg_json *an = bg_json_get(found, "annotations");
+    int src = bg_json_getstr(an, BG_ANNOT_SOURCE_DIGEST) != NULL;
+    s = src ? bg_json_getstr(an, BG_ANNOT_SOURCE_DIGEST) : bg_json_getstr(found, "digest");
     if (s != NULL && bg_digest_parse(s, &d, err) == 0) {
       memcpy(digest, s, BG_DIGEST_STRLEN);
-      s = bg_json_getstr(found, "mediaType");
+      s = src ? bg_json_getstr(an, BG_ANNOT_SOURCE_TYPE) : bg_json_getstr(found, "mediaType");
       snprintf(media_type, mtcap, "%s", s ? s : "");
       rc = 0;
     } else {
@@ -674,9 +683,22 @@ int bg_cache_gc(const struct bg_cache *c, bg_cache_removed_fn fn, void *ctx,
   if (load_index(c, &doc, err) != 0)
     goto out;
   m = bg_json_get(bg_json_root(doc), "manifests");
-  for (x = m ? m->child : NULL; x != NULL; x = x->next)
+  for (x = m ? m->child : NULL; x != NULL; x = x->next) {
+    const struct bg_json *an = bg_json_get(x, "annotations");
     if (mark(c, x, &s, &cap, 0, err) != 0)
       goto out;
+    if (bg_json_get(an, BG_ANNOT_SOURCE_DIGEST) != NULL) {
+      /* the manifest as pulled: a descriptor made of the annotations */
+      struct bg_json d = {BG_JSON_OBJECT, NULL, NULL, 0, NULL, NULL};
+      struct bg_json dg = *bg_json_get(an, BG_ANNOT_SOURCE_DIGEST);
+      struct bg_json mt = {BG_JSON_STRING, "mediaType", "manifest", 8, NULL, NULL};
+      dg.key = "digest";
+      dg.next = &mt;
+      d.child = &dg;
+      if (mark(c, &d, &s, &cap, 0, err) != 0)
+        goto out;
+    }
+  }
   if (s.nkeep > 0)
     qsort(s.keep, s.nkeep, sizeof(char *), cmp_str);
   rc = each_blob(c, gc_one, &s, err);

@@ -64,12 +64,18 @@ struct bg_index_entry {
   const char *digest;
   uint64_t size;
   const char *os, *arch, *variant; /* variant may be "" */
+  /* A Docker schema 2 image is recorded as an OCI conversion (skopeo's oci: transport lists
+   * only OCI entries); the manifest as pulled is kept and named here. NULL otherwise. */
+  const char *source_digest, *source_media_type;
 };
+#define BG_ANNOT_SOURCE_DIGEST "dev.banger.source.digest"
+#define BG_ANNOT_SOURCE_TYPE "dev.banger.source.mediaType"
 
 /* Adds or replaces the entry with the same name and platform, atomically under a lock. */
 int bg_cache_index_set(const struct bg_cache *c, const struct bg_index_entry *e,
                        struct bg_error *err);
-/* Finds name for the platform: 0 found (digest, media type copied), 1 not found, -1 error. */
+/* Finds name for the platform: 0 found (digest and media type of the manifest as pulled, so
+ * the source ones when recorded), 1 not found, -1 error. */
 int bg_cache_index_find(const struct bg_cache *c, const char *name, const char *os,
                         const char *arch, const char *variant, char digest[BG_DIGEST_STRLEN],
                         char *media_type, size_t mtcap, struct bg_error *err);

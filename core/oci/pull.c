@@ -199,7 +199,6 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
   struct bg_digest d, pinned;
   struct bg_blob_req *reqs = NULL;
   struct bg_progress prog;
-  struct bg_index_entry e;
   char digest[BG_DIGEST_STRLEN], ref_s[BG_DIGEST_STRLEN];
   char *need = NULL;
   size_t i, nreq = 0, depth;
@@ -263,14 +262,7 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
     goto out;
   if (read_config(c, &m, &config, err) != 0)
     goto out;
-  e.name = ref->name;
-  e.media_type = m.media_type;
-  e.digest = digest;
-  e.size = body.len;
-  e.os = want->os;
-  e.arch = want->arch;
-  e.variant = want->variant;
-  if (bg_cache_index_set(c, &e, err) != 0)
+  if (bg_oci_record(c, ref->name, want, &m, digest, body.len, err) != 0)
     goto out;
   rc = fill_image(c, &m, digest, ref->name, &config, out, err);
 out:

@@ -53,6 +53,13 @@ expect_contains "$out" "layer 2 $(field two.json "d['layers'][1]['digest']") $(f
 
 out=$("$BANGER" pull.lua ref="$REGISTRY/x/dock:1" 2>&1)
 expect_contains "$out" "application/vnd.docker.image.rootfs.diff.tar.gzip" "docker schema 2 layer type"
+dockdigest=$(echo "$out" | sed -n 's/^digest //p')
+expect_eq "$(skopeo inspect --raw "docker://$REGISTRY/x/dock:1" --tls-verify=false | sha256sum | cut -d' ' -f1)" "${dockdigest#sha256:}" "docker schema 2: digest of the manifest as served"
+out=$(skopeo inspect "oci:cache:$REGISTRY/x/dock:1" 2>&1); rc=$?
+expect_eq "$rc" 0 "skopeo inspect reads a Docker schema 2 image (as its OCI conversion)"
+out=$("$BANGER" pull.lua ref="$REGISTRY/x/dock:1" pull=never 2>&1)
+expect_contains "$out" "digest $dockdigest" "docker schema 2 from the cache: same digest"
+expect_contains "$out" "application/vnd.docker.image.rootfs.diff.tar.gzip" "docker schema 2 from the cache: same layer type"
 
 # the index: amd64 by default, arm64 by platform, and by the index's digest
 out=$("$BANGER" pull.lua ref="$REGISTRY/x/multi:1" 2>&1)
@@ -103,4 +110,10 @@ out=$("$BANGER" pull.lua ref="$REGISTRY/x/one:1" pull=never 2>&1)
 expect_eq "$out" "ERR notfound pulling $REGISTRY/x/one:1: not in the cache $PWD/cache and pull is \"never\"" "corrupt blob: not used"
 expect_file_absent "$layer" "corrupt blob removed"
 expect_eq "$(ls -a cache/blobs/sha256 | grep -c '^\.tmp-')" 0 "no temp files left"
+
+# gc keeps the manifest a Docker schema 2 image was pulled as
+printf 'local oci = require "banger.oci"\nprint(#oci.gc("cache"))\n' > gc.lua
+expect_eq "$("$BANGER" gc.lua)" 0 "gc: every blob is referenced"
+out=$("$BANGER" pull.lua ref="$REGISTRY/x/dock:1" pull=never 2>&1)
+expect_contains "$out" "digest $dockdigest" "docker schema 2 after gc"
 finish
