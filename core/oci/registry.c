@@ -794,7 +794,7 @@ static int run(struct bg_reg *r, struct xfer *xs, size_t n, struct bg_error *err
 {
   size_t i, running, waiting;
   double now, wake;
-  int still, msgs, timeout_ms;
+  int still, msgs, timeout_ms, finished;
   CURLMsg *m;
   struct xfer *x;
 
@@ -830,12 +830,16 @@ static int run(struct bg_reg *r, struct xfer *xs, size_t n, struct bg_error *err
     if (running == 0 && waiting == 0)
       return 0;
     curl_multi_perform(r->multi, &still);
+    finished = 0;
     while ((m = curl_multi_info_read(r->multi, &msgs)) != NULL) {
       if (m->msg != CURLMSG_DONE)
         continue;
       curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
       finish(x, m->data.result);
+      finished++;
     }
+    if (finished > 0)
+      continue; /* start what is waiting (or return) before sleeping in poll */
     timeout_ms = running > 0 ? 200 : (int)((wake - bg_now()) * 1000.0);
     if (timeout_ms < 0)
       timeout_ms = 0;
