@@ -591,6 +591,14 @@ static int start(struct xfer *x)
 
   bg_error_clear(&x->err);
   x->fatal = 0;
+  /* temp files are opened as transfers start, so a 1000-layer image holds few descriptors */
+  if (x->req != NULL && !x->has_writer) {
+    if (bg_blob_writer_open(x->cache, &x->req->digest, x->req->size, &x->w, &x->err) != 0) {
+      fail_x(x);
+      return -1;
+    }
+    x->has_writer = 1;
+  }
   if (x->on_origin && r->auth != NULL && r->auth_expiry > 0 && bg_now() >= r->auth_expiry &&
       r->challenge != NULL && fetch_token(r, r->challenge, &x->err) != 0) {
     /* the token ran out during a long pull: a fresh one comes from the same challenge */
@@ -898,9 +906,6 @@ int bg_reg_fetch_blobs(struct bg_reg *r, const struct bg_cache *c, struct bg_blo
     xs[i].prog = p;
     snprintf(xs[i].url, sizeof(xs[i].url), "%s/v2/%s/blobs/sha256:%s", r->origin, r->repo,
              reqs[i].digest.hex);
-    if (bg_blob_writer_open(c, &reqs[i].digest, reqs[i].size, &xs[i].w, err) != 0)
-      goto out;
-    xs[i].has_writer = 1;
   }
   if (run(r, xs, n, err) != 0)
     goto out;
