@@ -81,4 +81,18 @@ printf '{"auths":{"%s":{"auth":"%s"}}}' "$F" "$(printf 'dave:pw4' | base64)" > a
 printf '{"auths":{"%s":{"auth":"%s"}}}' "$F" "$(printf 'bob:pw2' | base64)" > dc/config.json
 expect_eq "$(REGISTRY_AUTH_FILE=$PWD/auth.json DOCKER_CONFIG=$PWD/dc run)" "OK" "REGISTRY_AUTH_FILE"
 expect_eq "$(token_users)" "dave" "REGISTRY_AUTH_FILE wins"
+# a registry that asks for Basic credentials itself (no token service)
+echo '[{"basic": true}]' > basic.faults
+python3 "$T/faultserver.py" --port-file basic.port --log basic.log --upstream "http://$REGISTRY" \
+  --faults basic.faults 2>basic.err &
+bg_track $!
+for _ in $(seq 100); do [ -s basic.port ] && break; sleep 0.05; done
+B="127.0.0.1:$(cat basic.port)"
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$B" "$(printf 'erin:pw5' | base64)" > dc/config.json
+expect_eq "$(DOCKER_CONFIG=$PWD/dc "$BANGER" pull.lua ref="$B/x/img:1" cache=cache-basic 2>/dev/null)" "OK" "Basic registry with credentials"
+expect_eq "$(python3 -c "
+import json
+print(sorted(set(str(json.loads(l)['basic_user']) for l in open('basic.log') if json.loads(l)['status'] == 200)))")" "['erin']" "Basic registry: every answered request carried the user"
+printf '{}' > dc/config.json
+expect_eq "$(DOCKER_CONFIG=$PWD/dc "$BANGER" pull.lua ref="$B/x/img:1" cache=cache-basic2 2>/dev/null)" "ERR network pulling $B/x/img:1: $B asks for credentials and none are configured" "Basic registry without credentials"
 finish

@@ -25,7 +25,8 @@ With --auth, /v2/ needs "Authorization: Bearer <token>" from GET /token (answere
 "expires_in" = --expires-in; tokens really die after --token-ttl). Repositories listed in the
 faults file's first element may be settings instead of a rule: {"deny": ["name"],
 "forbid": ["name"]} give 401 or 403 for those repositories even with a token; "token_ttl" and
-"expires_in" override the options. Rules also apply to /token (e.g. an oversized reply).
+"expires_in" override the options; "basic": true asks for Basic credentials
+(any user) on /v2/ instead. Rules also apply to /token (e.g. an oversized reply).
 Every request is logged as one JSON line: time, method, path, range, authorization (present or
 not, never the value), the user name of Basic credentials, status.
 """
@@ -150,6 +151,10 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, json.dumps(body).encode())
         m = re.match(r"^/v2/(.+?)/(manifests|blobs)/", url.path)
         repo = m.group(1) if m else ""
+        if special.get("basic") and url.path.startswith("/v2/") and not self.basic_user():
+            return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":'
+                              b'"authentication required"}]}',
+                              {"WWW-Authenticate": 'Basic realm="faults"'})
         if ARGS.auth and url.path.startswith("/v2/"):
             realm = "http://%s/token" % self.headers.get("Host")
             challenge = 'Bearer realm="%s",service="faults",scope="repository:%s:pull"' % (
