@@ -30,8 +30,8 @@ for i in $(seq $runs); do
   t1=$(now)
   skopeo copy -q --src-tls-verify=false "docker://$REGISTRY/bench/big:1" oci:oci-out:big >/dev/null
   t2=$(now)
-  banger_times+=("$(echo "$t1 - $t0" | bc)")
-  skopeo_times+=("$(echo "$t2 - $t1" | bc)")
+  banger_times+=("$(python3 -c "print('%.3f' % ($t1 - $t0))")")
+  skopeo_times+=("$(python3 -c "print('%.3f' % ($t2 - $t1))")")
 done
 median() { printf '%s\n' "$@" | sort -n | sed -n "$(( ($# + 1) / 2 ))p"; }
 b=$(median "${banger_times[@]}")
@@ -39,4 +39,4 @@ s=$(median "${skopeo_times[@]}")
 printf 'image: 2 layers, %d bytes of blobs\n' "$size"
 printf 'banger.oci cold pull: %.3f s (runs: %s)\n' "$b" "${banger_times[*]}"
 printf 'skopeo copy:          %.3f s (runs: %s)\n' "$s" "${skopeo_times[*]}"
-printf 'ratio banger/skopeo:  %.2f\n' "$(echo "$b / $s" | bc -l)"
+printf 'ratio banger/skopeo:  %.2f\n' "$(python3 -c "print($b / $s)")"
