@@ -26,6 +26,7 @@
 static const luaL_Reg preloads[] = {
   {"banger.digest", luaopen_banger_digest},
   {"banger.ext4", luaopen_banger_ext4},
+  {"banger.oci", luaopen_banger_oci},
   {"banger.runtime", luaopen_banger_runtime},
   {"banger.tree", luaopen_banger_tree},
   {"cjson", luaopen_cjson},

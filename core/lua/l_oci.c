@@ -1,0 +1,202 @@
+/* banger.oci: image references, pulls into the verified OCI-layout cache, cache upkeep. */
+#include <string.h>
+
+#include "l_common.h"
+
+#include <lua-cjson.h>
+#include "l_runtime.h"
+#include "../oci/cache.h"
+#include "../oci/oci.h"
+#include "../oci/progress.h"
+#include "../oci/ref.h"
+
+static void set_str(lua_State *L, const char *key, const char *v)
+{
+  if (v == NULL || v[0] == '\0')
+    return;
+  lua_pushstring(L, v);
+  lua_setfield(L, -2, key);
+}
+
+static int oci_parse_ref(lua_State *L)
+{
+  const char *s = luaL_checkstring(L, 1);
+  struct bg_oci_ref *ref;
+  struct bg_error err;
+
+  ref = lua_newuserdatauv(L, sizeof(*ref), 0); /* scratch that a raise cannot leak */
+  bg_error_clear(&err);
+  if (bg_oci_ref_parse(s, ref, &err) != 0)
+    return bg_lua_fail(L, &err);
+  lua_createtable(L, 0, 7);
+  set_str(L, "transport", bg_oci_transport_name(ref->transport));
+  set_str(L, "name", ref->name);
+  set_str(L, "tag", ref->tag);
+  set_str(L, "digest", ref->digest);
+  if (ref->transport == BG_REF_DOCKER) {
+    set_str(L, "registry", ref->registry);
+    set_str(L, "repository", ref->repository);
+  } else {
+    set_str(L, "path", ref->path);
+  }
+  return 1;
+}
+
+/* cjson.decode(s), with cjson opened directly so a sandboxed `require` does not matter. */
+static void push_json(lua_State *L, const char *s, size_t n)
+{
+  lua_pushcfunction(L, luaopen_cjson);
+  lua_call(L, 0, 1);
+  lua_getfield(L, -1, "decode");
+  lua_remove(L, -2);
+  lua_pushlstring(L, s, n);
+  lua_call(L, 1, 1);
+}
+
+static void push_image(lua_State *L, const struct bg_oci_image *img)
+{
+  size_t i;
+
+  lua_createtable(L, 0, 6);
+  set_str(L, "ref", img->name);
+  set_str(L, "digest", img->digest);
+  set_str(L, "media_type", img->media_type);
+  set_str(L, "platform", img->platform);
+  push_json(L, img->config, img->config_len);
+  lua_setfield(L, -2, "config");
+  lua_createtable(L, (int)img->nlayers, 0);
+  for (i = 0; i < img->nlayers; i++) {
+    const struct bg_oci_layer *l = &img->layers[i];
+    lua_createtable(L, 0, 5);
+    set_str(L, "digest", l->digest);
+    set_str(L, "media_type", l->media_type);
+    lua_pushinteger(L, (lua_Integer)l->size);
+    lua_setfield(L, -2, "size");
+    set_str(L, "diff_id", l->diff_id);
+    set_str(L, "path", l->path);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "layers");
+}
+
+typedef struct {
+  struct bg_oci_image *img; /* freed by __gc if a raise happens while building the table */
+} LImageBox;
+
+static int box_gc(lua_State *L)
+{
+  LImageBox *b = lua_touserdata(L, 1);
+
+  bg_oci_image_free(b->img);
+  b->img = NULL;
+  return 0;
+}
+
+static const char *cache_dir_opt(lua_State *L, int idx)
+{
+  const char *dir = bg_lua_optfield_str(L, idx, "cache_dir", bg_runtime.cache_dir);
+
+  if (dir == NULL || dir[0] == '\0')
+    luaL_error(L, "no cache directory: pass cache_dir");
+  return dir;
+}
+
+static int oci_pull(lua_State *L)
+{
+  static const char *const policies[] = {"missing", "always", "never", NULL};
+  static const char *const modes[] = {"none", "plain", "bar", NULL};
+  const char *ref = luaL_checkstring(L, 1);
+  struct bg_oci_pull_opts o;
+  struct bg_error err;
+  const char *s;
+  LImageBox *box;
+  int i;
+
+  if (!lua_isnoneornil(L, 2))
+    luaL_checktype(L, 2, LUA_TTABLE);
+  memset(&o, 0, sizeof(o));
+  o.backoff_scale = -1;
+  o.cache_dir = cache_dir_opt(L, 2);
+  o.platform = bg_lua_optfield_str(L, 2, "platform", "linux/amd64");
+  o.insecure = bg_lua_optfield_bool(L, 2, "insecure", 0);
+  o.parallel = (int)bg_lua_optfield_int(L, 2, "parallel", 3);
+  luaL_argcheck(L, o.parallel >= 1 && o.parallel <= 16, 2, "parallel must be 1..16");
+  s = bg_lua_optfield_str(L, 2, "pull", "missing");
+  for (i = 0; policies[i] != NULL && strcmp(policies[i], s) != 0; i++)
+    ;
+  if (policies[i] == NULL)
+    return luaL_error(L, "option 'pull' must be \"missing\", \"always\" or \"never\", not '%s'",
+                      s);
+  o.policy = i;
+  s = bg_lua_optfield_str(L, 2, "progress", bg_runtime.progress ? bg_runtime.progress : "plain");
+  for (i = 0; modes[i] != NULL && strcmp(modes[i], s) != 0; i++)
+    ;
+  if (modes[i] == NULL)
+    return luaL_error(L, "option 'progress' must be \"bar\", \"plain\" or \"none\", not '%s'", s);
+  o.progress = i;
+
+  box = lua_newuserdatauv(L, sizeof(*box), 0);
+  box->img = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, box_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  bg_error_clear(&err);
+  if (bg_oci_pull(ref, &o, &box->img, &err) != 0)
+    return bg_lua_fail(L, &err);
+  push_image(L, box->img);
+  bg_oci_image_free(box->img);
+  box->img = NULL;
+  return 1;
+}
+
+static int add_removed(void *ctx, const char *digest)
+{
+  lua_State *L = ctx;
+
+  lua_pushstring(L, digest);
+  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+  return 0;
+}
+
+static int cache_op(lua_State *L, int gc)
+{
+  const char *dir = luaL_optstring(L, 1, bg_runtime.cache_dir);
+  struct bg_cache *c;
+  struct bg_error err;
+
+  if (dir == NULL || dir[0] == '\0')
+    return luaL_error(L, "no cache directory given");
+  c = lua_newuserdatauv(L, sizeof(*c), 0);
+  bg_error_clear(&err);
+  if (bg_cache_open(dir, c, &err) != 0)
+    return bg_lua_fail(L, &err);
+  lua_newtable(L);
+  if ((gc ? bg_cache_gc(c, add_removed, L, &err) : bg_cache_verify(c, add_removed, L, &err)) != 0)
+    return bg_lua_fail(L, &err);
+  return 1;
+}
+
+static int oci_verify_cache(lua_State *L)
+{
+  return cache_op(L, 0);
+}
+
+static int oci_gc(lua_State *L)
+{
+  return cache_op(L, 1);
+}
+
+static const luaL_Reg oci_funcs[] = {
+  {"gc", oci_gc},
+  {"parse_ref", oci_parse_ref},
+  {"pull", oci_pull},
+  {"verify_cache", oci_verify_cache},
+  {NULL, NULL},
+};
+
+int luaopen_banger_oci(lua_State *L)
+{
+  luaL_newlib(L, oci_funcs);
+  return 1;
+}

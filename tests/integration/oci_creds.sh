@@ -1,0 +1,98 @@
+#!/bin/bash
+# Registry credentials: Docker's config.json auths, credHelpers and credsStore through a
+# docker-credential-* program, containers' auth.json; secrets never printed.
+set -u
+. "$BANGER_SOURCE_DIR/tests/lib.sh"
+. "$BANGER_SOURCE_DIR/tests/lib/registry.sh"
+registry_need python3
+registry_start
+T="$BANGER_SOURCE_DIR/tests/tools"
+export BANGER_OCI_BACKOFF_SCALE=0.01
+python3 "$T/mkimage.py" src --tag img --random-layer 1000 >/dev/null
+registry_push src img x/img:1
+echo '[]' > front.faults
+python3 "$T/faultserver.py" --port-file front.port --log front.log --upstream "http://$REGISTRY" \
+  --faults front.faults --auth 2>front.err &
+bg_track $!
+for _ in $(seq 100); do [ -s front.port ] && break; sleep 0.05; done
+F="127.0.0.1:$(cat front.port)"
+
+cat > pull.lua <<'LUA'
+local oci = require "banger.oci"
+local img, err, code = oci.pull(args.ref, { cache_dir = args.cache, progress = "plain",
+  pull = "always" })
+if img then print("OK") else print("ERR " .. code .. " " .. err) end
+LUA
+token_users() {
+  python3 -c "
+import json
+print(' '.join(str(json.loads(l)['basic_user']) for l in open('front.log') if '/token' in l))"
+}
+run() { : > front.log; "$BANGER" pull.lua ref="$F/x/img:1" cache=cache 2>err.txt; }
+
+export HOME=$PWD/home
+mkdir -p home/.docker
+unset DOCKER_CONFIG REGISTRY_AUTH_FILE
+expect_eq "$(run)" "OK" "anonymous"
+expect_eq "$(token_users)" "None" "anonymous: no Basic credentials"
+
+# ~/.docker/config.json auths (base64 of user:password), keyed by host or URL
+printf '{"auths":{"https://%s/v1/":{"auth":"%s"}}}' "$F" "$(printf 'alice:s3cret-pw' | base64)" \
+  > home/.docker/config.json
+expect_eq "$(run)" "OK" "config.json auths"
+expect_eq "$(token_users)" "alice" "config.json: Basic to the token realm"
+expect_eq "$(grep -c 's3cret-pw' err.txt)" 0 "the secret is not printed"
+
+# $DOCKER_CONFIG wins over ~/.docker
+mkdir -p dc
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$F" "$(printf 'bob:pw2' | base64)" > dc/config.json
+expect_eq "$(DOCKER_CONFIG=$PWD/dc run)" "OK" "DOCKER_CONFIG"
+expect_eq "$(token_users)" "bob" "DOCKER_CONFIG: its user"
+
+# a malformed auth entry is a clear error, not a silent anonymous pull
+printf '{"auths":{"%s":{"auth":"!!!"}}}' "$F" > dc/config.json
+expect_eq "$(DOCKER_CONFIG=$PWD/dc run)" "ERR invalid pulling $F/x/img:1: $PWD/dc/config.json: the auth entry for $F is not base64 of user:password" "malformed auth"
+
+# credHelpers: docker-credential-<name> get, registry on stdin, JSON on stdout
+mkdir -p bin
+cat > bin/docker-credential-testhelper <<'SH'
+#!/bin/sh
+read -r host
+echo "$1 $host" >> "$HELPER_LOG"
+printf '{"ServerURL":"%s","Username":"carol","Secret":"helper-secret"}\n' "$host"
+SH
+chmod +x bin/docker-credential-testhelper
+export HELPER_LOG=$PWD/helper.log
+printf '{"credHelpers":{"%s":"testhelper"}}' "$F" > dc/config.json
+expect_eq "$(PATH=$PWD/bin:$PATH DOCKER_CONFIG=$PWD/dc run)" "OK" "credHelpers"
+expect_eq "$(token_users)" "carol" "credHelpers: the helper's user"
+expect_eq "$(cat helper.log)" "get $F" "credHelpers: helper asked with get and the host"
+expect_eq "$(grep -c 'helper-secret' err.txt)" 0 "helper secret not printed"
+printf '{"credsStore":"testhelper"}' > dc/config.json
+expect_eq "$(PATH=$PWD/bin:$PATH DOCKER_CONFIG=$PWD/dc run)" "OK" "credsStore"
+expect_eq "$(token_users)" "carol" "credsStore: the helper's user"
+printf '{"credsStore":"absent"}' > dc/config.json
+expect_eq "$(PATH=$PWD/bin:$PATH DOCKER_CONFIG=$PWD/dc run)" "ERR io pulling $F/x/img:1: docker-credential-absent get failed for $F (exit status 127)" "missing helper"
+printf '{"credsStore":"../evil"}' > dc/config.json
+expect_eq "$(DOCKER_CONFIG=$PWD/dc run)" "ERR invalid pulling $F/x/img:1: invalid credential helper name '../evil'" "helper name checked"
+
+# containers' auth.json via REGISTRY_AUTH_FILE comes first
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$F" "$(printf 'dave:pw4' | base64)" > auth.json
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$F" "$(printf 'bob:pw2' | base64)" > dc/config.json
+expect_eq "$(REGISTRY_AUTH_FILE=$PWD/auth.json DOCKER_CONFIG=$PWD/dc run)" "OK" "REGISTRY_AUTH_FILE"
+expect_eq "$(token_users)" "dave" "REGISTRY_AUTH_FILE wins"
+# a registry that asks for Basic credentials itself (no token service)
+echo '[{"basic": true}]' > basic.faults
+python3 "$T/faultserver.py" --port-file basic.port --log basic.log --upstream "http://$REGISTRY" \
+  --faults basic.faults 2>basic.err &
+bg_track $!
+for _ in $(seq 100); do [ -s basic.port ] && break; sleep 0.05; done
+B="127.0.0.1:$(cat basic.port)"
+printf '{"auths":{"%s":{"auth":"%s"}}}' "$B" "$(printf 'erin:pw5' | base64)" > dc/config.json
+expect_eq "$(DOCKER_CONFIG=$PWD/dc "$BANGER" pull.lua ref="$B/x/img:1" cache=cache-basic 2>/dev/null)" "OK" "Basic registry with credentials"
+expect_eq "$(python3 -c "
+import json
+print(sorted(set(str(json.loads(l)['basic_user']) for l in open('basic.log') if json.loads(l)['status'] == 200)))")" "['erin']" "Basic registry: every answered request carried the user"
+printf '{}' > dc/config.json
+expect_eq "$(DOCKER_CONFIG=$PWD/dc "$BANGER" pull.lua ref="$B/x/img:1" cache=cache-basic2 2>/dev/null)" "ERR network pulling $B/x/img:1: $B asks for credentials and none are configured" "Basic registry without credentials"
+finish
