@@ -79,10 +79,10 @@ for row in \
   "/proc|directory 0755 0 0" \
   "/sys|directory 0755 0 0" \
   "/run|directory 0755 0 0" \
-  "/tmp|directory 1777 0 0" \
+  "/tmp|directory 01777 0 0" \
   "/var/lib/banger|directory 0755 0 0" \
-  "/usr/bin/sudo|regular 4755 0 0" \
-  "/usr/bin/newgrp|regular 2755 0 42" \
+  "/usr/bin/sudo|regular 04755 0 0" \
+  "/usr/bin/newgrp|regular 02755 0 42" \
   "/home/user|directory 0700 1000 1000" \
   "/home/user/.profile|regular 0644 1000 1000" \
   "/home/user/big|regular 0640 100000 100001" \
@@ -109,11 +109,19 @@ expect_eq "$(debugfs -R 'cat /usr/local/bin/banger-vsock-agent' "$img" 2>/dev/nu
 # --json: the result, and the output's sha256
 out=$("$BANGER" -q --json --cache-dir "$cache" "$BANGER_SOURCE_DIR/recipes/default.lua" \
   "image=$REGISTRY/e2e/deb:1" "out=$PWD/deb2.ext4")
-expect_contains "$out" "\"sha256\":\"sha256:$(sha256sum deb2.ext4 | cut -d' ' -f1)\"" "--json sha256"
-expect_contains "$out" '"platform":"linux/amd64"' "--json platform"
-expect_contains "$out" "\"output\":\"$PWD/deb2.ext4\"" "--json output"
-expect_contains "$out" '"digest":"sha256:' "--json digest"
-expect_contains "$out" '"flatten":' "--json timings"
+json() { python3 -c 'import json, sys; d = json.load(sys.stdin)
+for k in sys.argv[1].split("."): d = d[k]
+print(d)' "$1" <<<"$out"; }
+expect_eq "$(json sha256)" "sha256:$(sha256sum deb2.ext4 | cut -d' ' -f1)" "--json sha256"
+expect_eq "$(json platform)" "linux/amd64" "--json platform"
+expect_eq "$(json output)" "$PWD/deb2.ext4" "--json output"
+expect_eq "$(json image)" "$REGISTRY/e2e/deb:1" "--json image"
+expect_eq "$(json size)" "$(stat -c %s deb2.ext4)" "--json size"
+expect_eq "$(json digest)" "$(python3 -c 'import json; print(json.load(open("deb-oci/index.json"))["manifests"][0]["digest"])')" "--json digest"
+expect_eq "$(json ok)" "True" "--json ok"
+for phase in pull flatten inject build total; do
+  expect_contains "$(json timings.$phase)" "." "--json timing of $phase"
+done
 expect_eq "$(sha256sum <deb.ext4)" "$(sha256sum <deb2.ext4)" "same image twice: byte-identical"
 
 # the debian recipe accepts it; the alpine recipe refuses it before writing anything
