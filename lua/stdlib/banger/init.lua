@@ -262,8 +262,10 @@ function M.run(opts)
   end
   if not info then
     M.warn("%s has no os-release: first boot will not know how to install sshd", opts.image)
-  elseif agents == "systemd" and info.init ~= "systemd" then
+  elseif agents == "systemd" and info.init == "openrc" then
     M.warn("%s has no systemd: the units will not run; use recipes/alpine.lua", opts.image)
+  elseif agents == "systemd" and info.init ~= "systemd" then
+    M.warn("%s has no systemd: the injected units will not run", opts.image)
   elseif agents == "openrc" and info.init ~= "openrc" then
     M.warn("%s has no OpenRC: the services will not run; use recipes/default.lua", opts.image)
   end
