@@ -5,11 +5,6 @@
 local banger = require "banger"
 local distros = require "banger.distros"
 
-local apk = {}
-for _, entry in ipairs(distros.default()) do
-  if entry.manager == "apk" then apk[#apk + 1] = entry end
-end
-
 return banger.run {
   image = args.image,
   out = args.out,
@@ -18,5 +13,5 @@ return banger.run {
   expect = { "alpine" },
   headroom = 0.15,
   agents = "openrc",
-  dispatch = apk,
+  dispatch = distros.only("apk"),
 }

@@ -6,11 +6,6 @@
 local banger = require "banger"
 local distros = require "banger.distros"
 
-local apt = {}
-for _, entry in ipairs(distros.default()) do
-  if entry.manager == "apt-get" then apt[#apt + 1] = entry end
-end
-
 return banger.run {
   image = args.image,
   out = args.out,
@@ -20,5 +15,5 @@ return banger.run {
   xattrs = "keep",
   headroom = 0.5,
   agents = "systemd",
-  dispatch = apt,
+  dispatch = distros.only("apt-get"),
 }

@@ -380,20 +380,6 @@ static int i_read(lua_State *L)
   return 1;
 }
 
-static const char *type_name(uint32_t mode)
-{
-  switch (mode & S_IFMT) {
-  case S_IFREG: return "file";
-  case S_IFDIR: return "dir";
-  case S_IFLNK: return "symlink";
-  case S_IFCHR: return "chr";
-  case S_IFBLK: return "blk";
-  case S_IFIFO: return "fifo";
-  case S_IFSOCK: return "sock";
-  }
-  return "unknown";
-}
-
 /* img:list(dir) -> { {name=, type=, ino=}, ... } sorted by name */
 static int i_list(lua_State *L)
 {
@@ -411,7 +397,7 @@ static int i_list(lua_State *L)
     lua_createtable(L, 0, 3);
     lua_pushstring(L, d[i].name);
     lua_setfield(L, -2, "name");
-    lua_pushstring(L, type_name(d[i].mode));
+    lua_pushstring(L, bg_lua_type_name(d[i].mode));
     lua_setfield(L, -2, "type");
     SETINT("ino", d[i].ino);
     lua_rawseti(L, -2, (lua_Integer)i + 1);

@@ -194,7 +194,7 @@ static int t_remove(lua_State *L)
   return 1;
 }
 
-static const char *type_name(uint32_t mode)
+const char *bg_lua_type_name(uint32_t mode)
 {
   switch (mode & S_IFMT) {
   case S_IFREG: return "file";
@@ -213,7 +213,7 @@ void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
   uint32_t i;
 
   lua_createtable(L, 0, 12);
-  lua_pushstring(L, type_name(ino->mode));
+  lua_pushstring(L, bg_lua_type_name(ino->mode));
   lua_setfield(L, -2, "type");
   lua_pushinteger(L, ino->mode & 07777);
   lua_setfield(L, -2, "mode");

@@ -18,6 +18,8 @@ typedef struct {
 struct bg_tree *bg_lua_checktree(lua_State *L, int idx);
 /* Reads mode (default defmode), uid, gid, mtime, mtime_nsec from the option table at idx. */
 void bg_lua_meta(lua_State *L, int idx, uint32_t defmode, struct bg_meta *m);
+/* "file", "dir", "symlink", "chr", "blk", "fifo" or "sock" for an st_mode. */
+const char *bg_lua_type_name(uint32_t mode);
 /* Pushes a stat table: type, mode, uid, gid, size, mtime, mtime_nsec, nlink, target, major,
  * minor, xattrs. */
 void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino);

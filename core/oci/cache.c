@@ -269,45 +269,22 @@ int bg_cache_read(const struct bg_cache *c, const struct bg_digest *d, size_t ca
                   struct bg_buf *out, struct bg_error *err)
 {
   unsigned char raw[BG_SHA256_LEN];
-  char path[PATH_MAX], block[65536];
-  ssize_t n;
-  int fd, rc = -1;
+  char path[PATH_MAX];
+  int rc;
 
   bg_cache_blob_path(c, d->hex, path, sizeof(path));
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return 1;
-    return bg_error_errno(err, errno, "cannot open %s", path);
-  }
   bg_buf_reset(out);
   out->max = cap;
-  for (;;) {
-    n = read(fd, block, sizeof(block));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      bg_error_errno(err, errno, "cannot read %s", path);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    if (bg_buf_add(out, block, (size_t)n, err) != 0) {
-      bg_error_prefix(err, "reading blob sha256:%s", d->hex);
-      goto out;
-    }
-  }
+  rc = bg_buf_read_file(out, path, err);
+  if (rc != 0)
+    return rc;
   if (bg_sha256_buf(out->data ? out->data : "", out->len, raw, err) != 0)
-    goto out;
+    return -1;
   if (memcmp(raw, d->raw, BG_SHA256_LEN) != 0) {
     unlink(path);
-    rc = 2;
-    goto out;
+    return 2;
   }
-  rc = 0;
-out:
-  close(fd);
-  return rc;
+  return 0;
 }
 
 /* ---- index.json ---- */
@@ -335,30 +312,20 @@ static int load_index(const struct bg_cache *c, struct bg_json_doc **doc, struct
 {
   char path[PATH_MAX];
   struct bg_buf b;
-  int fd, rc = -1;
-  ssize_t n;
-  char block[65536];
   const struct bg_json *m;
+  int rc = -1;
 
   *doc = NULL;
   bg_buf_init(&b, BG_INDEX_MAX);
   snprintf(path, sizeof(path), "%s/index.json", c->dir);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return bg_error_errno(err, errno, "cannot open %s", path);
-  for (;;) {
-    n = read(fd, block, sizeof(block));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      bg_error_errno(err, errno, "cannot read %s", path);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    if (bg_buf_add(&b, block, (size_t)n, err) != 0)
-      goto out;
+  rc = bg_buf_read_file(&b, path, err);
+  if (rc != 0) {
+    if (rc == 1)
+      bg_error_set(err, BG_ENOTFOUND, "cannot open %s: No such file or directory", path);
+    bg_buf_free(&b);
+    return -1;
   }
+  rc = -1;
   if (bg_json_parse(b.data ? b.data : "", b.len, doc, err) != 0)
     goto out;
   m = bg_json_get(bg_json_root(*doc), "manifests");
@@ -373,7 +340,6 @@ out:
     bg_json_free(*doc);
     *doc = NULL;
   }
-  close(fd);
   bg_buf_free(&b);
   return rc;
 }

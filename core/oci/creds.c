@@ -92,39 +92,6 @@ void bg_creds_wipe(struct bg_creds *c)
     p[i] = 0;
 }
 
-static int read_file(const char *path, struct bg_buf *b, struct bg_error *err)
-{
-  char block[8192];
-  ssize_t n;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  int rc = -1;
-
-  if (fd < 0) {
-    if (errno == ENOENT)
-      return 1;
-    return bg_error_errno(err, errno, "cannot open %s", path);
-  }
-  for (;;) {
-    n = read(fd, block, sizeof(block));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      bg_error_errno(err, errno, "cannot read %s", path);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    if (bg_buf_add(b, block, (size_t)n, err) != 0) {
-      bg_error_prefix(err, "reading %s", path);
-      goto out;
-    }
-  }
-  rc = 0;
-out:
-  close(fd);
-  return rc;
-}
-
 /* Registries are keyed as "host", "https://host", "https://host/v1/" and the like. */
 static int key_matches(const char *key, const char *registry)
 {
@@ -276,7 +243,7 @@ static int from_file(const char *path, const char *registry, int helpers, struct
   int rc;
 
   bg_buf_init(&b, CONFIG_MAX);
-  rc = read_file(path, &b, err);
+  rc = bg_buf_read_file(&b, path, err);
   if (rc != 0)
     goto out;
   rc = -1;

@@ -76,23 +76,11 @@ static int import_blob(const struct bg_cache *c, const char *dir, const struct b
 
 static int read_small(const char *path, struct bg_buf *b, struct bg_error *err)
 {
-  char block[1 << 16];
-  ssize_t n;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  int rc = bg_buf_read_file(b, path, err);
 
-  if (fd < 0)
-    return bg_error_errno(err, errno, "cannot open %s", path);
-  for (;;) {
-    n = read(fd, block, sizeof(block));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0 || bg_buf_add(b, block, (size_t)n, err) != 0)
-      break;
-  }
-  close(fd);
-  if (n < 0)
-    return bg_error_errno(err, errno, "cannot read %s", path);
-  return n == 0 ? 0 : bg_error_prefix(err, "%s", path);
+  if (rc == 1)
+    return bg_error_set(err, BG_ENOTFOUND, "cannot open %s: No such file or directory", path);
+  return rc;
 }
 
 /* From an index.json (of a directory or an archive) to an image manifest for the platform,

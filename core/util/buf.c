@@ -1,9 +1,12 @@
 #include "buf.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void bg_buf_init(struct bg_buf *b, size_t max)
 {
@@ -97,4 +100,37 @@ char *bg_buf_take(struct bg_buf *b, size_t *len)
   b->len = 0;
   b->alloc = 0;
   return p;
+}
+
+int bg_buf_read_file(struct bg_buf *b, const char *path, struct bg_error *err)
+{
+  char block[65536];
+  ssize_t n;
+  int fd, rc = -1;
+
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT)
+      return 1;
+    return bg_error_errno(err, errno, "cannot open %s", path);
+  }
+  for (;;) {
+    n = read(fd, block, sizeof(block));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      bg_error_errno(err, errno, "cannot read %s", path);
+      goto out;
+    }
+    if (n == 0)
+      break;
+    if (bg_buf_add(b, block, (size_t)n, err) != 0) {
+      bg_error_prefix(err, "reading %s", path);
+      goto out;
+    }
+  }
+  rc = 0;
+out:
+  close(fd);
+  return rc;
 }

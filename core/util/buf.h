@@ -23,6 +23,10 @@ int bg_buf_addstr(struct bg_buf *b, const char *s, struct bg_error *err);
 int bg_buf_printf(struct bg_buf *b, struct bg_error *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Appends a whole file. Returns 0, or 1 without recording an error when the file does not
+ * exist, or -1 (BG_ETOOBIG past the cap, with the path in the message). */
+int bg_buf_read_file(struct bg_buf *b, const char *path, struct bg_error *err);
+
 /* Hands the data to the caller (who frees it) and leaves the buffer empty. */
 char *bg_buf_take(struct bg_buf *b, size_t *len);
 

@@ -69,4 +69,20 @@ function M.default()
   return table_data()
 end
 
+--- The entries of the default table that use one of the given package managers, for recipes
+--- made for one family of distros: `distros.only("apk")`.
+---@param ... string  manager names ("apt-get", "apk", "dnf", "yum", "pacman", "zypper")
+---@return banger.DispatchEntry[]
+function M.only(...)
+  local want, out = {}, {}
+  for _, m in ipairs { ... } do want[m] = true end
+  for _, entry in ipairs(M.default()) do
+    if want[entry.manager] then out[#out + 1] = entry end
+  end
+  if #out == 0 then
+    error(string.format("distros.only: no default entry uses %s", table.concat({ ... }, ", ")), 2)
+  end
+  return out
+end
+
 return M
