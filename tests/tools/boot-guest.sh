@@ -7,8 +7,9 @@
 #
 # NAME is `sshd` (systemd, sshd, kernel) or `nossh` (the same without openssh-server).
 # Cache: $BANGER_BOOT_CACHE, else $BANGER_BUILD_DIR/boot-cache, else <source>/build/boot-cache.
-# The cache key hashes the package list, the mirror and the files that shape the guest, so an
-# edit to any of them builds afresh; `rm -rf` the cache directory to force it.
+# The root filesystem's cache key hashes the package list, the mirror and the mmdebstrap options;
+# the OCI image's adds the layer splitter and the test unit, so editing those only repacks.
+# `rm -rf` the cache directory to start from nothing.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,9 +49,15 @@ mirror() {
   printf '%s\n' "${m:-http://deb.debian.org/debian}"
 }
 
-key() { # NAME
-  { packages "$1"; mirror; cat "$here/boot-guest.sh" "$lib/mklayers.py" "$lib"/guest/*; } |
-    sha256sum | cut -c1-16
+# Bump when build_rootfs changes in a way the other inputs do not show.
+rootfs_version=1
+
+rootfs_key() { # NAME
+  { echo "$rootfs_version"; packages "$1"; mirror; dpkg_filters; } | sha256sum | cut -c1-16
+}
+
+oci_key() {
+  cat "$lib/mklayers.py" "$lib"/guest/* | sha256sum | cut -c1-16
 }
 
 # Drivers and filesystems a q35 VM with virtio devices never loads are left out at unpack time
@@ -123,23 +130,27 @@ packages "$name" >/dev/null
 for tool in mmdebstrap umoci python3 flock; do
   command -v "$tool" >/dev/null || die "$tool is not installed (make deps)"
 done
-dir=$cache/$name-$(key "$name")
+dir=$cache/$name-$(rootfs_key "$name")
 mkdir -p "$cache"
 # One builder at a time per cache: a parallel run waits and then finds the result in place.
 exec 9>"$cache/.lock"
 flock 9
 if [ ! -f "$dir/rootfs.tar" ]; then
   start=$SECONDS
+  # Guests built from older inputs are never used again.
+  rm -rf "$cache/$name"-*
   build_rootfs "$name" "$dir"
   say "rootfs $name built in $((SECONDS - start)) s"
 fi
 case $what in
   rootfs) printf '%s\n' "$dir/rootfs.tar" ;;
   oci)
-    if [ ! -f "$dir/oci/index.json" ] || [ ! -f "$dir/oci.done" ]; then
+    key=$(oci_key)
+    if [ ! -f "$dir/oci-$key.done" ]; then
       start=$SECONDS
+      rm -f "$dir"/oci-*.done
       build_oci "$name" "$dir"
-      : > "$dir/oci.done"
+      : > "$dir/oci-$key.done"
       say "OCI image $name packed in $((SECONDS - start)) s"
     fi
     printf '%s\n' "$dir/oci" ;;

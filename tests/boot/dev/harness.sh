@@ -140,7 +140,7 @@ EOF
 make_image() { # GUEST OUT.ext4
   local guest=$1 out=$2 oci start mib
   oci=$(boot_guest oci "$guest") || return 1
-  registry_push "$oci" "guest:$guest" || return 1
+  boot_registry_push "$oci" "guest:$guest" || return 1
   start=$SECONDS
   rm -rf "pulled-$guest" "bundle-$guest"
   skopeo --policy <(printf '{"default":[{"type":"insecureAcceptAnything"}]}') copy -q \
@@ -153,8 +153,8 @@ make_image() { # GUEST OUT.ext4
   printf 'image %s: %d MiB, made in %d s\n' "$out" "$mib" "$((SECONDS - start))" >&2
 }
 
-registry_start "$work/registry" || exit 1
-trap registry_stop EXIT
+boot_registry_start "$work/registry" || exit 1
+trap boot_registry_stop EXIT
 
 make_image sshd sshd.ext4 || exit 1
 boot_kernel sshd.ext4 kernel-sshd || exit 1

@@ -2,7 +2,17 @@
 # run and the checks on the `BANGER-REPORT key=value` lines the guest prints on its serial console.
 # Source tests/lib.sh first (expect_eq, skip, finish).
 boot_lib=$BANGER_SOURCE_DIR/tests/boot/lib
-. "$boot_lib/registry.sh"
+# The shared loopback registry helper when the tree has one, else the boot tests' own.
+if [ -f "$BANGER_SOURCE_DIR/tests/lib/registry.sh" ]; then
+  . "$BANGER_SOURCE_DIR/tests/lib/registry.sh"
+  boot_registry_start() { # DIR (unused: the shared helper keeps its data in the test directory)
+    registry_start
+  }
+  boot_registry_stop() { bg_cleanup; }
+  boot_registry_push() { registry_push "$1" latest "$2"; }
+else
+  . "$boot_lib/registry.sh"
+fi
 
 export BANGER_BOOT_CACHE=${BANGER_BOOT_CACHE:-${BANGER_BUILD_DIR:-$BANGER_SOURCE_DIR/build}/boot-cache}
 # Under TCG a boot takes about a minute; the bound is generous so a loaded machine still passes.
