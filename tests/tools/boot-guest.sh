@@ -50,7 +50,7 @@ mirror() {
 }
 
 # Bump when build_rootfs changes in a way the other inputs do not show.
-rootfs_version=1
+rootfs_version=2
 
 rootfs_key() { # NAME
   { echo "$rootfs_version"; packages "$1"; mirror; dpkg_filters; } | sha256sum | cut -c1-16
@@ -101,7 +101,7 @@ build_rootfs() { # NAME DIR
     --setup-hook="sync-in $debs /var/cache/apt/archives/" \
     --customize-hook="sync-out /var/cache/apt/archives $debs" \
     --customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb' \
-    --customize-hook='printf "bangertest\n" > "$1/etc/hostname"' \
+    --customize-hook='printf "debian-guest\n" > "$1/etc/hostname"' \
     --customize-hook='rm -f "$1/etc/resolv.conf"' \
     "$suite" "$dir/rootfs.tar.tmp" "$(mirror)" >&2
   mv "$dir/rootfs.tar.tmp" "$dir/rootfs.tar"

@@ -64,7 +64,9 @@ boot_accel() {
   fi
   if [ -z "${BOOT_KVM_OK:-}" ]; then
     BOOT_KVM_OK=no
-    if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+    if [ "$(cat "$BANGER_BOOT_CACHE/kvm-stalls" 2>/dev/null)" = "$(uname -r)" ]; then
+      :  # an earlier run saw KVM stall on this host kernel
+    elif [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
       timeout 2 qemu-system-x86_64 -accel kvm -cpu "$BOOT_KVM_CPU" -machine q35 -m 64 \
         -display none -nodefaults -monitor none -S >/dev/null 2>&1
       [ $? -eq 124 ] && BOOT_KVM_OK=yes
@@ -106,7 +108,8 @@ boot_vm() { # LOG IMAGE NET
     > "$log.qemu" 2>&1 < /dev/null &
   pid=$!
   # A nested KVM can start a VM and then never run it: with no kernel banner on the console
-  # after BOOT_KVM_GRACE seconds, this boot and the later ones fall back to TCG.
+  # after BOOT_KVM_GRACE seconds, this boot and the later ones fall back to TCG, and the cache
+# remembers it for this host kernel.
   if [ "$accel" = kvm ]; then
     while kill -0 "$pid" 2>/dev/null && ! grep -q 'Linux version' "$log"; do
       if [ $((SECONDS - start)) -ge "${BANGER_BOOT_KVM_GRACE:-20}" ]; then
@@ -114,6 +117,7 @@ boot_vm() { # LOG IMAGE NET
         kill "$pid" 2>/dev/null
         wait "$pid" 2>/dev/null
         BOOT_ACCEL=tcg
+        mkdir -p "$BANGER_BOOT_CACHE" && uname -r > "$BANGER_BOOT_CACHE/kvm-stalls"
         boot_vm "$@"
         return
       fi
