@@ -23,7 +23,7 @@ FIRSTBOOT_FAIL_TEXT="command failed (exit"
 
 boot_require_tools() {
   local t
-  for t in qemu-system-x86_64 debugfs mmdebstrap umoci skopeo docker-registry curl python3 timeout; do
+  for t in qemu-system-x86_64 debugfs mmdebstrap umoci skopeo docker-registry python3 timeout; do
     command -v "$t" >/dev/null || skip "$t is not installed (make deps)"
   done
 }

@@ -27,7 +27,8 @@ EOF
   BOOT_REGISTRY_PID=$!
   REGISTRY=127.0.0.1:$port
   for i in $(seq 1 100); do
-    if curl -fsS "http://$REGISTRY/v2/" >/dev/null 2>&1; then
+    if python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+        "http://$REGISTRY/v2/" 2>/dev/null; then
       return 0
     fi
     kill -0 "$BOOT_REGISTRY_PID" 2>/dev/null || break
