@@ -165,8 +165,21 @@ expect_eq "$?" 0 "no systemd units on alpine"
 "$BANGER" --cache-dir "$cache" "$BANGER_SOURCE_DIR/recipes/default.lua" \
   "image=$REGISTRY/e2e/missing:1" out=missing.ext4 2>err
 expect_eq "$?" 1 "missing image exit status"
-expect_contains "$(cat err)" "pulling $REGISTRY/e2e/missing:1" "missing image message"
+expect_contains "$(cat err)" "error: $BANGER_SOURCE_DIR/recipes/default.lua: pulling $REGISTRY/e2e/missing:1" \
+  "missing image message names the recipe and the image"
 expect_file_absent missing.ext4 "no output for a missing image"
+
+printf 'dir /etc 0755 0 0\nsymlink /etc/x 0777 0 0 ../../../root\n' > evil.layer
+python3 "$tools/mktar.py" evil.layer evil.tar || exit 1
+python3 "$tools/mkimage.py" evil-oci --tag 1 --layer base.tar --layer evil.tar >/dev/null || exit 1
+registry_push evil-oci 1 e2e/evil:1
+"$BANGER" --cache-dir "$cache" "$BANGER_SOURCE_DIR/recipes/default.lua" \
+  "image=$REGISTRY/e2e/evil:1" out=evil.ext4 2>err
+expect_eq "$?" 1 "escaping symlink exit status"
+expect_contains "$(cat err)" "layer 2 (sha256:" "escaping symlink names the layer"
+expect_contains "$(cat err)" "of $REGISTRY/e2e/evil:1: etc/x: unsafe symlink" \
+  "escaping symlink names the image and the entry"
+expect_file_absent evil.ext4 "no output for a hostile layer"
 
 port=$(free_port)
 "$BANGER" --cache-dir "$cache" "$BANGER_SOURCE_DIR/recipes/default.lua" \

@@ -4,6 +4,7 @@
 local M = {}
 
 local runtime = require "banger.runtime"
+local raise = require("banger.errors").raise
 
 --- Where the default recipe puts things (see docs/recipes.md).
 M.PATHS = {
@@ -25,7 +26,7 @@ function M.now()
 end
 
 local function must(what, ok, err)
-  if not ok then error(string.format("%s: %s", what, err), 3) end
+  if not ok then raise(string.format("%s: %s", what, err)) end
   return ok
 end
 
@@ -113,7 +114,7 @@ end
 function M.agent_path(path)
   path = path or runtime.agent_path
   if not path then
-    error("no banger-vsock-agent binary found: build it (make) or set BANGER_AGENT", 3)
+    raise("no banger-vsock-agent binary found: build it (make) or set BANGER_AGENT")
   end
   return path
 end

@@ -5,6 +5,7 @@
 local M = {}
 
 local runtime = require "banger.runtime"
+local raise = require("banger.errors").raise
 local sizes = require "banger.sizes"
 
 M.sizes = sizes
@@ -22,11 +23,11 @@ end
 local function check_opts(opts, allowed, fname)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
-    error(string.format("%s: options must be a table, got %s", fname, type(opts)), 3)
+    raise(string.format("%s: options must be a table, got %s", fname, type(opts)))
   end
   for k in pairs(opts) do
     if not allowed[k] then
-      error(string.format("%s: unknown option '%s'", fname, tostring(k)), 3)
+      raise(string.format("%s: unknown option '%s'", fname, tostring(k)))
     end
   end
   return opts
@@ -57,7 +58,7 @@ end
 function M.pull(ref, opts)
   opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1 }, "pull")
   if type(ref) ~= "string" or ref == "" then
-    error("pull: an image reference is required (image=NAME[:TAG])", 2)
+    raise("pull: an image reference is required (image=NAME[:TAG])")
   end
   local oci = require "banger.oci"
   local img, err = timed("pull", oci.pull, ref, {
@@ -66,7 +67,7 @@ function M.pull(ref, opts)
     insecure = opts.insecure,
     cache_dir = opts.cache_dir,
   })
-  if not img then error(string.format("pulling %s: %s", ref, err), 2) end
+  if not img then raise(string.format("pulling %s: %s", ref, err)) end
   return img
 end
 
@@ -86,7 +87,7 @@ function M.flatten(img, opts)
     xattrs = opts.xattrs or "drop",
     image = img.ref,
   })
-  if not t then error(string.format("flattening %s: %s", img.ref, err), 2) end
+  if not t then raise(string.format("flattening %s: %s", img.ref, err)) end
   return t
 end
 
@@ -105,16 +106,16 @@ function M.size(tree, opts)
   opts = check_opts(opts, { size = 1, headroom = 1, min_free = 1, min_free_inodes = 1 }, "size")
   if opts.size ~= nil then
     local n, err = sizes.parse(opts.size)
-    if not n then error("size: " .. err, 2) end
+    if not n then raise("size: " .. err) end
     if n < sizes.FLOOR then
-      error(string.format("size: %s is under the 64 MiB floor", sizes.format(n)), 2)
+      raise(string.format("size: %s is under the 64 MiB floor", sizes.format(n)))
     end
     return n
   end
   local bytes, inodes = sizes.content(tree:stats(4096), opts)
   -- never below what the ext4 writer itself computes the tree needs, plus the free space asked
   local need, err = require("banger.ext4").min_size(tree, { inodes = inodes })
-  if not need then error("sizing: " .. err, 2) end
+  if not need then raise("sizing: " .. err) end
   local floor = need + (opts.min_free or 64 * 1024 * 1024)
   if bytes < floor then bytes = (floor + 1048575) // 1048576 * 1048576 end
   return bytes, inodes
@@ -179,7 +180,7 @@ end
 function M.build(tree, opts)
   opts = check_opts(opts, { out = 1, size = 1, inodes = 1, seed = 1, label = 1, journal = 1 },
     "build")
-  if type(opts.out) ~= "string" or opts.out == "" then error("build: out is required", 2) end
+  if type(opts.out) ~= "string" or opts.out == "" then raise("build: out is required") end
   local ext4 = require "banger.ext4"
   local fs, err = timed("build", ext4.create, opts.out, {
     tree = tree,
@@ -189,7 +190,7 @@ function M.build(tree, opts)
     label = opts.label,
     journal = opts.journal,
   })
-  if not fs then error(string.format("building %s: %s", opts.out, err), 2) end
+  if not fs then raise(string.format("building %s: %s", opts.out, err)) end
   return fs
 end
 
@@ -245,7 +246,7 @@ local RUN_OPTS = {
 function M.run(opts)
   opts = check_opts(opts, RUN_OPTS, "run")
   if type(opts.image) ~= "string" or opts.image == "" then
-    error("image= is required, e.g. image=debian:bookworm", 2)
+    raise("image= is required, e.g. image=debian:bookworm")
   end
   local distro = require "banger.distro"
   local guest = require "banger.guest"
@@ -256,9 +257,9 @@ function M.run(opts)
   local info = distro.detect(tree)
   local agents = opts.agents == nil and "systemd" or opts.agents
   if opts.expect and not (info and distro.is(info, opts.expect)) then
-    error(string.format("%s is %s, but this recipe is for %s", opts.image,
+    raise(string.format("%s is %s, but this recipe is for %s", opts.image,
       info and ("'" .. info.id .. "'") or "of no known distro (no os-release)",
-      table.concat(opts.expect, ", ")), 2)
+      table.concat(opts.expect, ", ")))
   end
   if not info then
     M.warn("%s has no os-release: first boot will not know how to install sshd", opts.image)
@@ -281,8 +282,8 @@ function M.run(opts)
     elseif agents == "openrc" then
       guest.openrc_agents(tree, { dispatch = dispatch })
     elseif agents ~= false then
-      error(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
-        tostring(agents)), 3)
+      raise(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
+        tostring(agents)))
     end
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
