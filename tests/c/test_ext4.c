@@ -4,32 +4,7 @@
 #include "harness.h"
 
 #include "ext4/ext4.h"
-#include "tree/tree.h"
-
-static struct bg_meta meta(uint32_t mode, uint32_t uid, uint32_t gid, int64_t mtime)
-{
-  struct bg_meta m;
-
-  memset(&m, 0, sizeof(m));
-  m.mode = mode;
-  m.uid = uid;
-  m.gid = gid;
-  m.mtime.sec = mtime;
-  m.atime.sec = mtime;
-  m.ctime.sec = mtime;
-  return m;
-}
-
-static struct bg_tree *new_tree(void)
-{
-  struct bg_error err;
-  struct bg_tree *t;
-
-  bg_error_clear(&err);
-  t = bg_tree_new(NULL, &err);
-  CHECK(t != NULL);
-  return t;
-}
+#include "fixtures.h"
 
 static void add_mem(struct bg_tree *t, const char *path, const void *data, size_t n,
                     struct bg_meta m)

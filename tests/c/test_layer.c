@@ -1,229 +1,17 @@
-/* Layers written with libarchive (gzip, zstd, plain) and replayed into trees. */
+/* One layer read into a tree: streams and compression, DiffIDs, caps, entry names and metadata.
+ * How layers stack (whiteouts, opaque directories, hardlinks, replacement) is in test_replay.c. */
 #include "harness.h"
 
 /* entries are written positionally, trailing fields left out */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
-#include <archive.h>
-#include <archive_entry.h>
-#include <fcntl.h>
 #include <locale.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "digest/digest.h"
-#include "layer/layer.h"
-#include "tree/tree.h"
-
-enum { PLAIN = 0, GZIP = 1, ZSTD = 2 };
-static const char *const media[] = {
-  "application/vnd.oci.image.layer.v1.tar",
-  "application/vnd.oci.image.layer.v1.tar+gzip",
-  "application/vnd.oci.image.layer.v1.tar+zstd",
-};
-
-/* One entry of a layer: type f file, d dir, l symlink, h hardlink, c/b devices, p fifo. */
-struct ent {
-  const char *name;
-  char type;
-  const char *data; /* file content or link target */
-  unsigned mode;    /* 0: 0644 files, 0755 dirs, 0777 symlinks */
-  int64_t uid, gid;
-};
-
-static struct archive *lw_open(const char *file, int comp, int ustar)
-{
-  struct archive *a = archive_write_new();
-
-  CHECK(a != NULL);
-  if (ustar)
-    archive_write_set_format_ustar(a);
-  else
-    archive_write_set_format_pax(a);
-  if (comp == GZIP)
-    CHECK_INT(archive_write_add_filter_gzip(a), ARCHIVE_OK);
-  else if (comp == ZSTD)
-    CHECK_INT(archive_write_add_filter_zstd(a), ARCHIVE_OK);
-  CHECK_INT(archive_write_open_filename(a, file), ARCHIVE_OK);
-  return a;
-}
-
-static struct archive_entry *mk(const struct ent *x)
-{
-  struct archive_entry *e = archive_entry_new();
-  unsigned def = 0644;
-
-  archive_entry_copy_pathname(e, x->name);
-  switch (x->type) {
-  case 'd': archive_entry_set_filetype(e, AE_IFDIR); def = 0755; break;
-  case 'l':
-    archive_entry_set_filetype(e, AE_IFLNK);
-    archive_entry_copy_symlink(e, x->data);
-    def = 0777;
-    break;
-  case 'h':
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_copy_hardlink(e, x->data);
-    break;
-  case 'c': archive_entry_set_filetype(e, AE_IFCHR); archive_entry_set_rdevmajor(e, 1);
-    archive_entry_set_rdevminor(e, 3); break;
-  case 'b': archive_entry_set_filetype(e, AE_IFBLK); archive_entry_set_rdevmajor(e, 8); break;
-  case 'p': archive_entry_set_filetype(e, AE_IFIFO); break;
-  default:
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_size(e, x->data ? (la_int64_t)strlen(x->data) : 0);
-  }
-  archive_entry_set_perm(e, x->mode ? x->mode : def);
-  archive_entry_set_uid(e, x->uid);
-  archive_entry_set_gid(e, x->gid);
-  archive_entry_set_mtime(e, 1700000000, 0);
-  return e;
-}
-
-static void lw_put(struct archive *a, struct archive_entry *e, const void *data, size_t len)
-{
-  CHECK_INT(archive_write_header(a, e), ARCHIVE_OK);
-  if (len > 0)
-    CHECK_INT(archive_write_data(a, data, len), (la_ssize_t)len);
-  archive_entry_free(e);
-}
-
-static void lw_close(struct archive *a)
-{
-  CHECK_INT(archive_write_close(a), ARCHIVE_OK);
-  archive_write_free(a);
-}
-
-static void write_layer(const char *file, int comp, const struct ent *es, size_t n)
-{
-  struct archive *a = lw_open(file, comp, 0);
-  size_t i;
-
-  for (i = 0; i < n; i++)
-    lw_put(a, mk(&es[i]), es[i].data,
-           es[i].type == 'f' && es[i].data ? strlen(es[i].data) : 0);
-  lw_close(a);
-}
-
-#define LAYER(file, comp, ...)                                                                     \
-  do {                                                                                             \
-    static const struct ent es_[] = {__VA_ARGS__};                                                 \
-    write_layer(file, comp, es_, sizeof(es_) / sizeof(es_[0]));                                    \
-  } while (0)
-
-static struct bg_tree *new_tree(void)
-{
-  struct bg_error err;
-  struct bg_tree *t;
-
-  bg_error_clear(&err);
-  t = bg_tree_new(NULL, &err);
-  CHECK(t != NULL);
-  return t;
-}
-
-static struct bg_error last_err;
-
-/* Applies file; returns the status, the error in last_err. */
-static int apply_p(struct bg_tree *t, const char *file, int comp, const char *diff_id,
-                   const struct bg_layer_policy *p)
-{
-  bg_error_clear(&last_err);
-  return bg_layer_apply(t, file, media[comp], diff_id, p, "L", &last_err);
-}
-
-static void must_apply(struct bg_tree *t, const char *file, int comp)
-{
-  if (apply_p(t, file, comp, NULL, NULL) != 0)
-    bg_test_fail(__FILE__, __LINE__, "applying %s: %s", file, last_err.msg);
-}
-
-/* The error a one-layer tree made of file gives. */
-static const char *fails(const char *file, int comp)
-{
-  struct bg_tree *t = new_tree();
-
-  CHECK_INT(apply_p(t, file, comp, NULL, NULL), -1);
-  bg_tree_free(t);
-  return last_err.msg;
-}
-
-static struct bg_node *find(struct bg_tree *t, const char *path)
-{
-  struct bg_node *n = NULL;
-  struct bg_error err;
-
-  bg_error_clear(&err);
-  if (bg_tree_lookup(t, path, 0, &n, &err) != 0)
-    return NULL;
-  return n;
-}
-
-static struct bg_inode *ino_of(struct bg_tree *t, const char *path)
-{
-  struct bg_node *n = find(t, path);
-
-  if (n == NULL)
-    bg_test_fail(__FILE__, __LINE__, "%s is missing", path);
-  return n->inode;
-}
-
-static const char *content(struct bg_tree *t, const char *path)
-{
-  static char buf[65536];
-  struct bg_inode *ino = ino_of(t, path);
-  struct bg_error err;
-  size_t got, pos = 0;
-
-  bg_error_clear(&err);
-  CHECK(ino->size < sizeof(buf));
-  while (pos < ino->size) {
-    CHECK_INT(bg_tree_read(t, ino, pos, buf + pos, sizeof(buf) - pos, &got, &err), 0);
-    CHECK(got > 0);
-    pos += got;
-  }
-  buf[pos] = '\0';
-  return buf;
-}
-
-/* Sorted "path:type" list of the tree, one line each, for whole-tree comparisons. */
-struct listing {
-  char buf[8192];
-  size_t len;
-};
-
-static int list_visit(struct bg_node *n, void *ctx)
-{
-  struct listing *l = ctx;
-  char path[4096];
-  struct bg_error err;
-  int w;
-
-  bg_error_clear(&err);
-  CHECK_INT(bg_node_path(n, path, sizeof(path), &err), 0);
-  w = snprintf(l->buf + l->len, sizeof(l->buf) - l->len, "%s%s ", path,
-               S_ISDIR(n->inode->mode) && n->parent != n ? "/"
-               : S_ISLNK(n->inode->mode)                 ? "@"
-                                                         : "");
-  CHECK(w > 0 && (size_t)w < sizeof(l->buf) - l->len);
-  l->len += (size_t)w;
-  return 0;
-}
-
-static const char *listing(struct bg_tree *t)
-{
-  static struct listing l;
-
-  l.len = 0;
-  l.buf[0] = '\0';
-  bg_tree_walk(t, list_visit, &l);
-  if (l.len > 0)
-    l.buf[--l.len] = '\0';
-  return l.buf;
-}
-
-#define E(...) {__VA_ARGS__}
+#include "fixtures.h"
 
 /* ---- compression, digests, streams ---- */
 
@@ -278,6 +66,26 @@ BG_TEST(multi_member_gzip)
                    "two.gz"), 0);
   must_apply(t, "two.gz", GZIP);
   CHECK_STR(content(t, "a"), "1");
+  bg_tree_free(t);
+}
+
+BG_TEST(empty_layers)
+{
+  struct bg_tree *t = new_tree();
+  char id[BG_DIGEST_STRLEN];
+  struct bg_error err;
+
+  /* no bytes at all, and Docker's empty layer (two zero blocks) */
+  CHECK_INT(system(": > e.tar && : | gzip -c > e.tar.gz && head -c 1024 /dev/zero > z.tar"), 0);
+  must_apply(t, "e.tar", PLAIN);
+  must_apply(t, "e.tar.gz", GZIP);
+  must_apply(t, "z.tar", PLAIN);
+  CHECK_STR(listing(t), "/");
+  bg_error_clear(&err);
+  CHECK_INT(bg_layer_diff_id("z.tar", media[PLAIN], id, &err), 0);
+  CHECK_STR(id, "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
+  CHECK_INT(bg_layer_diff_id("e.tar", media[PLAIN], id, &err), 0);
+  CHECK_STR(id, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   bg_tree_free(t);
 }
 
@@ -454,6 +262,16 @@ static void raw_end(FILE *f)
   CHECK_INT(fclose(f), 0);
 }
 
+/* A tar of one file entry named name, holding "x". */
+static void raw_layer(const char *file, const char *name)
+{
+  FILE *f = fopen(file, "wb");
+
+  CHECK(f != NULL);
+  raw_entry(f, name, '0', "x", NULL);
+  raw_end(f);
+}
+
 /* ---- paths ---- */
 
 BG_TEST(unsafe_entry_names_are_rejected)
@@ -486,11 +304,7 @@ BG_TEST(names_are_normalised)
 
 BG_TEST(empty_name_is_rejected)
 {
-  FILE *f = fopen("l.tar", "wb");
-
-  CHECK(f != NULL);
-  raw_entry(f, "", '0', "x", NULL);
-  raw_end(f);
+  raw_layer("l.tar", "");
   CHECK_STR(fails("l.tar", PLAIN), "L: : empty name");
 }
 
@@ -579,7 +393,6 @@ BG_TEST(names_are_raw_bytes)
 BG_TEST(root_entry_changes_nothing)
 {
   struct bg_tree *t = new_tree();
-  FILE *f;
 
   LAYER("l.tar", PLAIN, E("./", 'd', NULL, 0700, 5, 6), E("a", 'f', "x"));
   must_apply(t, "l.tar", PLAIN);
@@ -587,14 +400,32 @@ BG_TEST(root_entry_changes_nothing)
   CHECK_INT(bg_tree_root(t)->inode->uid, 0);
   CHECK_STR(listing(t), "/ /a");
   bg_tree_free(t);
-  f = fopen("m.tar", "wb");
-  CHECK(f != NULL);
-  raw_entry(f, ".", '0', "x", NULL);
-  raw_end(f);
+  raw_layer("m.tar", ".");
   CHECK_STR(fails("m.tar", PLAIN), "L: .: the root must be a directory");
 }
 
-/* ---- symlinks and hardlinks ---- */
+BG_TEST(long_name_headers_are_capped)
+{
+  FILE *f = fopen("l.tar", "wb");
+  char *huge = malloc((2 << 20) + 1);
+
+  CHECK(f != NULL && huge != NULL);
+  memset(huge, 'n', 2 << 20);
+  huge[2 << 20] = '\0';
+  raw_entry(f, "././@LongLink", 'L', huge, NULL);
+  raw_entry(f, "short", '0', "x", NULL);
+  raw_end(f);
+  free(huge);
+  CHECK_STR(fails("l.tar", PLAIN), "L: Special header too large");
+}
+
+BG_TEST(names_in_messages_are_escaped)
+{
+  raw_layer("l.tar", "../\n\xff");
+  CHECK_STR(fails("l.tar", PLAIN), "L: ../\\x0a\\xff: unsafe path");
+}
+
+/* ---- symlinks ---- */
 
 BG_TEST(symlink_targets)
 {
@@ -618,206 +449,6 @@ BG_TEST(symlink_targets)
   /* textual: climbing out and back in still climbs out */
   LAYER("c.tar", PLAIN, E("a/x", 'l', "../../a/y"));
   CHECK_CONTAINS(fails("c.tar", PLAIN), "unsafe symlink");
-}
-
-BG_TEST(hardlinks)
-{
-  struct bg_tree *t = new_tree();
-  struct bg_inode *ino;
-
-  LAYER("l.tar", PLAIN, E("bin/", 'd'), E("bin/gzip", 'f', "GZ", 0755, 0, 0),
-        E("bin/gunzip", 'h', "bin/gzip", 0600, 1000, 1000), E("s", 'l', "/bin/gzip"),
-        E("s2", 'h', "s"), E("bin/zcat", 'h', "./bin//gzip"));
-  must_apply(t, "l.tar", PLAIN);
-  ino = ino_of(t, "bin/gzip");
-  CHECK(ino_of(t, "bin/gunzip") == ino);
-  CHECK(ino_of(t, "bin/zcat") == ino);
-  CHECK_INT(ino->nlink, 3);
-  /* the link entry's own mode and owner do not touch the inode */
-  CHECK_INT(ino->mode, S_IFREG | 0755);
-  CHECK_INT(ino->uid, 0);
-  /* a hardlink to a symlink shares the symlink's inode */
-  CHECK(ino_of(t, "s2") == ino_of(t, "s"));
-  CHECK_INT(ino_of(t, "s2")->mode & S_IFMT, S_IFLNK);
-  bg_tree_free(t);
-  LAYER("a.tar", PLAIN, E("d/", 'd'), E("x", 'h', "d"));
-  CHECK_STR(fails("a.tar", PLAIN), "L: x: hardlink x: d is a directory");
-  LAYER("b.tar", PLAIN, E("x", 'h', "../etc/shadow"));
-  CHECK_STR(fails("b.tar", PLAIN), "L: x: unsafe hardlink (target leaves the root)");
-  LAYER("c.tar", PLAIN, E("x", 'h', "/etc/shadow"));
-  CHECK_STR(fails("c.tar", PLAIN), "L: x: unsafe hardlink (target leaves the root)");
-  LAYER("d.tar", PLAIN, E("x", 'h', "nothing"));
-  CHECK_STR(fails("d.tar", PLAIN), "L: x: hardlink x: nothing: no such file or directory");
-}
-
-BG_TEST(cross_layer_hardlinks)
-{
-  struct bg_tree *t = new_tree();
-
-  LAYER("1.tar", GZIP, E("a", 'f', "old"), E("b", 'h', "a"), E("c", 'h', "a"));
-  LAYER("2.tar", GZIP, E("a", 'f', "new"), E(".wh.b", 'f'));
-  LAYER("3.tar", GZIP, E("d", 'h', "c"));
-  must_apply(t, "1.tar", GZIP);
-  CHECK_INT(ino_of(t, "a")->nlink, 3);
-  must_apply(t, "2.tar", GZIP);
-  CHECK_STR(content(t, "a"), "new");
-  CHECK_STR(content(t, "c"), "old");
-  CHECK_INT(ino_of(t, "c")->nlink, 1);
-  CHECK_INT(ino_of(t, "a")->nlink, 1);
-  CHECK(find(t, "b") == NULL);
-  /* a later layer links to a name a lower one left */
-  must_apply(t, "3.tar", GZIP);
-  CHECK(ino_of(t, "d") == ino_of(t, "c"));
-  CHECK_INT(ino_of(t, "d")->nlink, 2);
-  bg_tree_free(t);
-}
-
-/* ---- whiteouts ---- */
-
-BG_TEST(whiteout_drops_the_victim_and_its_metadata)
-{
-  struct bg_tree *t = new_tree();
-
-  LAYER("1.tar", PLAIN, E("etc/", 'd'), E("etc/secret", 'f', "old", 04700, 5, 6),
-        E("etc/keep", 'f', "k"), E("var/cache/", 'd'), E("var/cache/x/y", 'f', "deep"));
-  LAYER("2.tar", PLAIN, E("etc/.wh.secret", 'f'), E("var/.wh.cache", 'f'),
-        E("var/.wh.missing", 'f'));
-  LAYER("3.tar", PLAIN, E("etc/secret", 'f', "new"));
-  must_apply(t, "1.tar", PLAIN);
-  must_apply(t, "2.tar", PLAIN);
-  CHECK_STR(listing(t), "/ /etc/ /etc/keep /var/");
-  must_apply(t, "3.tar", PLAIN);
-  /* nothing of the old file survives: mode, owner and content are the new entry's */
-  CHECK_INT(ino_of(t, "etc/secret")->mode, S_IFREG | 0644);
-  CHECK_INT(ino_of(t, "etc/secret")->uid, 0);
-  CHECK_STR(content(t, "etc/secret"), "new");
-  bg_tree_free(t);
-}
-
-BG_TEST(whiteout_spares_its_own_layer)
-{
-  struct bg_tree *t = new_tree();
-
-  LAYER("1.tar", PLAIN, E("d/old", 'f', "o"), E("f", 'f', "lower"));
-  /* same layer: the new d and f stay; only what lower layers had in d goes */
-  LAYER("2.tar", PLAIN, E("d/", 'd'), E("d/new", 'f', "n"), E(".wh.d", 'f'),
-        E("f", 'f', "upper"), E(".wh.f", 'f'), E("g", 'f', "g"), E(".wh.g", 'f'));
-  must_apply(t, "1.tar", PLAIN);
-  must_apply(t, "2.tar", PLAIN);
-  CHECK_STR(listing(t), "/ /d/ /d/new /f /g");
-  CHECK_STR(content(t, "f"), "upper");
-  bg_tree_free(t);
-}
-
-BG_TEST(whiteout_names_are_validated)
-{
-  struct bg_tree *t = new_tree();
-
-  LAYER("a.tar", PLAIN, E(".wh.", 'f'));
-  CHECK_STR(fails("a.tar", PLAIN), "L: .wh.: invalid whiteout name");
-  LAYER("b.tar", PLAIN, E("d/.wh..", 'f'));
-  CHECK_STR(fails("b.tar", PLAIN), "L: d/.wh..: invalid whiteout name");
-  LAYER("c.tar", PLAIN, E("d/.wh...", 'f'));
-  CHECK_STR(fails("c.tar", PLAIN), "L: d/.wh...: invalid whiteout name");
-  /* a whiteout of a parent is a path with "..": never a way to remove the root */
-  LAYER("d.tar", PLAIN, E("d/.wh../x", 'f'));
-  CHECK_STR(fails("d.tar", PLAIN), "L: d/.wh../x: invalid whiteout name");
-  LAYER("e.tar", PLAIN, E("a/../.wh.a", 'f'));
-  CHECK_STR(fails("e.tar", PLAIN), "L: a/../.wh.a: unsafe path");
-  /* AUFS bookkeeping names are ignored, and no whiteout ever shows in the tree */
-  LAYER("f.tar", PLAIN, E("x", 'f', "1"), E(".wh..wh.plnk/", 'd'), E(".wh..wh.plnk/1.2", 'f'),
-        E(".wh..wh.aufs", 'f'));
-  must_apply(t, "f.tar", PLAIN);
-  CHECK_STR(listing(t), "/ /x");
-  bg_tree_free(t);
-}
-
-static void opaque_case(const char *upper_first, const char *upper_second)
-{
-  struct bg_tree *t = new_tree();
-  struct archive *a;
-  struct ent l1[] = {E("d/", 'd', NULL, 0700, 3, 3), E("d/a", 'f', "a"), E("d/sub/b", 'f', "b"),
-                     E("d/sub/c", 'f', "c"), E("e/kept", 'f', "k")};
-  struct ent up[] = {E("d/", 'd'), E("d/n", 'f', "n"), E("d/sub/m", 'f', "m")};
-  struct ent opq = E("d/.wh..wh..opq", 'f');
-  size_t i;
-
-  write_layer("1.tar", GZIP, l1, sizeof(l1) / sizeof(l1[0]));
-  a = lw_open("2.tar", GZIP, 0);
-  if (strcmp(upper_first, "opq") == 0)
-    lw_put(a, mk(&opq), NULL, 0);
-  for (i = 0; i < sizeof(up) / sizeof(up[0]); i++)
-    lw_put(a, mk(&up[i]), up[i].data, up[i].data ? strlen(up[i].data) : 0);
-  if (strcmp(upper_second, "opq") == 0)
-    lw_put(a, mk(&opq), NULL, 0);
-  lw_close(a);
-  must_apply(t, "1.tar", GZIP);
-  must_apply(t, "2.tar", GZIP);
-  /* d/sub came back in this layer (implicitly, for d/sub/m): only its new child stays */
-  CHECK_STR(listing(t), "/ /d/ /d/n /d/sub/ /d/sub/m /e/ /e/kept");
-  CHECK_INT(ino_of(t, "d")->mode, S_IFDIR | 0755);
-  bg_tree_free(t);
-}
-
-BG_TEST(opaque_directory_wherever_the_marker_is)
-{
-  opaque_case("opq", "");
-  opaque_case("", "opq");
-}
-
-BG_TEST(opaque_marker_alone)
-{
-  struct bg_tree *t = new_tree();
-
-  LAYER("1.tar", PLAIN, E("d/a", 'f', "a"), E("d/s/b", 'f', "b"), E("x/y", 'f', "y"));
-  LAYER("2.tar", PLAIN, E("d/.wh..wh..opq", 'f'), E("new/.wh..wh..opq", 'f'));
-  LAYER("3.tar", PLAIN, E(".wh..wh..opq", 'f'), E("z", 'f', "z"));
-  must_apply(t, "1.tar", PLAIN);
-  must_apply(t, "2.tar", PLAIN);
-  /* an opaque directory exists in its layer, emptied of everything lower */
-  CHECK_STR(listing(t), "/ /d/ /new/ /x/ /x/y");
-  /* at the root it hides every lower layer */
-  must_apply(t, "3.tar", PLAIN);
-  CHECK_STR(listing(t), "/ /z");
-  bg_tree_free(t);
-}
-
-BG_TEST(dir_over_dir_keeps_children_anything_else_replaces)
-{
-  struct bg_tree *t = new_tree();
-
-  LAYER("1.tar", PLAIN, E("d/", 'd', NULL, 0700, 1, 1), E("d/x", 'f', "x"),
-        E("e/", 'd'), E("e/y", 'f', "y"), E("f", 'f', "file"));
-  LAYER("2.tar", PLAIN, E("d/", 'd', NULL, 0750, 2, 2), E("e", 'l', "d"), E("f/", 'd'),
-        E("f/z", 'f', "z"));
-  must_apply(t, "1.tar", PLAIN);
-  must_apply(t, "2.tar", PLAIN);
-  CHECK_STR(listing(t), "/ /d/ /d/x /e@ /f/ /f/z");
-  CHECK_INT(ino_of(t, "d")->mode, S_IFDIR | 0750);
-  CHECK_INT(ino_of(t, "d")->uid, 2);
-  bg_tree_free(t);
-}
-
-BG_TEST(multi_layer_replay)
-{
-  struct bg_tree *t = new_tree();
-
-  LAYER("1.tar.gz", GZIP, E("bin/", 'd'), E("bin/sh", 'f', "dash"), E("etc/os-release", 'f',
-        "ID=debian\n"), E("usr/bin/mawk", 'f', "awk"), E("etc/alternatives/awk", 'l',
-        "/usr/bin/mawk"));
-  LAYER("2.tar.zst", ZSTD, E("bin/sh", 'l', "bash"), E("bin/bash", 'f', "bash", 0755),
-        E("etc/.wh.os-release", 'f'), E("usr/.wh..wh..opq", 'f'), E("usr/bin/gawk", 'f', "g"));
-  LAYER("3.tar", PLAIN, E("etc/os-release", 'f', "ID=ubuntu\n"), E("etc/alternatives/awk",
-        'l', "/usr/bin/gawk"));
-  must_apply(t, "1.tar.gz", GZIP);
-  must_apply(t, "2.tar.zst", ZSTD);
-  must_apply(t, "3.tar", PLAIN);
-  CHECK_STR(listing(t), "/ /bin/ /bin/bash /bin/sh@ /etc/ /etc/alternatives/ "
-            "/etc/alternatives/awk@ /etc/os-release /usr/ /usr/bin/ /usr/bin/gawk");
-  CHECK_STR(content(t, "etc/os-release"), "ID=ubuntu\n");
-  CHECK_STR(ino_of(t, "etc/alternatives/awk")->target, "/usr/bin/gawk");
-  CHECK_STR(ino_of(t, "bin/sh")->target, "bash");
-  bg_tree_free(t);
 }
 
 /* ---- order ---- */
@@ -977,28 +608,6 @@ BG_TEST(devices_skipped_or_kept)
   bg_tree_free(t);
 }
 
-BG_TEST(overlay_whiteout_device_is_dropped)
-{
-  struct bg_tree *t = new_tree();
-  struct bg_layer_policy keep;
-  struct archive *a = lw_open("2.tar", PLAIN, 0);
-  struct ent x = {"f", 'c', NULL, 0, 0, 0};
-  struct archive_entry *e = mk(&x);
-
-  archive_entry_set_rdevmajor(e, 0);
-  archive_entry_set_rdevminor(e, 0);
-  lw_put(a, e, NULL, 0);
-  lw_close(a);
-  LAYER("1.tar", PLAIN, E("f", 'f', "lower"));
-  memset(&keep, 0, sizeof(keep));
-  keep.devices = BG_LAYER_DEVICES_KEEP;
-  CHECK_INT(apply_p(t, "1.tar", PLAIN, NULL, &keep), 0);
-  CHECK_INT(apply_p(t, "2.tar", PLAIN, NULL, &keep), 0);
-  /* neither a device nor a whiteout: the lower file stays */
-  CHECK_STR(content(t, "f"), "lower");
-  bg_tree_free(t);
-}
-
 static const unsigned char cap_v3[24] = {
   0x01, 0x00, 0x00, 0x03, /* v3, effective */
   0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* permitted: cap_net_bind_service; inh 0 */
@@ -1067,65 +676,4 @@ BG_TEST(header_sizes_are_capped)
   lw_close(a);
   free(huge);
   CHECK_STR(fails("l.tar", PLAIN), "L: Special header too large");
-}
-
-BG_TEST(opaque_spares_what_the_layer_implies)
-{
-  struct bg_tree *t = new_tree();
-
-  LAYER("1.tar", PLAIN, E("f", 'f', "f"), E("a/b/x", 'f', "x"), E("a/b/y", 'f', "y"),
-        E("a/c", 'f', "c"));
-  /* a/b exists in this layer as the directory of a whiteout; a/link is a hardlink made here */
-  LAYER("2.tar", PLAIN, E("a/b/.wh.x", 'f'), E("a/link", 'h', "f"), E("a/.wh..wh..opq", 'f'));
-  must_apply(t, "1.tar", PLAIN);
-  must_apply(t, "2.tar", PLAIN);
-  CHECK_STR(listing(t), "/ /a/ /a/b/ /a/link /f");
-  CHECK(ino_of(t, "a/link") == ino_of(t, "f"));
-  CHECK_INT(ino_of(t, "f")->nlink, 2);
-  bg_tree_free(t);
-}
-
-BG_TEST(long_name_headers_are_capped)
-{
-  FILE *f = fopen("l.tar", "wb");
-  char *huge = malloc((2 << 20) + 1);
-
-  CHECK(f != NULL && huge != NULL);
-  memset(huge, 'n', 2 << 20);
-  huge[2 << 20] = '\0';
-  raw_entry(f, "././@LongLink", 'L', huge, NULL);
-  raw_entry(f, "short", '0', "x", NULL);
-  raw_end(f);
-  free(huge);
-  CHECK_STR(fails("l.tar", PLAIN), "L: Special header too large");
-}
-
-BG_TEST(names_in_messages_are_escaped)
-{
-  FILE *f = fopen("l.tar", "wb");
-
-  CHECK(f != NULL);
-  raw_entry(f, "../\n\xff", '0', "x", NULL);
-  raw_end(f);
-  CHECK_STR(fails("l.tar", PLAIN), "L: ../\\x0a\\xff: unsafe path");
-}
-
-BG_TEST(empty_layers)
-{
-  struct bg_tree *t = new_tree();
-  char id[BG_DIGEST_STRLEN];
-  struct bg_error err;
-
-  /* no bytes at all, and Docker's empty layer (two zero blocks) */
-  CHECK_INT(system(": > e.tar && : | gzip -c > e.tar.gz && head -c 1024 /dev/zero > z.tar"), 0);
-  must_apply(t, "e.tar", PLAIN);
-  must_apply(t, "e.tar.gz", GZIP);
-  must_apply(t, "z.tar", PLAIN);
-  CHECK_STR(listing(t), "/");
-  bg_error_clear(&err);
-  CHECK_INT(bg_layer_diff_id("z.tar", media[PLAIN], id, &err), 0);
-  CHECK_STR(id, "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef");
-  CHECK_INT(bg_layer_diff_id("e.tar", media[PLAIN], id, &err), 0);
-  CHECK_STR(id, "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  bg_tree_free(t);
 }

@@ -1,33 +1,10 @@
 #include "harness.h"
 
-#include "tree/tree.h"
-
-static struct bg_meta meta(uint32_t mode, uint32_t uid, uint32_t gid)
-{
-  struct bg_meta m;
-
-  memset(&m, 0, sizeof(m));
-  m.mode = mode;
-  m.uid = uid;
-  m.gid = gid;
-  m.mtime.sec = 1000;
-  return m;
-}
-
-static struct bg_tree *new_tree(void)
-{
-  struct bg_error err;
-  struct bg_tree *t;
-
-  bg_error_clear(&err);
-  t = bg_tree_new(NULL, &err);
-  CHECK(t != NULL);
-  return t;
-}
+#include "fixtures.h"
 
 static void add_mem(struct bg_tree *t, const char *path, const char *text)
 {
-  struct bg_meta m = meta(0644, 0, 0);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
   struct bg_content c;
   struct bg_error err;
 
@@ -75,7 +52,7 @@ BG_TEST(paths_are_normalised)
 BG_TEST(symlinks_resolve_inside_the_root)
 {
   struct bg_tree *t = new_tree();
-  struct bg_meta m = meta(0777, 0, 0);
+  struct bg_meta m = meta(0777, 0, 0, 1000);
   struct bg_error err;
   struct bg_node *n;
 
@@ -101,7 +78,7 @@ BG_TEST(symlinks_resolve_inside_the_root)
 BG_TEST(symlink_loops_fail)
 {
   struct bg_tree *t = new_tree();
-  struct bg_meta m = meta(0777, 0, 0);
+  struct bg_meta m = meta(0777, 0, 0, 1000);
   struct bg_error err;
   struct bg_node *n;
 
@@ -116,7 +93,7 @@ BG_TEST(symlink_loops_fail)
 BG_TEST(replace_rules)
 {
   struct bg_tree *t = new_tree();
-  struct bg_meta m = meta(0700, 5, 6);
+  struct bg_meta m = meta(0700, 5, 6, 1000);
   struct bg_error err;
 
   bg_error_clear(&err);
@@ -143,7 +120,7 @@ BG_TEST(replace_rules)
 BG_TEST(hardlinks_share_an_inode)
 {
   struct bg_tree *t = new_tree();
-  struct bg_meta m = meta(0777, 0, 0);
+  struct bg_meta m = meta(0777, 0, 0, 1000);
   struct bg_error err;
   struct bg_node *a, *b;
 
@@ -256,7 +233,7 @@ BG_TEST(many_entries_in_one_directory)
 BG_TEST(entry_cap)
 {
   struct bg_tree_limits lim = {10, 0};
-  struct bg_meta m = meta(0644, 0, 0);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
   struct bg_error err;
   struct bg_tree *t;
   char name[32];
@@ -278,7 +255,7 @@ BG_TEST(entry_cap)
 BG_TEST(spool_and_host_content)
 {
   struct bg_tree *t = new_tree();
-  struct bg_meta m = meta(0644, 0, 0);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
   struct bg_content c;
   struct bg_error err;
   struct bg_node *n;
@@ -317,7 +294,7 @@ BG_TEST(spool_and_host_content)
 BG_TEST(stats_count_hardlinks_once)
 {
   struct bg_tree *t = new_tree();
-  struct bg_meta m = meta(0777, 0, 0);
+  struct bg_meta m = meta(0777, 0, 0, 1000);
   struct bg_tree_stats s;
   struct bg_error err;
   char big[5000];
@@ -342,7 +319,7 @@ BG_TEST(stats_count_hardlinks_once)
 BG_TEST(deep_tree_frees_without_recursion)
 {
   struct bg_tree *t = new_tree();
-  struct bg_meta m = meta(0755, 0, 0);
+  struct bg_meta m = meta(0755, 0, 0, 1000);
   struct bg_error err;
   char path[4096];
   size_t i;

@@ -1,0 +1,249 @@
+/* Layers stacked on one tree: hardlinks, whiteouts, opaque directories and what replaces what. */
+#include "harness.h"
+
+/* entries are written positionally, trailing fields left out */
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+#include "fixtures.h"
+
+/* ---- hardlinks ---- */
+
+BG_TEST(hardlinks)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_inode *ino;
+
+  LAYER("l.tar", PLAIN, E("bin/", 'd'), E("bin/gzip", 'f', "GZ", 0755, 0, 0),
+        E("bin/gunzip", 'h', "bin/gzip", 0600, 1000, 1000), E("s", 'l', "/bin/gzip"),
+        E("s2", 'h', "s"), E("bin/zcat", 'h', "./bin//gzip"));
+  must_apply(t, "l.tar", PLAIN);
+  ino = ino_of(t, "bin/gzip");
+  CHECK(ino_of(t, "bin/gunzip") == ino);
+  CHECK(ino_of(t, "bin/zcat") == ino);
+  CHECK_INT(ino->nlink, 3);
+  /* the link entry's own mode and owner do not touch the inode */
+  CHECK_INT(ino->mode, S_IFREG | 0755);
+  CHECK_INT(ino->uid, 0);
+  /* a hardlink to a symlink shares the symlink's inode */
+  CHECK(ino_of(t, "s2") == ino_of(t, "s"));
+  CHECK_INT(ino_of(t, "s2")->mode & S_IFMT, S_IFLNK);
+  bg_tree_free(t);
+  LAYER("a.tar", PLAIN, E("d/", 'd'), E("x", 'h', "d"));
+  CHECK_STR(fails("a.tar", PLAIN), "L: x: hardlink x: d is a directory");
+  LAYER("b.tar", PLAIN, E("x", 'h', "../etc/shadow"));
+  CHECK_STR(fails("b.tar", PLAIN), "L: x: unsafe hardlink (target leaves the root)");
+  LAYER("c.tar", PLAIN, E("x", 'h', "/etc/shadow"));
+  CHECK_STR(fails("c.tar", PLAIN), "L: x: unsafe hardlink (target leaves the root)");
+  LAYER("d.tar", PLAIN, E("x", 'h', "nothing"));
+  CHECK_STR(fails("d.tar", PLAIN), "L: x: hardlink x: nothing: no such file or directory");
+}
+
+BG_TEST(cross_layer_hardlinks)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", GZIP, E("a", 'f', "old"), E("b", 'h', "a"), E("c", 'h', "a"));
+  LAYER("2.tar", GZIP, E("a", 'f', "new"), E(".wh.b", 'f'));
+  LAYER("3.tar", GZIP, E("d", 'h', "c"));
+  must_apply(t, "1.tar", GZIP);
+  CHECK_INT(ino_of(t, "a")->nlink, 3);
+  must_apply(t, "2.tar", GZIP);
+  CHECK_STR(content(t, "a"), "new");
+  CHECK_STR(content(t, "c"), "old");
+  CHECK_INT(ino_of(t, "c")->nlink, 1);
+  CHECK_INT(ino_of(t, "a")->nlink, 1);
+  CHECK(find(t, "b") == NULL);
+  /* a later layer links to a name a lower one left */
+  must_apply(t, "3.tar", GZIP);
+  CHECK(ino_of(t, "d") == ino_of(t, "c"));
+  CHECK_INT(ino_of(t, "d")->nlink, 2);
+  bg_tree_free(t);
+}
+
+/* ---- whiteouts ---- */
+
+BG_TEST(whiteout_drops_the_victim_and_its_metadata)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("etc/", 'd'), E("etc/secret", 'f', "old", 04700, 5, 6),
+        E("etc/keep", 'f', "k"), E("var/cache/", 'd'), E("var/cache/x/y", 'f', "deep"));
+  LAYER("2.tar", PLAIN, E("etc/.wh.secret", 'f'), E("var/.wh.cache", 'f'),
+        E("var/.wh.missing", 'f'));
+  LAYER("3.tar", PLAIN, E("etc/secret", 'f', "new"));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /etc/ /etc/keep /var/");
+  must_apply(t, "3.tar", PLAIN);
+  /* nothing of the old file survives: mode, owner and content are the new entry's */
+  CHECK_INT(ino_of(t, "etc/secret")->mode, S_IFREG | 0644);
+  CHECK_INT(ino_of(t, "etc/secret")->uid, 0);
+  CHECK_STR(content(t, "etc/secret"), "new");
+  bg_tree_free(t);
+}
+
+BG_TEST(whiteout_spares_its_own_layer)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("d/old", 'f', "o"), E("f", 'f', "lower"));
+  /* same layer: the new d and f stay; only what lower layers had in d goes */
+  LAYER("2.tar", PLAIN, E("d/", 'd'), E("d/new", 'f', "n"), E(".wh.d", 'f'),
+        E("f", 'f', "upper"), E(".wh.f", 'f'), E("g", 'f', "g"), E(".wh.g", 'f'));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /d/ /d/new /f /g");
+  CHECK_STR(content(t, "f"), "upper");
+  bg_tree_free(t);
+}
+
+BG_TEST(whiteout_names_are_validated)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("a.tar", PLAIN, E(".wh.", 'f'));
+  CHECK_STR(fails("a.tar", PLAIN), "L: .wh.: invalid whiteout name");
+  LAYER("b.tar", PLAIN, E("d/.wh..", 'f'));
+  CHECK_STR(fails("b.tar", PLAIN), "L: d/.wh..: invalid whiteout name");
+  LAYER("c.tar", PLAIN, E("d/.wh...", 'f'));
+  CHECK_STR(fails("c.tar", PLAIN), "L: d/.wh...: invalid whiteout name");
+  /* a whiteout of a parent is a path with "..": never a way to remove the root */
+  LAYER("d.tar", PLAIN, E("d/.wh../x", 'f'));
+  CHECK_STR(fails("d.tar", PLAIN), "L: d/.wh../x: invalid whiteout name");
+  LAYER("e.tar", PLAIN, E("a/../.wh.a", 'f'));
+  CHECK_STR(fails("e.tar", PLAIN), "L: a/../.wh.a: unsafe path");
+  /* AUFS bookkeeping names are ignored, and no whiteout ever shows in the tree */
+  LAYER("f.tar", PLAIN, E("x", 'f', "1"), E(".wh..wh.plnk/", 'd'), E(".wh..wh.plnk/1.2", 'f'),
+        E(".wh..wh.aufs", 'f'));
+  must_apply(t, "f.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /x");
+  bg_tree_free(t);
+}
+
+static void opaque_case(const char *upper_first, const char *upper_second)
+{
+  struct bg_tree *t = new_tree();
+  struct archive *a;
+  struct ent l1[] = {E("d/", 'd', NULL, 0700, 3, 3), E("d/a", 'f', "a"), E("d/sub/b", 'f', "b"),
+                     E("d/sub/c", 'f', "c"), E("e/kept", 'f', "k")};
+  struct ent up[] = {E("d/", 'd'), E("d/n", 'f', "n"), E("d/sub/m", 'f', "m")};
+  struct ent opq = E("d/.wh..wh..opq", 'f');
+  size_t i;
+
+  write_layer("1.tar", GZIP, l1, sizeof(l1) / sizeof(l1[0]));
+  a = lw_open("2.tar", GZIP, 0);
+  if (strcmp(upper_first, "opq") == 0)
+    lw_put(a, mk(&opq), NULL, 0);
+  for (i = 0; i < sizeof(up) / sizeof(up[0]); i++)
+    lw_put(a, mk(&up[i]), up[i].data, up[i].data ? strlen(up[i].data) : 0);
+  if (strcmp(upper_second, "opq") == 0)
+    lw_put(a, mk(&opq), NULL, 0);
+  lw_close(a);
+  must_apply(t, "1.tar", GZIP);
+  must_apply(t, "2.tar", GZIP);
+  /* d/sub came back in this layer (implicitly, for d/sub/m): only its new child stays */
+  CHECK_STR(listing(t), "/ /d/ /d/n /d/sub/ /d/sub/m /e/ /e/kept");
+  CHECK_INT(ino_of(t, "d")->mode, S_IFDIR | 0755);
+  bg_tree_free(t);
+}
+
+BG_TEST(opaque_directory_wherever_the_marker_is)
+{
+  opaque_case("opq", "");
+  opaque_case("", "opq");
+}
+
+BG_TEST(opaque_marker_alone)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("d/a", 'f', "a"), E("d/s/b", 'f', "b"), E("x/y", 'f', "y"));
+  LAYER("2.tar", PLAIN, E("d/.wh..wh..opq", 'f'), E("new/.wh..wh..opq", 'f'));
+  LAYER("3.tar", PLAIN, E(".wh..wh..opq", 'f'), E("z", 'f', "z"));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  /* an opaque directory exists in its layer, emptied of everything lower */
+  CHECK_STR(listing(t), "/ /d/ /new/ /x/ /x/y");
+  /* at the root it hides every lower layer */
+  must_apply(t, "3.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /z");
+  bg_tree_free(t);
+}
+
+BG_TEST(opaque_spares_what_the_layer_implies)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("f", 'f', "f"), E("a/b/x", 'f', "x"), E("a/b/y", 'f', "y"),
+        E("a/c", 'f', "c"));
+  /* a/b exists in this layer as the directory of a whiteout; a/link is a hardlink made here */
+  LAYER("2.tar", PLAIN, E("a/b/.wh.x", 'f'), E("a/link", 'h', "f"), E("a/.wh..wh..opq", 'f'));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /a/ /a/b/ /a/link /f");
+  CHECK(ino_of(t, "a/link") == ino_of(t, "f"));
+  CHECK_INT(ino_of(t, "f")->nlink, 2);
+  bg_tree_free(t);
+}
+
+BG_TEST(overlay_whiteout_device_is_dropped)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_layer_policy keep;
+  struct archive *a = lw_open("2.tar", PLAIN, 0);
+  struct ent x = {"f", 'c', NULL, 0, 0, 0};
+  struct archive_entry *e = mk(&x);
+
+  archive_entry_set_rdevmajor(e, 0);
+  archive_entry_set_rdevminor(e, 0);
+  lw_put(a, e, NULL, 0);
+  lw_close(a);
+  LAYER("1.tar", PLAIN, E("f", 'f', "lower"));
+  memset(&keep, 0, sizeof(keep));
+  keep.devices = BG_LAYER_DEVICES_KEEP;
+  CHECK_INT(apply_p(t, "1.tar", PLAIN, NULL, &keep), 0);
+  CHECK_INT(apply_p(t, "2.tar", PLAIN, NULL, &keep), 0);
+  /* neither a device nor a whiteout: the lower file stays */
+  CHECK_STR(content(t, "f"), "lower");
+  bg_tree_free(t);
+}
+
+/* ---- replacement and order of layers ---- */
+
+BG_TEST(dir_over_dir_keeps_children_anything_else_replaces)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar", PLAIN, E("d/", 'd', NULL, 0700, 1, 1), E("d/x", 'f', "x"),
+        E("e/", 'd'), E("e/y", 'f', "y"), E("f", 'f', "file"));
+  LAYER("2.tar", PLAIN, E("d/", 'd', NULL, 0750, 2, 2), E("e", 'l', "d"), E("f/", 'd'),
+        E("f/z", 'f', "z"));
+  must_apply(t, "1.tar", PLAIN);
+  must_apply(t, "2.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /d/ /d/x /e@ /f/ /f/z");
+  CHECK_INT(ino_of(t, "d")->mode, S_IFDIR | 0750);
+  CHECK_INT(ino_of(t, "d")->uid, 2);
+  bg_tree_free(t);
+}
+
+BG_TEST(multi_layer_replay)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("1.tar.gz", GZIP, E("bin/", 'd'), E("bin/sh", 'f', "dash"), E("etc/os-release", 'f',
+        "ID=debian\n"), E("usr/bin/mawk", 'f', "awk"), E("etc/alternatives/awk", 'l',
+        "/usr/bin/mawk"));
+  LAYER("2.tar.zst", ZSTD, E("bin/sh", 'l', "bash"), E("bin/bash", 'f', "bash", 0755),
+        E("etc/.wh.os-release", 'f'), E("usr/.wh..wh..opq", 'f'), E("usr/bin/gawk", 'f', "g"));
+  LAYER("3.tar", PLAIN, E("etc/os-release", 'f', "ID=ubuntu\n"), E("etc/alternatives/awk",
+        'l', "/usr/bin/gawk"));
+  must_apply(t, "1.tar.gz", GZIP);
+  must_apply(t, "2.tar.zst", ZSTD);
+  must_apply(t, "3.tar", PLAIN);
+  CHECK_STR(listing(t), "/ /bin/ /bin/bash /bin/sh@ /etc/ /etc/alternatives/ "
+            "/etc/alternatives/awk@ /etc/os-release /usr/ /usr/bin/ /usr/bin/gawk");
+  CHECK_STR(content(t, "etc/os-release"), "ID=ubuntu\n");
+  CHECK_STR(ino_of(t, "etc/alternatives/awk")->target, "/usr/bin/gawk");
+  CHECK_STR(ino_of(t, "bin/sh")->target, "bash");
+  bg_tree_free(t);
+}
