@@ -67,7 +67,10 @@ function M.pull(ref, opts)
     insecure = opts.insecure,
     cache_dir = opts.cache_dir,
   })
-  if not img then raise(string.format("pulling %s: %s", ref, err)) end
+  -- banger.oci's messages already say "pulling <ref>: ..."
+  if not img then raise(err) end
+  M.info("%s: %s (%s), %d layer%s", img.ref, img.digest, img.platform, #img.layers,
+    #img.layers == 1 and "" or "s")
   return img
 end
 
@@ -88,6 +91,8 @@ function M.flatten(img, opts)
     image = img.ref,
   })
   if not t then raise(string.format("flattening %s: %s", img.ref, err)) end
+  local st = t:stats(4096)
+  M.info("flattened %s: %d entries, %s of files", img.ref, st.entries, sizes.format(st.bytes))
   return t
 end
 
