@@ -5,7 +5,8 @@
  *   "HEALTH\n"  -> "OK banger-vsock-agent <version> uptime=<seconds since guest boot>\n"
  *   other line  -> "ERR unknown request\n"
  *   a line over AGENT_LINE_MAX bytes -> "ERR request too long\n", then the connection closes.
- * A connection may carry several requests; it is closed after AGENT_IDLE_MS without a full line. */
+ * A connection may carry several requests; it is closed after AGENT_IDLE_MS without a full line.
+ * `--query CID` is the client side: it asks an agent for its health and prints the answer. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -56,6 +57,9 @@ void agent_close_all(struct agent *a);
 int agent_conn_count(const struct agent *a);
 int agent_listen_vsock(unsigned int cid, unsigned int port);
 int agent_listen_unix(const char *path);
+int agent_connect_vsock(unsigned int cid, unsigned int port, int timeout_ms);
+int agent_connect_unix(const char *path, int timeout_ms);
+int agent_query(int fd, char *out, size_t cap, int timeout_ms);
 long long agent_uptime(void);
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -378,6 +382,116 @@ int agent_listen_unix(const char *path)
   return listen_on(fd, (const struct sockaddr *)&sa, sizeof(sa), path);
 }
 
+/* Connects fd to sa within timeout_ms; returns fd (blocking again) or -1 with the reason logged. */
+static int connect_within(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms,
+                          const char *what)
+{
+  struct pollfd p;
+  socklen_t elen = sizeof(int);
+  int e = 0;
+
+  if (connect(fd, sa, len) != 0) {
+    if (errno != EINPROGRESS) {
+      agent_log("cannot connect to %s: %s", what, strerror(errno));
+      close(fd);
+      return -1;
+    }
+    p.fd = fd;
+    p.events = POLLOUT;
+    if (poll(&p, 1, timeout_ms) != 1) {
+      agent_log("cannot connect to %s: timed out", what);
+      close(fd);
+      return -1;
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &elen) != 0 || e != 0) {
+      agent_log("cannot connect to %s: %s", what, strerror(e ? e : errno));
+      close(fd);
+      return -1;
+    }
+  }
+  return fd;
+}
+
+int agent_connect_vsock(unsigned int cid, unsigned int port, int timeout_ms)
+{
+  struct sockaddr_vm sa;
+  char what[64];
+  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+  snprintf(what, sizeof(what), "vsock %u:%u", cid, port);
+  if (fd < 0) {
+    agent_log("cannot open an AF_VSOCK socket: %s", strerror(errno));
+    return -1;
+  }
+  memset(&sa, 0, sizeof(sa));
+  sa.svm_family = AF_VSOCK;
+  sa.svm_cid = cid;
+  sa.svm_port = port;
+  return connect_within(fd, (const struct sockaddr *)&sa, sizeof(sa), timeout_ms, what);
+}
+
+int agent_connect_unix(const char *path, int timeout_ms)
+{
+  struct sockaddr_un sa;
+  int fd;
+
+  memset(&sa, 0, sizeof(sa));
+  if (strlen(path) >= sizeof(sa.sun_path)) {
+    agent_log("unix socket path too long: %s", path);
+    return -1;
+  }
+  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    agent_log("cannot open a unix socket: %s", strerror(errno));
+    return -1;
+  }
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  return connect_within(fd, (const struct sockaddr *)&sa, sizeof(sa), timeout_ms, path);
+}
+
+/* Sends HEALTH on a connected fd and reads one reply line (without its newline) into out.
+ * Returns 0 when the agent answered OK, 1 for any other answer, -1 when none came in time. */
+int agent_query(int fd, char *out, size_t cap, int timeout_ms)
+{
+  static const char req[] = "HEALTH\n";
+  long long due = mono_ms() + timeout_ms;
+  struct pollfd p;
+  size_t len = 0;
+  ssize_t n;
+  char *nl;
+
+  if (send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof(req) - 1)) {
+    agent_log("cannot send the request: %s", strerror(errno));
+    return -1;
+  }
+  out[0] = '\0';
+  while (len + 1 < cap) {
+    p.fd = fd;
+    p.events = POLLIN;
+    if (mono_ms() >= due || poll(&p, 1, (int)(due - mono_ms())) != 1) {
+      agent_log("no answer within %d ms", timeout_ms);
+      return -1;
+    }
+    n = recv(fd, out + len, cap - 1 - len, 0);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n <= 0) {
+      agent_log("the agent closed the connection without an answer");
+      return -1;
+    }
+    len += (size_t)n;
+    out[len] = '\0';
+    nl = strchr(out, '\n');
+    if (nl != NULL) {
+      *nl = '\0';
+      return strncmp(out, "OK ", 3) == 0 ? 0 : 1;
+    }
+  }
+  agent_log("the answer is longer than %zu bytes", cap - 1);
+  return -1;
+}
+
 #ifndef BANGER_AGENT_NO_MAIN
 static volatile sig_atomic_t stop_signal;
 
@@ -388,7 +502,10 @@ static void on_signal(int sig)
 
 static const char usage[] =
   "usage: " AGENT_NAME " [--port N] [--unix PATH]\n"
-  "Answers HEALTH requests on AF_VSOCK port N (default 52000), or on a unix socket.\n";
+  "       " AGENT_NAME " --query CID|unix:PATH [--port N]\n"
+  "Answers HEALTH requests on AF_VSOCK port N (default 52000), or on a unix socket.\n"
+  "With --query, asks the agent at vsock CID (1 is this machine, 2 the host, 3 and up guests)\n"
+  "or on a unix socket for its health, prints the answer, and exits 0 if it is OK.\n";
 
 /* A port number in 1..4294967294 (VMADDR_PORT_ANY is -1); 0 if s is not one. */
 static unsigned int parse_port(const char *s)
@@ -412,7 +529,9 @@ int main(int argc, char **argv)
   sigset_t block, waitmask;
   unsigned int port = AGENT_DEFAULT_PORT;
   const char *unix_path = NULL;
-  int fd;
+  const char *query = NULL;
+  char answer[AGENT_LINE_MAX];
+  int fd, rc;
   int i;
 
   for (i = 1; i < argc; i++) {
@@ -424,6 +543,8 @@ int main(int argc, char **argv)
       }
     } else if (strcmp(argv[i], "--unix") == 0 && i + 1 < argc) {
       unix_path = argv[++i];
+    } else if (strcmp(argv[i], "--query") == 0 && i + 1 < argc) {
+      query = argv[++i];
     } else if (strcmp(argv[i], "--version") == 0) {
       printf("%s %s\n", AGENT_NAME, BANGER_VERSION);
       return 0;
@@ -434,6 +555,27 @@ int main(int argc, char **argv)
       fprintf(stderr, "%s: unknown argument '%s'\n%s", AGENT_NAME, argv[i], usage);
       return 2;
     }
+  }
+
+  if (query != NULL) {
+    if (strncmp(query, "unix:", 5) == 0) {
+      fd = agent_connect_unix(query + 5, 5000);
+    } else {
+      unsigned int cid = parse_port(query);
+      if (cid == 0) {
+        agent_log("bad CID '%s': expected a number or unix:PATH", query);
+        return 2;
+      }
+      fd = agent_connect_vsock(cid, port, 5000);
+    }
+    if (fd < 0)
+      return 1;
+    rc = agent_query(fd, answer, sizeof(answer), 5000);
+    close(fd);
+    if (rc < 0)
+      return 1;
+    printf("%s\n", answer);
+    return rc;
   }
 
   /* SIGTERM and SIGINT stay blocked except inside ppoll, so none is lost between rounds */

@@ -60,6 +60,33 @@ expect_eq "$(talk 'b"PING\n"')" "ERR unknown request" "unknown request"
 expect_eq "$(talk "b'$(head -c 300 /dev/zero | tr '\0' A)'")" "ERR request too long" "oversize request"
 expect_eq "$(talk 'b"HEALTH\r\nX\n"' | tail -n1)" "ERR unknown request" "two requests, one connection"
 
+# the client side: --query asks for health and prints the answer
+out=$("$agent" --query "unix:$PWD/a.sock" 2>err); rc=$?
+expect_eq "$rc" 0 "--query exit status ($(cat err))"
+case $out in
+  "OK banger-vsock-agent 0.1.0 uptime="[0-9]*) bg_pass=$((bg_pass + 1)) ;;
+  *) bg_fail=$((bg_fail + 1)); echo "FAIL --query answer: [$out]" >&2 ;;
+esac
+"$agent" --query "unix:$PWD/nobody.sock" >/dev/null 2>err; rc=$?
+expect_eq "$rc" 1 "--query with nobody listening"
+expect_contains "$(cat err)" "cannot connect to $PWD/nobody.sock" "--query connection error"
+"$agent" --query banana >/dev/null 2>err; rc=$?
+expect_eq "$rc" 2 "--query with a bad CID"
+expect_contains "$(cat err)" "bad CID 'banana'" "--query bad CID message"
+# a server that answers something else: exit 1, the answer printed
+python3 - "$PWD/other.sock" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept(); c.recv(64); c.sendall(b"ERR busy\n"); c.close()
+PY
+other=$!
+for _ in $(seq 50); do [ -S other.sock ] && break; sleep 0.1; done
+out=$("$agent" --query "unix:$PWD/other.sock" 2>/dev/null); rc=$?
+expect_eq "$rc" 1 "--query of an agent that is not OK"
+expect_eq "$out" "ERR busy" "--query prints what it got"
+wait "$other"
+
 kill -TERM "$pid"
 wait "$pid"; rc=$?
 expect_eq "$rc" 0 "SIGTERM exit status"
