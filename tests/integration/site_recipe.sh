@@ -1,0 +1,34 @@
+#!/bin/bash
+# examples/site-agent.lua: the default build plus a site's agent, config and unit from files
+# beside the recipe; checked with e2fsck -fn and debugfs.
+set -u
+. "$BANGER_SOURCE_DIR/tests/lib.sh"
+command -v python3 >/dev/null || skip "python3 is not installed (make deps)"
+command -v debugfs >/dev/null || skip "debugfs is not installed (make deps)"
+tools=$BANGER_SOURCE_DIR/tests/tools
+demo=$BANGER_SOURCE_DIR/examples/demo
+python3 "$tools/mktar.py" "$demo/base.layer" base.tar || exit 1
+python3 "$tools/mktar.py" "$demo/update.layer" update.tar || exit 1
+python3 "$tools/mkimage.py" layout --tag demo --layer base.tar --layer update.tar >/dev/null || exit 1
+
+"$BANGER" -q --cache-dir "$PWD/cache" "$BANGER_SOURCE_DIR/examples/site-agent.lua" \
+  "image=oci:$PWD/layout:demo" out=site.ext4 endpoint=https://metrics.test 2>err
+expect_eq "$?" 0 "site recipe ($(cat err))"
+e2fsck -fn site.ext4 >/dev/null 2>&1
+expect_eq "$?" 0 "e2fsck -fn"
+mode_of() { debugfs -R "stat $1" site.ext4 2>/dev/null | sed -n 's/.*Mode: *\([0-7]*\).*/\1/p'; }
+owner_of() { debugfs -R "stat $1" site.ext4 2>/dev/null | awk '/User:/ { print $2 ":" $4 }'; }
+expect_eq "$(mode_of /usr/local/bin/site-agent)" "0755" "agent mode"
+expect_eq "$(owner_of /usr/local/bin/site-agent)" "0:0" "agent owner"
+expect_eq "$(debugfs -R 'cat /usr/local/bin/site-agent' site.ext4 2>/dev/null | sha256sum)" \
+  "$(sha256sum < "$BANGER_SOURCE_DIR/examples/site/site-agent")" "agent bytes"
+expect_eq "$(mode_of /etc/site-agent/site-agent.conf)" "0640" "config mode"
+expect_contains "$(debugfs -R 'cat /etc/site-agent/site-agent.conf' site.ext4 2>/dev/null)" \
+  "endpoint = https://metrics.test" "endpoint from args"
+expect_eq "$(debugfs -R 'stat /etc/systemd/system/multi-user.target.wants/site-agent.service' \
+  site.ext4 2>/dev/null | sed -n 's/^Fast link dest: "\(.*\)"$/\1/p')" \
+  "/etc/systemd/system/site-agent.service" "site unit enabled"
+# the default behaviour is still there
+expect_eq "$(mode_of /usr/local/bin/banger-vsock-agent)" "0755" "banger agent injected too"
+expect_eq "$(mode_of /var/lib/banger/first-boot-pending)" "0644" "first-boot marker"
+finish
