@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -586,6 +587,7 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
   uint64_t size = opts->size - opts->size % BG_EXT4_BLOCK_SIZE, fb, ni, want;
   time_t now = opts->have_time ? (time_t)opts->time : time(NULL);
   int fd, ok = 0, made = 0, ret = -1, n;
+  mode_t mask;
   errcode_t rc;
 
   memset(&wr, 0, sizeof(wr));
@@ -621,7 +623,10 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
   if (fd < 0)
     return bg_error_errno(err, errno, "cannot create a temporary file in %s", dir);
   made = 1;
-  if (ftruncate(fd, (off_t)size) != 0) {
+  /* mkstemp makes 0600; an image is an ordinary output file, so it gets what the umask allows */
+  mask = umask(0);
+  umask(mask);
+  if (fchmod(fd, 0666 & ~mask) != 0 || ftruncate(fd, (off_t)size) != 0) {
     bg_error_errno(err, errno, "cannot size %s", tmp);
     close(fd);
     goto out;

@@ -43,6 +43,9 @@ SOURCE_DATE_EPOCH=1700000000 "$BANGER" build.lua out=c.ext4 seed=two 2>err
 ua=$(dumpe2fs -h a.ext4 2>/dev/null | grep UUID); uc=$(dumpe2fs -h c.ext4 2>/dev/null | grep UUID)
 [ "$ua" != "$uc" ]; expect_eq "$?" 0 "another seed, another UUID"
 
+(umask 027; SOURCE_DATE_EPOCH=1700000000 "$BANGER" build.lua out=masked.ext4 seed=one 2>err)
+expect_eq "$(stat -c %a masked.ext4)" "640" "the image's mode follows the umask"
+
 printf 'local t = require("banger.tree").new()\nfor i = 1, 80 do t:write("/f" .. i, string.rep("x", 1048576)) end\nassert(require("banger.ext4").create("small.ext4", { size = 64 * 1048576, tree = t }))\n' > small.lua
 "$BANGER" small.lua 2>err; rc=$?
 expect_eq "$rc" 1 "a tree that does not fit fails"
