@@ -16,6 +16,7 @@
 #include "embedded.h"
 #include "lua/l_common.h"
 #include "lua/l_runtime.h"
+#include "util/cleanup.h"
 #include "util/log.h"
 
 #define EXIT_BUILT 0
@@ -371,6 +372,7 @@ int main(int argc, char **argv)
   if (rc >= 0)
     goto out;
   rc = EXIT_FAILED;
+  bg_cleanup_install();
 
   bg_log_set_level(o.verbosity == 0 ? BG_LOG_ERROR : o.verbosity == 1 ? BG_LOG_INFO : BG_LOG_DEBUG);
   if (o.cache_dir == NULL) {

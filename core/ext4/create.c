@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ext4_internal.h"
+#include "../util/cleanup.h"
 #include "../digest/digest.h"
 
 #define LPF_INO 11 /* lost+found, where mkfs.ext4 puts it */
@@ -586,7 +587,7 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
   ext2_filsys fs = NULL;
   uint64_t size = opts->size - opts->size % BG_EXT4_BLOCK_SIZE, fb, ni, want;
   time_t now = opts->have_time ? (time_t)opts->time : time(NULL);
-  int fd, ok = 0, made = 0, ret = -1, n;
+  int fd, ok = 0, made = 0, ret = -1, n, slot = -1;
   mode_t mask;
   errcode_t rc;
 
@@ -623,6 +624,7 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
   if (fd < 0)
     return bg_error_errno(err, errno, "cannot create a temporary file in %s", dir);
   made = 1;
+  slot = bg_cleanup_add(tmp);
   /* mkstemp makes 0600; an image is an ordinary output file, so it gets what the umask allows */
   mask = umask(0);
   umask(mask);
@@ -677,6 +679,7 @@ out:
     ext2fs_free(fs); /* discards: nothing more reaches the file */
   if (made && !ok)
     unlink(tmp);
+  bg_cleanup_forget(slot);
   free(wr.w);
   return ret;
 }

@@ -80,3 +80,57 @@ BG_TEST(buf_printf_and_take)
   free(p);
   bg_buf_free(&b);
 }
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+
+/* A child registers two files, forgets one and is killed by SIGTERM: the registered one is gone,
+ * the forgotten one stays, and the child still dies of the signal. */
+BG_TEST(cleanup_on_signal)
+{
+  int status, a, b;
+  FILE *f;
+  pid_t pid;
+
+  f = fopen("tmp-a", "w");
+  CHECK(f != NULL);
+  fclose(f);
+  f = fopen("tmp-b", "w");
+  CHECK(f != NULL);
+  fclose(f);
+  pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    bg_cleanup_install();
+    a = bg_cleanup_add("tmp-a");
+    b = bg_cleanup_add("tmp-b");
+    if (a < 0 || b < 0)
+      _exit(3);
+    bg_cleanup_forget(b);
+    raise(SIGTERM);
+    _exit(4);
+  }
+  CHECK_INT(waitpid(pid, &status, 0), pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK_INT(WTERMSIG(status), SIGTERM);
+  CHECK_INT(access("tmp-a", F_OK), -1);
+  CHECK_INT(access("tmp-b", F_OK), 0);
+}
+
+BG_TEST(cleanup_slots_are_bounded)
+{
+  int i, slot = 0;
+
+  for (i = 0; i < BG_CLEANUP_MAX; i++)
+    CHECK(bg_cleanup_add("x") >= 0);
+  CHECK_INT(bg_cleanup_add("x"), -1);
+  for (i = 0; i < BG_CLEANUP_MAX; i++)
+    bg_cleanup_forget(i);
+  slot = bg_cleanup_add("y");
+  CHECK_INT(slot, 0);
+  bg_cleanup_forget(slot);
+  bg_cleanup_forget(-1);
+}
