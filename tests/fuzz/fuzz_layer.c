@@ -1,6 +1,7 @@
 /* Layer blobs: the input replayed as a plain tar, gzip-compressed and zstd-compressed (the
  * compression done here, so the fuzzer works on the tar itself), and the raw bytes under the
- * gzip and zstd media types for the decompressors. Each replay goes into a fresh tree and is
+ * gzip and zstd media types for the decompressors. Header checksums are fixed up first, so a
+ * mutated header field reaches the code that reads it instead of failing the checksum. Each replay goes into a fresh tree and is
  * then applied once more on top as a second layer, so replacement and whiteouts meet lower
  * layers. Small caps keep bombs short. The blob lives in a memfd, never on disk. */
 #include "fuzz.h"
@@ -55,15 +56,34 @@ static void replay(const char *media_type)
   bg_tree_free(t);
 }
 
+/* Every 512-byte block with the ustar magic (ustar, GNU and pax headers) gets a right checksum. */
+static void fix_checksums(unsigned char *p, size_t n)
+{
+  unsigned sum;
+  size_t off, i;
+
+  for (off = 0; off + 512 <= n; off += 512) {
+    if (memcmp(p + off + 257, "ustar", 5) != 0)
+      continue;
+    memset(p + off + 148, ' ', 8);
+    for (sum = 0, i = 0; i < 512; i++)
+      sum += p[off + i];
+    snprintf((char *)p + off + 148, 8, "%06o", sum);
+    p[off + 155] = ' ';
+  }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
   size_t cap = compressBound(size) + 64, zcap = ZSTD_compressBound(size);
-  unsigned char *buf = malloc(cap > zcap ? cap : zcap);
+  unsigned char *buf = malloc(cap > zcap ? cap : zcap), *tar = malloc(size + 1);
   z_stream z;
   size_t zn;
 
-  if (buf == NULL)
+  if (buf == NULL || tar == NULL)
     abort();
+  memcpy(tar, data, size);
+  fix_checksums(tar, size);
   if (blob_fd < 0) {
     bg_log_set_level(BG_LOG_ERROR);
     blob_fd = memfd_create("layer", MFD_CLOEXEC);
@@ -72,14 +92,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(blob_path, sizeof(blob_path), "/proc/self/fd/%d", blob_fd);
   }
   put_blob(data, size);
-  replay(MT_TAR);
   replay(MT_GZIP);
   replay(MT_ZSTD);
+  put_blob(tar, size);
+  replay(MT_TAR);
 
   memset(&z, 0, sizeof(z));
   if (deflateInit2(&z, 1, Z_DEFLATED, 16 + 15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
     abort();
-  z.next_in = (unsigned char *)data;
+  z.next_in = tar;
   z.avail_in = (uInt)size;
   z.next_out = buf;
   z.avail_out = (uInt)cap;
@@ -89,11 +110,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   deflateEnd(&z);
   replay(MT_GZIP);
 
-  zn = ZSTD_compress(buf, zcap, data, size, 1);
+  zn = ZSTD_compress(buf, zcap, tar, size, 1);
   if (ZSTD_isError(zn))
     abort();
   put_blob(buf, zn);
   replay(MT_ZSTD);
+  free(tar);
   free(buf);
   return 0;
 }
