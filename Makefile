@@ -9,11 +9,11 @@ DEPS = cmake make gcc pkg-config git ca-certificates \
   liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libarchive-dev libext2fs-dev \
   libssl-dev zlib1g-dev libzstd-dev \
   e2fsprogs docker-registry skopeo umoci python3 busybox dash zstd gzip valgrind \
-  mmdebstrap qemu-system-x86 time bc
+  mmdebstrap qemu-system-x86 time bc clang libclang-rt-14-dev
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps test test-boot demo install sanitize clean
+.PHONY: all build deps test test-boot demo install sanitize fuzz fuzz-smoke fuzz-build clean
 
 all: build
 
@@ -46,5 +46,19 @@ sanitize:
 	$(MAKE) BUILD=build-asan CMAKE_FLAGS="-DBANGER_SANITIZE=address,undefined -DBANGER_WERROR=ON" build
 	cd build-asan && ctest --output-on-failure -j $(JOBS) -L unit
 
+# Coverage-guided fuzzing (libFuzzer, clang): every target in tests/fuzz for FUZZ_SECONDS each,
+# in build-fuzz (corpora grow in build-fuzz/fuzz-corpus). fuzz-smoke replays the seeds and the
+# reproducers of fixed bugs and makes a short fixed-seed run: quick and deterministic, for CI.
+FUZZ_SECONDS ?= 30
+fuzz-build:
+	CC=clang cmake -S . -B build-fuzz -DBANGER_FUZZ=ON -DBANGER_WERROR=ON
+	cmake --build build-fuzz --target fuzzers -j $(JOBS)
+
+fuzz: fuzz-build
+	tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+fuzz-smoke: fuzz-build
+	tests/fuzz/run.sh build-fuzz smoke
+
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz

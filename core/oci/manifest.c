@@ -187,7 +187,8 @@ int bg_platform_parse(const char *s, struct bg_platform *p, struct bg_error *err
   memset(p, 0, sizeof(*p));
   a = strchr(s, '/');
   b = a ? strchr(a + 1, '/') : NULL;
-  if (a == NULL || a == s || a[1] == '\0' || (b != NULL && (b[1] == '\0' || strchr(b + 1, '/'))) ||
+  if (a == NULL || a == s || a[1] == '\0' || b == a + 1 ||
+      (b != NULL && (b[1] == '\0' || strchr(b + 1, '/'))) ||
       (size_t)(a - s) >= sizeof(p->os) ||
       (size_t)((b ? b : a + strlen(a)) - a - 1) >= sizeof(p->arch) ||
       (b && strlen(b + 1) >= sizeof(p->variant)))

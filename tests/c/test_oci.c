@@ -432,6 +432,23 @@ BG_TEST(manifest_platform_selection)
   CHECK_INT(bg_platform_parse("linux/arm/v7/x", &p, &err), -1);
 }
 
+/* Found by fuzzing: an empty architecture between two slashes was accepted. */
+BG_TEST(platform_with_empty_architecture)
+{
+  struct bg_platform p;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_platform_parse("linux//v8", &p, &err), -1);
+  CHECK_STR(err.msg, "invalid platform 'linux//v8': expected os/arch[/variant]");
+  bg_error_clear(&err);
+  CHECK_INT(bg_platform_parse("linux/", &p, &err), -1);
+  bg_error_clear(&err);
+  CHECK_INT(bg_platform_parse("linux/a/v8", &p, &err), 0);
+  CHECK_STR(p.arch, "a");
+  CHECK_STR(p.variant, "v8");
+}
+
 BG_TEST(config_diff_ids)
 {
   static const char cfg[] = "{\"architecture\":\"arm64\",\"os\":\"linux\",\"variant\":\"v8\","
