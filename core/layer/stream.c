@@ -38,6 +38,10 @@ static const char *kind_of(const unsigned char *p, size_t n)
 {
   static const unsigned char xz[6] = {0xfd, '7', 'z', 'X', 'Z', 0};
 
+  /* a tar header first (ustar, pax and GNU all carry "ustar" at 257): its first bytes are an
+   * entry name, which may well start like a compressor's magic */
+  if (n >= 262 && memcmp(p + 257, "ustar", 5) == 0)
+    return "uncompressed";
   if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
     return "gzip";
   if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
@@ -116,7 +120,7 @@ struct bg_lstream *bg_lstream_open(const char *path, int compression, uint64_t m
     goto fail;
   }
   /* the magic bytes must agree with the media type */
-  while (s->in_len < 6 && !s->in_eof)
+  while (s->in_len < 512 && !s->in_eof)
     if (fill(s, err) != 0)
       goto fail;
   found = kind_of(s->in, s->in_len);

@@ -104,6 +104,21 @@ BG_TEST(wrong_magic_for_the_media_type)
             "L: the blob does not match its media type: expected gzip data, found uncompressed");
 }
 
+/* A plain tar is told by its header, not its first bytes: an entry name may begin like a
+ * compressor's magic (bzip2's is plain ASCII, "BZh"). */
+BG_TEST(plain_tar_whose_first_name_looks_compressed)
+{
+  struct bg_tree *t = new_tree();
+
+  LAYER("bz.tar", PLAIN, E("BZh91AY&SY", 'f', "x"));
+  must_apply(t, "bz.tar", PLAIN);
+  CHECK(find(t, "/BZh91AY&SY") != NULL);
+  /* and announced as gzip, a plain tar is still refused */
+  CHECK_STR(fails("bz.tar", GZIP),
+            "L: the blob does not match its media type: expected gzip data, found uncompressed");
+  bg_tree_free(t);
+}
+
 BG_TEST(diff_id_mismatch_names_the_layer)
 {
   struct bg_tree *t = new_tree();
