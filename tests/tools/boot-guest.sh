@@ -5,7 +5,8 @@
 #   boot-guest.sh rootfs NAME   build (or reuse) the guest's root filesystem; prints the tar path
 #   boot-guest.sh oci NAME      build (or reuse) its OCI layout; prints DIR (the image is DIR:latest)
 #
-# NAME is `sshd` (systemd, sshd, kernel) or `nossh` (the same without openssh-server).
+# NAME is `sshd` (systemd, sshd, kernel), `nossh` (the same without openssh-server) or `openrc`
+# (sysvinit running OpenRC's runlevels, sshd, kernel; its os-release says ID=alpine, see below).
 # Cache: $BANGER_BOOT_CACHE, else $BANGER_BUILD_DIR/boot-cache, else <source>/build/boot-cache.
 # The root filesystem's cache key hashes the package list, the mirror and the mmdebstrap options;
 # the OCI image's adds the layer splitter and the test unit, so editing those only repacks.
@@ -24,13 +25,20 @@ say() { printf 'boot-guest: %s\n' "$*" >&2; }
 # The smallest set that boots systemd to multi-user on a Debian kernel: systemd-sysv is /sbin/init,
 # udev loads the virtio and vsock modules, iproute2 is what the network bootstrap calls, kmod is
 # modprobe. linux-image-amd64 brings initramfs-tools (the initrd is made inside the guest).
+# The openrc guest: sysvinit-core is /sbin/init and its /etc/inittab hands the runlevels to
+# OpenRC; udev comes with initramfs-tools anyway and loads the drivers.
 packages() {
-  local common=systemd,systemd-sysv,udev,kmod,iproute2,linux-image-amd64
+  local common=udev,kmod,iproute2,linux-image-amd64
   case $1 in
-    sshd) printf '%s,openssh-server\n' "$common" ;;
-    nossh) printf '%s\n' "$common" ;;
-    *) die "unknown guest '$1' (sshd or nossh)" ;;
+    sshd) printf 'systemd,systemd-sysv,%s,openssh-server\n' "$common" ;;
+    nossh) printf 'systemd,systemd-sysv,%s\n' "$common" ;;
+    openrc) printf 'sysvinit-core,openrc,%s,openssh-server\n' "$common" ;;
+    *) die "unknown guest '$1' (sshd, nossh or openrc)" ;;
   esac
+}
+
+init_of() { # NAME -> systemd or openrc
+  case $1 in openrc) echo openrc ;; *) echo systemd ;; esac
 }
 
 # The Debian mirror the host already uses (deb822 or one-line sources); deb.debian.org otherwise.
@@ -53,7 +61,7 @@ mirror() {
 rootfs_version=2
 
 rootfs_key() { # NAME
-  { echo "$rootfs_version"; packages "$1"; mirror; dpkg_filters; } | sha256sum | cut -c1-16
+  { echo "$rootfs_version"; packages "$1"; mirror; dpkg_filters; flavour_hooks "$1"; } | sha256sum | cut -c1-16
 }
 
 oci_key() {
@@ -86,10 +94,22 @@ dpkg_filters() {
   printf -- '--dpkgopt=path-include=%s\n' '/usr/share/doc/*/copyright'
 }
 
+# What only the openrc guest gets (nothing for the systemd ones, so their cache keys stand).
+# Its os-release says ID=alpine, because recipes/alpine.lua refuses other images; Debian has no
+# apk-tools, so first boot can only take its "sshd is already installed" short-cut here.
+flavour_hooks() { # NAME -> one mmdebstrap option a line
+  [ "$1" = openrc ] || return 0
+  local rel='NAME="Alpine-like banger boot test guest"\nID=alpine\nVERSION_ID=3.20.0\n'
+  rel="${rel}PRETTY_NAME=\"Debian bookworm packages, OpenRC, ID=alpine (banger boot test)\"\n"
+  printf -- '--customize-hook=rm -f "$1/etc/os-release"; printf '"'%s'"' > "$1/usr/lib/os-release"\n' "$rel"
+  printf -- '--customize-hook=cp "$1/usr/lib/os-release" "$1/etc/os-release"\n'
+}
+
 build_rootfs() { # NAME DIR
-  local name=$1 dir=$2 debs=$cache/debs filters
+  local name=$1 dir=$2 debs=$cache/debs filters hooks
   mkdir -p "$debs" "$dir"
   mapfile -t filters < <(dpkg_filters)
+  mapfile -t hooks < <(flavour_hooks "$name")
   say "mmdebstrap $suite ($name) from $(mirror)"
   # The .deb cache is shared by the guests: the second one downloads almost nothing.
   mmdebstrap --variant=minbase --include="$(packages "$name")" --format=tar \
@@ -103,6 +123,7 @@ build_rootfs() { # NAME DIR
     --customize-hook='rm -f "$1"/var/cache/apt/archives/*.deb' \
     --customize-hook='printf "debian-guest\n" > "$1/etc/hostname"' \
     --customize-hook='rm -f "$1/etc/resolv.conf"' \
+    "${hooks[@]}" \
     "$suite" "$dir/rootfs.tar.tmp" "$(mirror)" >&2
   mv "$dir/rootfs.tar.tmp" "$dir/rootfs.tar"
 }
@@ -111,7 +132,7 @@ build_oci() { # NAME DIR
   local name=$1 dir=$2 l
   rm -rf "$dir/layers" "$dir/oci"
   mkdir -p "$dir/layers"
-  python3 "$lib/mklayers.py" "$dir/rootfs.tar" "$lib/guest" "$dir/layers" >&2
+  python3 "$lib/mklayers.py" "$dir/rootfs.tar" "$lib/guest" "$dir/layers" "$(init_of "$name")" >&2
   umoci init --layout "$dir/oci"
   umoci new --image "$dir/oci:latest"
   for l in base kernel test; do

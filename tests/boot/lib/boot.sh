@@ -166,8 +166,12 @@ report_logs() { # LOG -> the unit journal lines the guest printed
 }
 
 expect_vsock_active() { # LOG
-  local health
   expect_report "$1" vsock active
+  expect_vsock_health "$1"
+}
+
+expect_vsock_health() { # LOG
+  local health
   # the agent answered a HEALTH request over AF_VSOCK (the guest's loopback transport)
   health=$(report "$1" vsock-health)
   case $health in
@@ -222,4 +226,56 @@ check_nossh_boot() { # LOG N
   expect_report "$log" sshd-binary absent
   expect_report "$log" sshd not-listening
   expect_contains "$(report_logs "$log")" "$FIRSTBOOT_FAIL_TEXT" "$(basename "$log"): first-boot failure line"
+}
+
+# What the OpenRC guest's console shows of first boot: the script's short-cut line when sshd is
+# already installed, and the service's own line when the marker is gone.
+FIRSTBOOT_SSHD_PRESENT_TEXT="banger-first-boot: sshd is already installed; nothing to do"
+FIRSTBOOT_DONE_TEXT="banger first boot already done"
+
+console() { # LOG -> the serial log without carriage returns
+  tr -d '\r' < "$1"
+}
+
+# The OpenRC guest with sshd (recipes/alpine.lua), common to both boots: OpenRC's default
+# runlevel, the three banger services started, the network as the command line said, the vsock
+# agent answering, sshd listening, the marker gone, nothing crashed.
+check_openrc_boot() { # LOG N
+  local log=$1
+  expect_report "$log" boot "$2"
+  expect_report "$log" init init
+  expect_report "$log" runlevel default
+  expect_report "$log" network started
+  expect_report "$log" vsock started
+  expect_report "$log" firstboot started
+  expect_report "$log" vsock-module loaded
+  expect_vsock_health "$log"
+  expect_report "$log" marker absent
+  expect_report "$log" sshd-binary present
+  expect_report "$log" ssh-service running
+  expect_report "$log" sshd listening
+  expect_report "$log" hostname bangertest
+  expect_report "$log" addr 10.0.2.15/24
+  expect_report "$log" gw 10.0.2.2
+  expect_report "$log" dns 10.0.2.3
+  expect_report "$log" failed ""
+}
+
+# First boot: the first-boot script ran, found sshd (the guest has it preinstalled) and removed
+# the marker; the service did not take its "already done" path.
+check_openrc_first_boot() { # LOG
+  check_openrc_boot "$1" 1
+  expect_eq "$(console "$1" | grep -cF "$FIRSTBOOT_SSHD_PRESENT_TEXT")" 1 \
+    "$(basename "$1"): first-boot ran"
+  expect_eq "$(console "$1" | grep -cF "$FIRSTBOOT_DONE_TEXT")" 0 \
+    "$(basename "$1"): first-boot did not skip"
+}
+
+# Second boot: the marker is absent, so the service's own condition skips the script.
+check_openrc_second_boot() { # LOG
+  check_openrc_boot "$1" 2
+  expect_eq "$(console "$1" | grep -cF "$FIRSTBOOT_DONE_TEXT")" 1 \
+    "$(basename "$1"): first-boot skipped"
+  expect_eq "$(console "$1" | grep -cF "$FIRSTBOOT_SSHD_PRESENT_TEXT")" 0 \
+    "$(basename "$1"): first-boot script did not run"
 }

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Split a guest root filesystem tar into the image layers of the boot tests.
 
-  mklayers.py ROOTFS.tar GUESTFILES_DIR OUTDIR
+  mklayers.py ROOTFS.tar GUESTFILES_DIR OUTDIR [systemd|openrc]
 
 Writes OUTDIR/base.tar (everything but the kernel), OUTDIR/kernel.tar (/boot and the modules)
-and OUTDIR/test.tar (the boot report unit from GUESTFILES_DIR, enabled for multi-user.target).
+and OUTDIR/test.tar (the boot report from GUESTFILES_DIR: a unit enabled for multi-user.target
+on a systemd guest, an OpenRC service in the default runlevel on an openrc one).
 Ownership, modes, times and xattrs pass through as the tar headers say (numeric ids only).
 """
 import io
@@ -13,12 +14,22 @@ import sys
 import tarfile
 
 KERNEL_PREFIXES = ("boot/", "usr/lib/modules/", "lib/modules/")
+# Per init system: (path in the image, file in GUESTFILES_DIR, mode) and the enabling symlink.
 TEST_FILES = {
-    "usr/local/libexec/banger-test-report": 0o755,
-    "etc/systemd/system/banger-test-report.service": 0o644,
+    "systemd": [
+        ("usr/local/libexec/banger-test-report", "banger-test-report", 0o755),
+        ("etc/systemd/system/banger-test-report.service", "banger-test-report.service", 0o644),
+    ],
+    "openrc": [
+        ("usr/local/libexec/banger-test-report", "banger-test-report-openrc", 0o755),
+        ("etc/init.d/banger-test-report", "banger-test-report-openrc.initd", 0o755),
+    ],
 }
-TEST_LINK = ("etc/systemd/system/multi-user.target.wants/banger-test-report.service",
-             "/etc/systemd/system/banger-test-report.service")
+TEST_LINK = {
+    "systemd": ("etc/systemd/system/multi-user.target.wants/banger-test-report.service",
+                "/etc/systemd/system/banger-test-report.service"),
+    "openrc": ("etc/runlevels/default/banger-test-report", "/etc/init.d/banger-test-report"),
+}
 
 
 def norm(name):
@@ -45,6 +56,8 @@ def clean(info, name):
 
 def main():
     rootfs, guest, out = sys.argv[1:4]
+    init = sys.argv[4] if len(sys.argv) > 4 else "systemd"
+    files, link = TEST_FILES[init], TEST_LINK[init]
     outs = {n: new_tar(os.path.join(out, n + ".tar")) for n in ("base", "kernel")}
     where = {}
     dirs = {}
@@ -87,8 +100,9 @@ def main():
                     info.mtime = 0
                 t.addfile(info)
         added = set()
-        for path, mode in sorted(TEST_FILES.items()):
-            body = open(os.path.join(guest, os.path.basename(path)), "rb").read()
+        for path, source, mode in sorted(files):
+            with open(os.path.join(guest, source), "rb") as f:
+                body = f.read()
             parents(path)
             info = tarfile.TarInfo(path)
             info.size = len(body)
@@ -96,10 +110,10 @@ def main():
             info.mtime = 0
             t.addfile(info, io.BytesIO(body))
             added.add(path)
-        parents(TEST_LINK[0])
-        info = tarfile.TarInfo(TEST_LINK[0])
+        parents(link[0])
+        info = tarfile.TarInfo(link[0])
         info.type = tarfile.SYMTYPE
-        info.linkname = TEST_LINK[1]
+        info.linkname = link[1]
         info.mode = 0o777
         t.addfile(info)
     print("layers: base %d entries, kernel %d entries, test %d files"
