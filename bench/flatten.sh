@@ -9,22 +9,9 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 banger=${1:-$here/../build/banger-build}
-cache=$here/.cache
-tarball=$cache/debian-bookworm-minbase.tar
-layer=$cache/debian-bookworm-minbase.tar.gz
-
-mkdir -p "$cache"
-[ -f "$cache/.gitignore" ] || printf '*\n' > "$cache/.gitignore"
-if [ ! -f "$layer" ]; then
-  if [ ! -f "$tarball" ]; then
-    command -v mmdebstrap >/dev/null ||
-      { echo "mmdebstrap is needed (apt-get install mmdebstrap)" >&2; exit 1; }
-    mmdebstrap --variant=minbase bookworm "$tarball.part"
-    mv "$tarball.part" "$tarball"
-  fi
-  gzip -6 -c "$tarball" > "$layer.part"
-  mv "$layer.part" "$layer"
-fi
+. "$here/lib.sh"
+bench_minbase "$here"
+layer=$LAYER
 [ -x "$banger" ] || { echo "build banger-build first (make)" >&2; exit 1; }
 
 work=$(mktemp -d)

@@ -33,3 +33,13 @@ finish() {
   printf '%d passed, %d failed\n' "$bg_pass" "$bg_fail"
   [ "$bg_fail" -eq 0 ] && [ "$bg_pass" -gt 0 ]
 }
+
+# demo_layout DIR: the demo image of examples/demo as an OCI layout in DIR, tagged demo.
+demo_layout() {
+  local tools=$BANGER_SOURCE_DIR/tests/tools demo=$BANGER_SOURCE_DIR/examples/demo
+  command -v python3 >/dev/null || skip "python3 is not installed (make deps)"
+  python3 "$tools/mktar.py" "$demo/base.layer" demo-base.tar &&
+    python3 "$tools/mktar.py" "$demo/update.layer" demo-update.tar &&
+    python3 "$tools/mkimage.py" "$1" --tag demo --layer demo-base.tar \
+      --layer demo-update.tar >/dev/null || { echo "cannot make the demo layout" >&2; exit 1; }
+}

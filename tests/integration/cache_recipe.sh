@@ -3,11 +3,7 @@
 # a build after verify fetches what was removed.
 set -u
 . "$BANGER_SOURCE_DIR/tests/lib.sh"
-command -v python3 >/dev/null || skip "python3 is not installed (make deps)"
-tools=$BANGER_SOURCE_DIR/tests/tools
-demo=$BANGER_SOURCE_DIR/examples/demo
-python3 "$tools/mktar.py" "$demo/base.layer" base.tar || exit 1
-python3 "$tools/mkimage.py" layout --tag demo --layer base.tar >/dev/null || exit 1
+demo_layout layout
 recipe=$BANGER_SOURCE_DIR/recipes/cache.lua
 json() { python3 -c 'import json, sys; print(json.dumps(json.load(sys.stdin)[sys.argv[1]]))' "$1"; }
 

@@ -3,13 +3,8 @@
 # that each image it writes passes e2fsck -fn.
 set -u
 . "$BANGER_SOURCE_DIR/tests/lib.sh"
-command -v python3 >/dev/null || skip "python3 is not installed (make deps)"
 command -v e2fsck >/dev/null || skip "e2fsck is not installed (make deps)"
-demo=$BANGER_SOURCE_DIR/examples/demo
-tools=$BANGER_SOURCE_DIR/tests/tools
-python3 "$tools/mktar.py" "$demo/base.layer" base.tar || exit 1
-python3 "$tools/mktar.py" "$demo/update.layer" update.tar || exit 1
-python3 "$tools/mkimage.py" layout --tag demo --layer base.tar --layer update.tar >/dev/null || exit 1
+demo_layout layout
 
 python3 - "$BANGER_SOURCE_DIR/docs/recipes.md" <<'PY' || exit 1
 import re, sys

@@ -3,13 +3,8 @@
 # beside the recipe; checked with e2fsck -fn and debugfs.
 set -u
 . "$BANGER_SOURCE_DIR/tests/lib.sh"
-command -v python3 >/dev/null || skip "python3 is not installed (make deps)"
 command -v debugfs >/dev/null || skip "debugfs is not installed (make deps)"
-tools=$BANGER_SOURCE_DIR/tests/tools
-demo=$BANGER_SOURCE_DIR/examples/demo
-python3 "$tools/mktar.py" "$demo/base.layer" base.tar || exit 1
-python3 "$tools/mktar.py" "$demo/update.layer" update.tar || exit 1
-python3 "$tools/mkimage.py" layout --tag demo --layer base.tar --layer update.tar >/dev/null || exit 1
+demo_layout layout
 
 "$BANGER" -q --cache-dir "$PWD/cache" "$BANGER_SOURCE_DIR/examples/site-agent.lua" \
   "image=oci:$PWD/layout:demo" out=site.ext4 endpoint=https://metrics.test 2>err

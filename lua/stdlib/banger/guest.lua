@@ -123,47 +123,42 @@ end
 ---@field dispatch table   the first-boot dispatch table (banger.distros.default() or a copy)
 ---@field agent? string    the banger-vsock-agent binary (default: the one built with banger-build)
 
-local UNITS = { "banger-network.service", "banger-vsock-agent.service",
-  "banger-first-boot.service" }
+local SERVICES = { "banger-network", "banger-vsock-agent", "banger-first-boot" }
+
+-- What every init system gets: the agent, both scripts, the modules-load file, the marker.
+local function common(tree, opts, fname)
+  if type(opts) ~= "table" or type(opts.dispatch) ~= "table" then
+    raise(fname .. ": opts.dispatch (a first-boot dispatch table) is required")
+  end
+  local P = M.PATHS
+  M.file(tree, P.agent, nil, { mode = 493, from = M.agent_path(opts.agent) })
+  M.file(tree, P.network, M.asset("banger-network-bootstrap.sh"), { mode = 493 })
+  M.file(tree, P.first_boot, require("banger.firstboot").render(opts.dispatch), { mode = 493 })
+  M.file(tree, P.modules, M.asset("banger-vsock.conf"))
+  M.file(tree, P.marker, "")
+end
 
 --- The guest side of the default recipe on a systemd guest: the vsock agent, the network
---- bootstrap, their units, the vsock modules-load file, the first-boot script rendered from the
---- dispatch table, its unit and its marker, and the three wants symlinks. All root:root.
+--- bootstrap, the vsock modules-load file, the first-boot script rendered from the dispatch
+--- table and its marker, the three units and their wants symlinks. All root:root.
 ---@param tree userdata
 ---@param opts banger.guest.AgentOpts
 function M.systemd_agents(tree, opts)
-  local firstboot = require "banger.firstboot"
-  assert(type(opts) == "table" and type(opts.dispatch) == "table",
-    "systemd_agents: opts.dispatch (a first-boot dispatch table) is required")
-  local P = M.PATHS
-  M.file(tree, P.agent, nil, { mode = 493, from = M.agent_path(opts.agent) })
-  M.file(tree, P.network, M.asset("banger-network-bootstrap.sh"), { mode = 493 })
-  M.file(tree, P.units .. "/banger-network.service", M.asset("banger-network.service"))
-  M.file(tree, P.units .. "/banger-vsock-agent.service", M.asset("banger-vsock-agent.service"))
-  M.file(tree, P.modules, M.asset("banger-vsock.conf"))
-  M.file(tree, P.first_boot, firstboot.render(opts.dispatch), { mode = 493 })
-  M.file(tree, P.units .. "/banger-first-boot.service", M.asset("banger-first-boot.service"))
-  M.file(tree, P.marker, "")
-  for _, unit in ipairs(UNITS) do M.systemd_enable(tree, unit) end
+  common(tree, opts, "systemd_agents")
+  for _, name in ipairs(SERVICES) do
+    M.file(tree, M.PATHS.units .. "/" .. name .. ".service", M.asset(name .. ".service"))
+    M.systemd_enable(tree, name .. ".service")
+  end
 end
 
---- The same on an OpenRC guest (Alpine): the agent, the scripts, /etc/init.d services enabled in
---- the default runlevel, the vsock modules-load file (OpenRC's modules service reads it too),
---- the first-boot marker.
+--- The same on an OpenRC guest (Alpine): /etc/init.d services enabled in the default runlevel
+--- instead of units (OpenRC's modules service reads the modules-load file too).
 ---@param tree userdata
 ---@param opts banger.guest.AgentOpts
 function M.openrc_agents(tree, opts)
-  local firstboot = require "banger.firstboot"
-  assert(type(opts) == "table" and type(opts.dispatch) == "table",
-    "openrc_agents: opts.dispatch (a first-boot dispatch table) is required")
-  local P = M.PATHS
-  M.file(tree, P.agent, nil, { mode = 493, from = M.agent_path(opts.agent) })
-  M.file(tree, P.network, M.asset("banger-network-bootstrap.sh"), { mode = 493 })
-  M.file(tree, P.first_boot, firstboot.render(opts.dispatch), { mode = 493 })
-  M.file(tree, P.marker, "")
-  M.file(tree, P.modules, M.asset("banger-vsock.conf"))
-  for _, name in ipairs { "banger-network", "banger-vsock-agent", "banger-first-boot" } do
-    M.file(tree, P.initd .. "/" .. name, M.asset(name .. ".initd"), { mode = 493 })
+  common(tree, opts, "openrc_agents")
+  for _, name in ipairs(SERVICES) do
+    M.file(tree, M.PATHS.initd .. "/" .. name, M.asset(name .. ".initd"), { mode = 493 })
     M.openrc_enable(tree, name)
   end
 end
