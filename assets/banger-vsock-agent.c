@@ -343,32 +343,30 @@ static int listen_on(int fd, const struct sockaddr *sa, socklen_t len, const cha
   return fd;
 }
 
-int agent_listen_vsock(unsigned int cid, unsigned int port)
+/* A non-blocking AF_VSOCK socket and the address cid:port; -1 with the reason logged. */
+static int vsock_socket(unsigned int cid, unsigned int port, struct sockaddr_vm *sa)
 {
-  struct sockaddr_vm sa;
-  char what[64];
   int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
-  snprintf(what, sizeof(what), "vsock port %u", port);
   if (fd < 0) {
     agent_log("cannot open an AF_VSOCK socket (is the vsock transport loaded?): %s",
               strerror(errno));
     return -1;
   }
-  memset(&sa, 0, sizeof(sa));
-  sa.svm_family = AF_VSOCK;
-  sa.svm_cid = cid;
-  sa.svm_port = port;
-  return listen_on(fd, (const struct sockaddr *)&sa, sizeof(sa), what);
+  memset(sa, 0, sizeof(*sa));
+  sa->svm_family = AF_VSOCK;
+  sa->svm_cid = cid;
+  sa->svm_port = port;
+  return fd;
 }
 
-int agent_listen_unix(const char *path)
+/* A non-blocking unix socket and the address path; -1 with the reason logged. */
+static int unix_socket(const char *path, struct sockaddr_un *sa)
 {
-  struct sockaddr_un sa;
   int fd;
 
-  memset(&sa, 0, sizeof(sa));
-  if (strlen(path) >= sizeof(sa.sun_path)) {
+  memset(sa, 0, sizeof(*sa));
+  if (strlen(path) >= sizeof(sa->sun_path)) {
     agent_log("unix socket path too long: %s", path);
     return -1;
   }
@@ -377,9 +375,27 @@ int agent_listen_unix(const char *path)
     agent_log("cannot open a unix socket: %s", strerror(errno));
     return -1;
   }
-  sa.sun_family = AF_UNIX;
-  memcpy(sa.sun_path, path, strlen(path) + 1);
-  return listen_on(fd, (const struct sockaddr *)&sa, sizeof(sa), path);
+  sa->sun_family = AF_UNIX;
+  memcpy(sa->sun_path, path, strlen(path) + 1);
+  return fd;
+}
+
+int agent_listen_vsock(unsigned int cid, unsigned int port)
+{
+  struct sockaddr_vm sa;
+  char what[64];
+  int fd = vsock_socket(cid, port, &sa);
+
+  snprintf(what, sizeof(what), "vsock port %u", port);
+  return fd < 0 ? -1 : listen_on(fd, (const struct sockaddr *)&sa, sizeof(sa), what);
+}
+
+int agent_listen_unix(const char *path)
+{
+  struct sockaddr_un sa;
+  int fd = unix_socket(path, &sa);
+
+  return fd < 0 ? -1 : listen_on(fd, (const struct sockaddr *)&sa, sizeof(sa), path);
 }
 
 /* Connects fd to sa within timeout_ms; returns fd (blocking again) or -1 with the reason logged. */
@@ -416,37 +432,21 @@ int agent_connect_vsock(unsigned int cid, unsigned int port, int timeout_ms)
 {
   struct sockaddr_vm sa;
   char what[64];
-  int fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = vsock_socket(cid, port, &sa);
 
   snprintf(what, sizeof(what), "vsock %u:%u", cid, port);
-  if (fd < 0) {
-    agent_log("cannot open an AF_VSOCK socket: %s", strerror(errno));
+  if (fd < 0)
     return -1;
-  }
-  memset(&sa, 0, sizeof(sa));
-  sa.svm_family = AF_VSOCK;
-  sa.svm_cid = cid;
-  sa.svm_port = port;
   return connect_within(fd, (const struct sockaddr *)&sa, sizeof(sa), timeout_ms, what);
 }
 
 int agent_connect_unix(const char *path, int timeout_ms)
 {
   struct sockaddr_un sa;
-  int fd;
+  int fd = unix_socket(path, &sa);
 
-  memset(&sa, 0, sizeof(sa));
-  if (strlen(path) >= sizeof(sa.sun_path)) {
-    agent_log("unix socket path too long: %s", path);
+  if (fd < 0)
     return -1;
-  }
-  fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) {
-    agent_log("cannot open a unix socket: %s", strerror(errno));
-    return -1;
-  }
-  sa.sun_family = AF_UNIX;
-  memcpy(sa.sun_path, path, strlen(path) + 1);
   return connect_within(fd, (const struct sockaddr *)&sa, sizeof(sa), timeout_ms, path);
 }
 
