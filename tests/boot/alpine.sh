@@ -17,11 +17,7 @@ set -u
 . "$BANGER_SOURCE_DIR/tests/boot/lib/recipe.sh"
 
 recipe=$BANGER_SOURCE_DIR/recipes/alpine.lua
-[ -f "$recipe" ] || skip "recipes/alpine.lua does not exist yet, so there is no image to boot"
-boot_require_tools
-
-boot_registry_start "$PWD/registry" || exit 1
-trap boot_registry_stop EXIT
+boot_begin
 if build_with_recipe "$recipe" openrc "$PWD/openrc.ext4"; then
   boot_check "$PWD/openrc-1.log" openrc.ext4 user check_openrc_first_boot
   boot_check "$PWD/openrc-2.log" openrc.ext4 user check_openrc_second_boot

@@ -10,11 +10,7 @@ set -u
 . "$BANGER_SOURCE_DIR/tests/boot/lib/recipe.sh"
 
 recipe=$BANGER_SOURCE_DIR/recipes/default.lua
-[ -f "$recipe" ] || skip "recipes/default.lua does not exist yet, so there is no image to boot"
-boot_require_tools
-
-boot_registry_start "$PWD/registry" || exit 1
-trap boot_registry_stop EXIT
+boot_begin
 if build_with_recipe "$recipe" sshd "$PWD/sshd.ext4"; then
   boot_check "$PWD/sshd-1.log" sshd.ext4 user check_sshd_first_boot
   boot_check "$PWD/sshd-2.log" sshd.ext4 user check_sshd_second_boot

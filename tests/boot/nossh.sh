@@ -8,11 +8,7 @@ set -u
 . "$BANGER_SOURCE_DIR/tests/boot/lib/recipe.sh"
 
 recipe=$BANGER_SOURCE_DIR/recipes/default.lua
-[ -f "$recipe" ] || skip "recipes/default.lua does not exist yet, so there is no image to boot"
-boot_require_tools
-
-boot_registry_start "$PWD/registry" || exit 1
-trap boot_registry_stop EXIT
+boot_begin
 if build_with_recipe "$recipe" nossh "$PWD/nossh.ext4"; then
   boot_check "$PWD/nossh-1.log" nossh.ext4 none check_nossh_boot 1
   boot_check "$PWD/nossh-2.log" nossh.ext4 none check_nossh_boot 2

@@ -1,4 +1,4 @@
-# Shared by the boot tests and the dev harness: the guest builder, kernel extraction, the QEMU
+# Shared by the boot tests: the guest builder, kernel extraction, the QEMU
 # run and the checks on the `BANGER-REPORT key=value` lines the guest prints on its serial console.
 # Source tests/lib.sh first (expect_eq, skip, finish).
 boot_lib=$BANGER_SOURCE_DIR/tests/boot/lib

@@ -2,6 +2,13 @@
 # `banger-build RECIPE image=... out=...` -> kernel and initrd out of the built image.
 # Source after boot.sh. Extra recipe arguments: $BANGER_BOOT_RECIPE_ARGS (split on spaces).
 
+# What every boot test does first: check the tools, start the loopback registry (stopped on exit).
+boot_begin() {
+  boot_require_tools
+  boot_registry_start "$PWD/registry" || exit 1
+  trap boot_registry_stop EXIT
+}
+
 # Builds IMAGE from the cached guest NAME with RECIPE; sets KERNEL and INITRD. Failures count.
 build_with_recipe() { # RECIPE NAME IMAGE
   local recipe=$1 name=$2 image=$3 oci start rc
