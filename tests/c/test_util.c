@@ -4,6 +4,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/path.h"
 
 BG_TEST(error_first_wins)
 {
@@ -133,4 +134,153 @@ BG_TEST(cleanup_slots_are_bounded)
   CHECK_INT(slot, 0);
   bg_cleanup_forget(slot);
   bg_cleanup_forget(-1);
+}
+
+/* ---- the path policy ---- */
+
+static const char *clean(const char *in, unsigned flags, int *problem)
+{
+  static char out[BG_PATH_MAX + 1];
+  size_t len = 0;
+
+  *problem = bg_path_clean(in, strlen(in), flags, out, sizeof(out), &len);
+  CHECK(*problem != BG_PATH_OK || strlen(out) == len);
+  return *problem == BG_PATH_OK ? out : NULL;
+}
+
+static void expect_clean(const char *in, unsigned flags, const char *want)
+{
+  int p;
+  const char *got = clean(in, flags, &p);
+
+  if (got == NULL || strcmp(got, want) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s: expected \"%s\", got %s (problem %d)", in, want,
+                 got ? got : "nothing", p);
+}
+
+static void expect_problem(const char *in, unsigned flags, int want)
+{
+  int p;
+
+  clean(in, flags, &p);
+  if (p != want)
+    bg_test_fail(__FILE__, __LINE__, "%s: expected problem %d, got %d", in, want, p);
+}
+
+BG_TEST(path_entry_names)
+{
+  expect_clean("./a", BG_PATH_ENTRY, "a");
+  expect_clean("a//b/", BG_PATH_ENTRY, "a/b");
+  expect_clean("./e/./f", BG_PATH_ENTRY, "e/f");
+  expect_clean("./", BG_PATH_ENTRY, "");
+  expect_clean(".wh.etc/x", BG_PATH_ENTRY, ".wh.etc/x");
+  expect_problem("", BG_PATH_ENTRY, BG_PATH_EMPTY);
+  expect_problem("/etc/passwd", BG_PATH_ENTRY, BG_PATH_ABSOLUTE);
+  expect_problem("a/../b", BG_PATH_ENTRY, BG_PATH_DOTDOT);
+  expect_problem("..", BG_PATH_ENTRY, BG_PATH_DOTDOT);
+}
+
+BG_TEST(path_hardlink_targets_resolve_in_the_root)
+{
+  expect_clean("/usr/bin/a", BG_PATH_HARDLINK, "usr/bin/a");
+  expect_clean("usr/lib/../bin/a", BG_PATH_HARDLINK, "usr/bin/a");
+  expect_clean("//a/./b", BG_PATH_HARDLINK, "a/b");
+  expect_clean("a/..", BG_PATH_HARDLINK, "");
+  expect_problem("../etc/shadow", BG_PATH_HARDLINK, BG_PATH_CLIMB);
+  expect_problem("/../etc", BG_PATH_HARDLINK, BG_PATH_CLIMB);
+  expect_problem("a/../../b", BG_PATH_HARDLINK, BG_PATH_CLIMB);
+}
+
+BG_TEST(path_api_refuses_dots)
+{
+  expect_clean("/usr//bin/", BG_PATH_API, "usr/bin");
+  expect_clean("/", BG_PATH_API, "");
+  expect_clean("", BG_PATH_API, "");
+  expect_problem("/a/.", BG_PATH_API, BG_PATH_DOT);
+  expect_problem("./a", BG_PATH_API, BG_PATH_DOT);
+  expect_problem("/a/..", BG_PATH_API, BG_PATH_DOTDOT);
+  /* a resolver's own reading keeps ".." for the symlinks it follows */
+  expect_clean("a/../b/./c", 0, "a/../b/c");
+}
+
+BG_TEST(path_lengths_and_nul)
+{
+  char name[300], path[BG_PATH_MAX + 10], out[BG_PATH_MAX + 1];
+  struct bg_error err;
+  size_t len = 0;
+  int p;
+
+  memset(name, 'n', sizeof(name));
+  name[256] = '\0';
+  expect_problem(name, BG_PATH_API, BG_PATH_NAME_LONG);
+  expect_clean(name, BG_PATH_LONGNAMES, name);
+  name[255] = '\0';
+  expect_clean(name, BG_PATH_API, name);
+  /* 4095 bytes fit, 4096 do not: Linux's PATH_MAX less its NUL */
+  memset(path, 'a', sizeof(path));
+  for (len = 100; len < sizeof(path); len += 101)
+    path[len] = '/';
+  path[BG_PATH_MAX] = '\0';
+  CHECK_INT(bg_path_clean(path, BG_PATH_MAX, 0, out, sizeof(out), &len), BG_PATH_OK);
+  CHECK_INT(len, BG_PATH_MAX);
+  path[BG_PATH_MAX] = 'a';
+  CHECK_INT(bg_path_clean(path, BG_PATH_MAX + 1, 0, out, sizeof(out), &len), BG_PATH_LONG);
+  /* a NUL inside the length is refused, never a silent cut */
+  CHECK_INT(bg_path_clean("a\0b", 3, BG_PATH_API, out, sizeof(out), &len), BG_PATH_NUL);
+  bg_error_clear(&err);
+  p = bg_path_clean(name, 300, BG_PATH_API, out, sizeof(out), &len);
+  CHECK_INT(bg_path_error(&err, p, name, 300, "x"), -1);
+  CHECK_STR(err.msg, "x: a NUL byte in the name");
+  bg_error_clear(&err);
+  memset(name, 'n', 299);
+  name[299] = '\0';
+  p = bg_path_clean(name, 299, BG_PATH_API, out, sizeof(out), &len);
+  bg_path_error(&err, p, name, 299, NULL);
+  CHECK_STR(err.msg, "name component too long (299 bytes, at most 255)");
+  CHECK_INT(err.code, BG_EINVAL);
+  bg_error_clear(&err);
+  bg_path_error(&err, BG_PATH_DOTDOT, "..", 2, "/..");
+  CHECK_STR(err.msg, "/..: unsafe path (a \"..\" component)");
+  CHECK_INT(err.code, BG_EUNSAFE);
+}
+
+BG_TEST(path_append_climbs_from_a_start)
+{
+  char out[64] = "usr/lib";
+  size_t len = 7;
+
+  /* a relative symlink target read from its own directory */
+  CHECK_INT(bg_path_append(out, sizeof(out), &len, "../../etc", 9, BG_PATH_POPDOTDOT), 0);
+  CHECK_STR(out, "etc");
+  CHECK_INT(bg_path_append(out, sizeof(out), &len, "../../x", 7, BG_PATH_POPDOTDOT),
+            BG_PATH_CLIMB);
+  len = 0;
+  out[0] = '\0';
+  CHECK_INT(bg_path_append(out, 8, &len, "abc/defg", 8, 0), BG_PATH_LONG);
+  CHECK_INT(bg_path_append(out, 9, &len, "abc/defg", 8, 0), 0);
+  CHECK_STR(out, "abc/defg");
+}
+
+BG_TEST(path_split_host_paths)
+{
+  struct bg_error err;
+  const char *base;
+  char dir[16];
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_path_split("out.ext4", dir, sizeof(dir), &base, &err), 0);
+  CHECK_STR(dir, ".");
+  CHECK_STR(base, "out.ext4");
+  CHECK_INT(bg_path_split("/x", dir, sizeof(dir), &base, &err), 0);
+  CHECK_STR(dir, "/");
+  CHECK_INT(bg_path_split("a/b/c", dir, sizeof(dir), &base, &err), 0);
+  CHECK_STR(dir, "a/b");
+  CHECK_STR(base, "c");
+  CHECK_INT(bg_path_split("a/..", dir, sizeof(dir), &base, &err), -1);
+  CHECK_STR(err.msg, "a/..: not a file name");
+  bg_error_clear(&err);
+  CHECK_INT(bg_path_split("a/", dir, sizeof(dir), &base, &err), -1);
+  bg_error_clear(&err);
+  CHECK_INT(bg_path_split("0123456789abcdefgh/x", dir, sizeof(dir), &base, &err), -1);
+  CHECK_INT(err.code, BG_ETOOBIG);
 }
