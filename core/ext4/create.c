@@ -13,6 +13,7 @@
 
 #include "ext4_internal.h"
 #include "../util/cleanup.h"
+#include "../util/path.h"
 #include "../digest/digest.h"
 
 #define LPF_INO 11 /* lost+found, where mkfs.ext4 puts it */
@@ -541,24 +542,7 @@ static int format(ext2_filsys fs, const struct bg_ext4_opts *o, time_t now,
 static int split_path(const char *path, char *dir, size_t dsz, const char **base,
                       struct bg_error *err)
 {
-  const char *slash = strrchr(path, '/');
-  size_t n;
-
-  *base = slash ? slash + 1 : path;
-  if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0)
-    return bg_error_set(err, BG_EINVAL, "%s: not a file name", path);
-  if (slash == NULL) {
-    snprintf(dir, dsz, ".");
-    return 0;
-  }
-  n = (size_t)(slash - path);
-  if (n == 0)
-    n = 1; /* "/x" lives in "/" */
-  if (n >= dsz)
-    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
-  memcpy(dir, path, n);
-  dir[n] = '\0';
-  return 0;
+  return bg_path_split(path, dir, dsz, base, err);
 }
 
 static int sync_path(const char *path, int dir, struct bg_error *err)

@@ -93,7 +93,7 @@ static void show(const char *raw, char *out, size_t cap)
 static int clean_name(const char *raw, char *out, struct bg_error *err)
 {
   size_t n = strlen(raw), len;
-  int problem = bg_path_clean(raw, n, BG_PATH_ENTRY, out, BG_PATH_MAX + 1, &len);
+  int problem = bg_path_clean(raw, n, BG_PATH_ENTRY, out, BG_PATH_MAX, &len);
 
   switch (problem) {
   case BG_PATH_OK:
@@ -102,7 +102,8 @@ static int clean_name(const char *raw, char *out, struct bg_error *err)
   case BG_PATH_DOTDOT:
     return bg_error_set(err, BG_EUNSAFE, "unsafe path");
   case BG_PATH_LONG:
-    return bg_error_set(err, BG_ETOOBIG, "name too long (at most %d bytes)", BG_PATH_MAX);
+    return bg_error_set(err, BG_ETOOBIG, "name too long (its path would be over %d bytes)",
+                        BG_PATH_MAX);
   }
   return bg_path_error(err, problem, raw, n, NULL);
 }
@@ -112,7 +113,7 @@ static int clean_name(const char *raw, char *out, struct bg_error *err)
 static int clean_hardlink(const char *raw, char *out, struct bg_error *err)
 {
   size_t n = strlen(raw), len;
-  int problem = bg_path_clean(raw, n, BG_PATH_HARDLINK, out, BG_PATH_MAX + 1, &len);
+  int problem = bg_path_clean(raw, n, BG_PATH_HARDLINK, out, BG_PATH_MAX, &len);
 
   if (problem == BG_PATH_CLIMB)
     return bg_error_set(err, BG_EUNSAFE, "unsafe hardlink (target leaves the root)");

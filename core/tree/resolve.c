@@ -14,7 +14,7 @@ int bg_tree_resolve(struct bg_tree *t, const char *path, int flags, const struct
   int hops = 0, is_last, problem;
   struct bg_meta m;
 
-  problem = bg_path_clean(path, plen, BG_PATH_API, buf, BG_PATH_MAX + 1, &len);
+  problem = bg_path_clean(path, plen, BG_PATH_API, buf, BG_PATH_MAX, &len);
   if (problem != BG_PATH_OK)
     return bg_path_error(err, problem, path, plen, path);
   r->dir = t->root;

@@ -50,7 +50,8 @@ enum bg_path_problem {
 
 /* Appends the components of in (len bytes) to the clean path in out (*outlen bytes, "" for the
  * root, made by this function) under flags. cap is the size of out: the result and its NUL must
- * fit. Returns BG_PATH_OK with out NUL-terminated and *outlen updated, or a problem, with out
+ * fit (a clean path in a cap of BG_PATH_MAX is one whose absolute form, "/" in front, Linux
+ * takes). Returns BG_PATH_OK with out NUL-terminated and *outlen updated, or a problem, with out
  * and *outlen as they were. */
 int bg_path_append(char *out, size_t cap, size_t *outlen, const char *in, size_t len,
                    unsigned flags);

@@ -30,10 +30,11 @@ static int run(const char *cmd)
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* The judges must run: without them a test cannot check anything, so it fails. */
 static void need_e2fsprogs(void)
 {
   if (run("command -v e2fsck >/dev/null && command -v debugfs >/dev/null") != 0)
-    bg_test_skip("e2fsprogs is not installed");
+    bg_test_fail(__FILE__, __LINE__, "e2fsprogs is not installed (make deps)");
 }
 
 static void fsck_clean(const char *img)
@@ -362,7 +363,7 @@ BG_TEST(edits_an_image_made_by_mkfs)
 
   need_e2fsprogs();
   if (run("mkfs.ext4 -q -F -t ext4 img 64M") != 0)
-    bg_test_skip("mkfs.ext4 failed");
+    bg_test_fail(__FILE__, __LINE__, "mkfs.ext4 failed");
   memset(bin, 0x7f, sizeof(bin));
   memset(&src, 0, sizeof(src));
   src.mem = bin;
@@ -413,6 +414,13 @@ BG_TEST(symlinks_never_leave_the_image)
   free(buf);
   CHECK_INT(bg_ext4_read(img, "/loop", 0, &buf, &n, &err), -1);
   CHECK_STR(err.msg, "/loop: too many levels of symbolic links");
+  /* the tree's path policy: "." and ".." given by a caller are misuse, never a way out */
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_stat(img, "/etc/../etc/passwd", 0, &st, &err), -1);
+  CHECK_STR(err.msg, "/etc/../etc/passwd: unsafe path (a \"..\" component)");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_write(img, "/etc/.", &src, &m, 0, &err), -1);
+  CHECK_STR(err.msg, "/etc/.: a \".\" component");
   m.mode = 0600;
   bg_error_clear(&err);
   CHECK_INT(bg_ext4_write(img, "/abs", &src, &m, 0, &err), 0); /* replaces the link */
