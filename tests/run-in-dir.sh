@@ -25,6 +25,7 @@ if [ "$(id -u)" = 0 ]; then
       mount --bind "$w" "$w" && mount -o remount,bind,rw "$w" || exit 1
     done
     unset IFS
+    cd "$dir" || exit 1 # onto the new mounts: what the test mounts below is seen there
     exec "$@"' sh "$src" "$dir" "$@"
 fi
 

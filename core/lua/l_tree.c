@@ -240,7 +240,7 @@ void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
 {
   uint32_t i;
 
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 16);
   lua_pushstring(L, bg_lua_type_name(ino->mode));
   lua_setfield(L, -2, "type");
   lua_pushinteger(L, ino->mode & 07777);
@@ -255,6 +255,14 @@ void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
   lua_setfield(L, -2, "mtime");
   lua_pushinteger(L, ino->mtime.nsec);
   lua_setfield(L, -2, "mtime_nsec");
+  lua_pushinteger(L, ino->atime.sec);
+  lua_setfield(L, -2, "atime");
+  lua_pushinteger(L, ino->atime.nsec);
+  lua_setfield(L, -2, "atime_nsec");
+  lua_pushinteger(L, ino->ctime.sec);
+  lua_setfield(L, -2, "ctime");
+  lua_pushinteger(L, ino->ctime.nsec);
+  lua_setfield(L, -2, "ctime_nsec");
   lua_pushinteger(L, ino->nlink);
   lua_setfield(L, -2, "nlink");
   if (ino->target != NULL) {

@@ -117,6 +117,20 @@ static const char *acl_problem(const unsigned char *v, size_t len)
   return state == 0 ? NULL : "malformed POSIX ACL (entries)";
 }
 
+/* The form the kernel gives back: entries that name no one (the owner, the group, the mask,
+ * others) carry the undefined id, which ext4 does not store. */
+static void acl_canonical(unsigned char *v, size_t len)
+{
+  uint32_t tag;
+  size_t i;
+
+  for (i = 4; i + 8 <= len; i += 8) {
+    tag = le(v + i, 2);
+    if (tag != 2 && tag != 8)
+      memset(v + i + 4, 0xff, 4);
+  }
+}
+
 const char *bg_xattr_problem(const char *name, size_t namelen, const void *value, size_t len,
                              uint32_t mode)
 {
@@ -203,6 +217,8 @@ int bg_inode_set_xattr(struct bg_inode *ino, const char *name, const void *value
   if (copy == NULL)
     return bg_error_set(err, BG_ENOMEM, "out of memory setting xattr %s", name);
   memcpy(copy, value, len);
+  if (strncmp(name, "system.posix_acl_", 17) == 0)
+    acl_canonical(copy, len);
   if (i < ino->nxattrs && c == 0) {
     x = &ino->xattrs[i];
     free(x->value);

@@ -36,6 +36,10 @@ local tree = {}
 ---@field size integer content bytes (file) or target length (symlink)
 ---@field mtime integer
 ---@field mtime_nsec integer
+---@field atime integer
+---@field atime_nsec integer
+---@field ctime integer
+---@field ctime_nsec integer
 ---@field nlink integer names referring to this inode
 ---@field target? string symlink target
 ---@field major? integer devices
