@@ -164,6 +164,18 @@ it("walks in sorted order and survives removal during the walk", function()
     if path == "/b" then t:remove("/c") end
   end
   eq(table.concat(seen, " "), "/ /a /b /b/w /b/x")
+  -- a directory replaced by a symlink on the way: its old children are gone, and the walk does
+  -- not wander through the link
+  t:write("/c/y/z", "z")
+  t:write("/b/w", "w")
+  t:write("/b/x", "x")
+  t:write("/d/x", "dx")
+  seen = {}
+  for path in t:walk() do
+    seen[#seen + 1] = path
+    if path == "/b/w" then t:remove("/b"); t:symlink("/b", "/d") end
+  end
+  eq(table.concat(seen, " "), "/ /a /b /b/w /c /c/y /c/y/z /d /d/x")
 end)
 
 it("remaps owners once per inode", function()
