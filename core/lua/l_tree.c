@@ -236,6 +236,12 @@ const char *bg_lua_type_name(uint32_t mode)
   return "unknown";
 }
 
+static void set_int(lua_State *L, const char *key, lua_Integer v)
+{
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
+}
+
 void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
 {
   uint32_t i;
@@ -243,37 +249,24 @@ void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
   lua_createtable(L, 0, 16);
   lua_pushstring(L, bg_lua_type_name(ino->mode));
   lua_setfield(L, -2, "type");
-  lua_pushinteger(L, ino->mode & 07777);
-  lua_setfield(L, -2, "mode");
-  lua_pushinteger(L, ino->uid);
-  lua_setfield(L, -2, "uid");
-  lua_pushinteger(L, ino->gid);
-  lua_setfield(L, -2, "gid");
-  lua_pushinteger(L, (lua_Integer)ino->size);
-  lua_setfield(L, -2, "size");
-  lua_pushinteger(L, ino->mtime.sec);
-  lua_setfield(L, -2, "mtime");
-  lua_pushinteger(L, ino->mtime.nsec);
-  lua_setfield(L, -2, "mtime_nsec");
-  lua_pushinteger(L, ino->atime.sec);
-  lua_setfield(L, -2, "atime");
-  lua_pushinteger(L, ino->atime.nsec);
-  lua_setfield(L, -2, "atime_nsec");
-  lua_pushinteger(L, ino->ctime.sec);
-  lua_setfield(L, -2, "ctime");
-  lua_pushinteger(L, ino->ctime.nsec);
-  lua_setfield(L, -2, "ctime_nsec");
-  lua_pushinteger(L, ino->nlink);
-  lua_setfield(L, -2, "nlink");
+  set_int(L, "mode", ino->mode & 07777);
+  set_int(L, "uid", ino->uid);
+  set_int(L, "gid", ino->gid);
+  set_int(L, "size", (lua_Integer)ino->size);
+  set_int(L, "mtime", ino->mtime.sec);
+  set_int(L, "mtime_nsec", ino->mtime.nsec);
+  set_int(L, "atime", ino->atime.sec);
+  set_int(L, "atime_nsec", ino->atime.nsec);
+  set_int(L, "ctime", ino->ctime.sec);
+  set_int(L, "ctime_nsec", ino->ctime.nsec);
+  set_int(L, "nlink", ino->nlink);
   if (ino->target != NULL) {
     lua_pushstring(L, ino->target);
     lua_setfield(L, -2, "target");
   }
   if (S_ISCHR(ino->mode) || S_ISBLK(ino->mode)) {
-    lua_pushinteger(L, ino->rdev_major);
-    lua_setfield(L, -2, "major");
-    lua_pushinteger(L, ino->rdev_minor);
-    lua_setfield(L, -2, "minor");
+    set_int(L, "major", ino->rdev_major);
+    set_int(L, "minor", ino->rdev_minor);
   }
   if (ino->nxattrs > 0) {
     lua_createtable(L, 0, (int)ino->nxattrs);
@@ -734,8 +727,7 @@ static int t_notes(lua_State *L)
     lua_setfield(L, -2, "kind");
     lua_pushstring(L, n[i].path);
     lua_setfield(L, -2, "path");
-    lua_pushinteger(L, n[i].layer);
-    lua_setfield(L, -2, "layer");
+    set_int(L, "layer", n[i].layer);
     lua_pushstring(L, n[i].detail);
     lua_setfield(L, -2, "detail");
     lua_seti(L, -2, (lua_Integer)i + 1);

@@ -4,6 +4,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The next component of in at or after *i: its start, and its length (0 at the end). */
+static size_t next_component(const char *in, size_t len, size_t *i, size_t *start)
+{
+  while (*i < len && in[*i] == '/')
+    (*i)++;
+  *start = *i;
+  while (*i < len && in[*i] != '/')
+    (*i)++;
+  return *i - *start;
+}
+
 int bg_path_append(char *out, size_t cap, size_t *outlen, const char *in, size_t len,
                    unsigned flags)
 {
@@ -15,15 +26,7 @@ int bg_path_append(char *out, size_t cap, size_t *outlen, const char *in, size_t
     return BG_PATH_NUL;
   if (len > 0 && in[0] == '/' && (flags & BG_PATH_NOABSOLUTE))
     return BG_PATH_ABSOLUTE;
-  while (i < len) {
-    while (i < len && in[i] == '/')
-      i++;
-    s = i;
-    while (i < len && in[i] != '/')
-      i++;
-    n = i - s;
-    if (n == 0)
-      continue;
+  while ((n = next_component(in, len, &i, &s)) > 0) {
     if (n == 1 && in[s] == '.') {
       if (flags & BG_PATH_NODOT)
         return BG_PATH_DOT;
@@ -84,17 +87,11 @@ const char *bg_path_problem_str(int problem)
 /* The length of the first component over the limit, for the message. */
 static size_t long_component(const char *in, size_t len)
 {
-  size_t i = 0, s;
+  size_t i = 0, s, n;
 
-  while (i < len) {
-    while (i < len && in[i] == '/')
-      i++;
-    s = i;
-    while (i < len && in[i] != '/')
-      i++;
-    if (i - s > BG_PATH_NAME_MAX)
-      return i - s;
-  }
+  while ((n = next_component(in, len, &i, &s)) > 0)
+    if (n > BG_PATH_NAME_MAX)
+      return n;
   return 0;
 }
 
