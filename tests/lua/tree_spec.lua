@@ -229,6 +229,8 @@ it("refuses . and .. in paths, NUL bytes and what ext4 cannot hold", function()
   spec.raises(function() t:xattr("/a/.", "user.x") end, "a \".\" component")
   spec.raises(function() t:mknod("/a/./n", "fifo") end, "a \".\" component")
   spec.raises(function() t:write("/a\0b", "x") end, "a NUL byte in the name")
+  spec.raises(function() t:write("/h", nil, { from = "/etc/hostname\0x" }) end,
+    "option 'from' holds a NUL byte")
   spec.raises(function() t:write("/" .. string.rep("n", 256), "x") end, "name component too long")
   spec.raises(function() t:write(string.rep("/d", 2048), "x") end, "path too long")
   eq(t:exists("/a"), true)
