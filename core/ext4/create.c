@@ -285,6 +285,13 @@ static int tree_src_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *g
   return bg_tree_read(s->tree, s->ti, off, buf, n, got, err);
 }
 
+static int tree_src_data(void *ctx, uint64_t off, uint64_t *data, struct bg_error *err)
+{
+  struct treesrc *s = ctx;
+
+  return bg_tree_next_data(s->tree, s->ti, off, data, err);
+}
+
 static int write_inode(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large *in,
                        const char *what)
 {
@@ -399,8 +406,8 @@ static int write_one(struct writer *wr, ext2_ino_t ino)
   case S_IFREG:
     src.tree = wr->tree;
     src.ti = ti;
-    if (bg_ext4_put_data(wr->fs, ino, &in, ti->size, tree_src_read, &src, 1, &wr->goal, what,
-                         wr->err) != 0)
+    if (bg_ext4_put_sparse(wr->fs, ino, &in, ti->size, tree_src_read, tree_src_data, &src,
+                           &wr->goal, what, wr->err) != 0)
       return -1;
     break;
   case S_IFDIR:

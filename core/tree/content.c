@@ -290,3 +290,28 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
   }
   return bg_error_set(err, BG_EINVAL, "unknown content kind %d", c->kind);
 }
+
+int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
+                      struct bg_error *err)
+{
+  const struct bg_content *c = &ino->content;
+  off_t r;
+
+  *data = off;
+  if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL || off >= ino->size)
+    return 0;
+  if (c->offset + ino->size > t->spool_flushed && spool_flush(t, err) != 0)
+    return -1;
+  r = lseek(t->spool_fd, (off_t)(c->offset + off), SEEK_DATA);
+  if (r < 0 && errno == ENXIO) { /* nothing but a hole to the end of the spool */
+    *data = ino->size;
+    return 0;
+  }
+  if (r < 0) /* a filesystem that cannot tell: all of it may be data */
+    return 0;
+  if ((uint64_t)r >= c->offset + ino->size)
+    *data = ino->size;
+  else if ((uint64_t)r > c->offset + off)
+    *data = (uint64_t)r - c->offset;
+  return 0;
+}

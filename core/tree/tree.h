@@ -204,6 +204,11 @@ int bg_tree_spool_usage(struct bg_tree *t, uint64_t *logical, uint64_t *allocate
 /* Reads up to n bytes of a regular file's content from off; *got is 0 at the end. */
 int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, void *buf, size_t n,
                  size_t *got, struct bg_error *err);
+/* The first offset at or after off where a regular file's content may hold data, its size when
+ * none is left: what lies before is a hole (of a sparse entry, a run of zeros), reading as
+ * zeros. Content whose holes are not known says off. */
+int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
+                      struct bg_error *err);
 
 /* Layers. Each layer replayed into the tree gets a generation number, so whiteouts can tell
  * what lower layers put there from what the current layer did. Returns the new generation (1 for
