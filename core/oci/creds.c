@@ -160,7 +160,7 @@ static int read_reply(int fd, pid_t pid, const char *prog, double timeout, struc
     left = deadline - bg_now();
     if (left <= 0) {
       kill(-pid, SIGKILL);
-      return bg_error_set(err, BG_EIO, "%s did not answer within %.0f s", prog, timeout);
+      return bg_error_set(err, BG_EIO, "%s did not answer within %g s", prog, timeout);
     }
     r = poll(&pf, 1, (int)(left * 1000) + 1);
     if (r < 0 && errno == EINTR)
