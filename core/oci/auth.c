@@ -15,20 +15,21 @@
 #define DEFAULT_EXPIRES 60
 #define MAX_EXPIRES 86400
 
+/* The session's authentication: credentials (looked up once, when first asked for), the
+ * last Bearer challenge and when the token it gave runs out. */
+struct bg_auth {
+  struct bg_creds creds;
+  int creds_loaded;
+  double expiry;         /* 0 when the Authorization does not expire */
+  char *challenge;
+};
+
 /* The token request: a transfer with its reply buffer and its own Authorization. */
 struct token_req {
   struct bg_xfer x;
   struct bg_buf body;
   char basic[8192];
 };
-
-static void wipe_free(char *s)
-{
-  if (s == NULL)
-    return;
-  memset(s, 0, strlen(s));
-  free(s);
-}
 
 static void token_req_free(struct bg_xfer *x)
 {
@@ -44,37 +45,39 @@ static void token_req_free(struct bg_xfer *x)
   free(t);
 }
 
-void bg_auth_free(struct bg_auth *a)
+int bg_auth_new(struct bg_reg *r, struct bg_error *err)
 {
-  wipe_free(a->header);
-  a->header = NULL;
-  bg_creds_wipe(&a->creds);
-  free(a->challenge);
-  a->challenge = NULL;
-  token_req_free(a->tok);
-  a->tok = NULL;
+  r->auth = calloc(1, sizeof(*r->auth));
+  if (r->auth == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  return 0;
+}
+
+void bg_auth_free(struct bg_reg *r)
+{
+  token_req_free(r->tok);
+  r->tok = NULL;
+  if (r->auth == NULL)
+    return;
+  bg_creds_wipe(&r->auth->creds);
+  free(r->auth->challenge);
+  free(r->auth);
+  r->auth = NULL;
 }
 
 static int load_creds(struct bg_reg *r, struct bg_error *err)
 {
-  if (r->auth.creds_loaded)
+  if (r->auth->creds_loaded)
     return 0;
-  r->auth.creds_loaded = 1;
-  return bg_creds_lookup(r->registry, r->lim.helper_s, &r->auth.creds, err);
+  r->auth->creds_loaded = 1;
+  return bg_creds_lookup(r->registry, r->lim.helper_s, &r->auth->creds, err);
 }
 
-static int set_header(struct bg_auth *a, const char *scheme, const char *value, double expiry)
+static int set_authz(struct bg_reg *r, const char *scheme, const char *value, double expiry)
 {
-  size_t n = strlen(scheme) + strlen(value) + 2;
-  char *h = malloc(n);
-
-  if (h == NULL)
+  if (bg_reg_set_authz(r, scheme, value) != 0)
     return -1;
-  snprintf(h, n, "%s %s", scheme, value);
-  wipe_free(a->header);
-  a->header = h;
-  a->expiry = expiry;
-  a->gen++;
+  r->auth->expiry = expiry;
   return 0;
 }
 
@@ -174,28 +177,46 @@ static int start_token(struct bg_reg *r, const struct bg_challenge *ch, struct b
   }
   snprintf(t->x.what, sizeof(t->x.what), "token reply from %.100s", shown);
   t->x.verify = !(r->o.insecure || bg_oci_host_is_loopback(host));
-  if (r->auth.creds.user[0] != '\0') {
+  if (r->auth->creds.user[0] != '\0') {
     memcpy(t->basic, "Basic ", 6);
-    if (basic_value(&r->auth.creds, t->basic + 6, sizeof(t->basic) - 6) != 0) {
+    if (basic_value(&r->auth->creds, t->basic + 6, sizeof(t->basic) - 6) != 0) {
       bg_error_set(err, BG_ETOOBIG, "credentials too long");
       goto fail;
     }
     t->x.auth = t->basic;
   }
-  r->auth.tok = &t->x;
+  r->tok = &t->x;
   return 1;
 fail:
   token_req_free(&t->x);
   return -1;
 }
 
-int bg_auth_challenge(struct bg_reg *r, const char *header, struct bg_error *err)
+/* Every WWW-Authenticate of the reply, joined with ", " (RFC 7235 allows either form). */
+static int www_authenticate(struct bg_xfer *x, struct bg_buf *out, struct bg_error *err)
 {
+  struct curl_header *h;
+  size_t i, n = 1;
+
+  for (i = 0; i < n; i++) {
+    if (curl_easy_header(x->easy, "WWW-Authenticate", i, CURLH_HEADER, -1, &h) != CURLHE_OK)
+      break;
+    n = h->amount;
+    if ((out->len > 0 && bg_buf_add(out, ", ", 2, err) != 0) ||
+        bg_buf_addstr(out, h->value, err) != 0)
+      return bg_error_prefix(err, "WWW-Authenticate");
+  }
+  if (out->len == 0)
+    return bg_error_set(err, BG_ENET, "%s: HTTP 401 without WWW-Authenticate", x->what);
+  return 0;
+}
+
+static int answer(struct bg_reg *r, const char *header, struct bg_error *err)
+{
+  struct bg_auth *a = r->auth;
   struct bg_challenge ch;
   char basic[8192], shown[300];
 
-  if (r->auth.tok != NULL)
-    return 1; /* a token is already on its way */
   if (bg_www_auth_parse(header, &ch, err) != 0)
     return -1;
   if (load_creds(r, err) != 0)
@@ -204,51 +225,71 @@ int bg_auth_challenge(struct bg_reg *r, const char *header, struct bg_error *err
     if (!ch.basic)
       return bg_error_set(err, BG_ENET, "%s asks for an authentication scheme this client does "
                           "not speak: %s", r->host, bg_escape_str(header, shown, sizeof(shown)));
-    if (r->auth.creds.user[0] == '\0')
+    if (a->creds.user[0] == '\0')
       return bg_error_set(err, BG_ENET, "%s asks for credentials and none are configured",
                           r->host);
-    if (basic_value(&r->auth.creds, basic, sizeof(basic)) != 0)
+    if (basic_value(&a->creds, basic, sizeof(basic)) != 0)
       return bg_error_set(err, BG_ETOOBIG, "credentials too long");
-    if (set_header(&r->auth, "Basic", basic, 0) != 0) {
+    if (set_authz(r, "Basic", basic, 0) != 0) {
       memset(basic, 0, sizeof(basic));
       return bg_error_set(err, BG_ENOMEM, "out of memory");
     }
     memset(basic, 0, sizeof(basic));
     return 0;
   }
-  if (r->auth.challenge == NULL || strcmp(r->auth.challenge, header) != 0) {
-    free(r->auth.challenge);
-    r->auth.challenge = strdup(header);
+  if (a->challenge == NULL || strcmp(a->challenge, header) != 0) {
+    free(a->challenge);
+    a->challenge = strdup(header);
   }
   return start_token(r, &ch, err);
 }
 
-int bg_auth_refresh(struct bg_reg *r, struct bg_error *err)
+static int on_challenge(struct bg_reg *r, struct bg_xfer *x, struct bg_error *err)
+{
+  struct bg_buf hdr;
+  int rc;
+
+  if (r->tok != NULL)
+    return 1; /* a token is already on its way */
+  bg_buf_init(&hdr, BG_AUTH_HEADER_MAX);
+  rc = www_authenticate(x, &hdr, err);
+  if (rc == 0)
+    rc = answer(r, hdr.data, err);
+  bg_buf_free(&hdr);
+  return rc;
+}
+
+static int on_refresh(struct bg_reg *r, struct bg_error *err)
 {
   struct bg_challenge ch;
 
-  if (r->auth.tok != NULL)
+  if (r->tok != NULL)
     return 1; /* a token is on its way: requests wait for it rather than meet a 401 */
-  if (r->auth.header == NULL || r->auth.expiry <= 0 || bg_now() < r->auth.expiry ||
-      r->auth.challenge == NULL)
+  if (r->authz == NULL || r->auth->expiry <= 0 || bg_now() < r->auth->expiry ||
+      r->auth->challenge == NULL)
     return 0;
-  if (bg_www_auth_parse(r->auth.challenge, &ch, err) != 0)
+  if (bg_www_auth_parse(r->auth->challenge, &ch, err) != 0)
     return -1;
   return start_token(r, &ch, err);
 }
 
-int bg_auth_token_done(struct bg_reg *r, struct bg_error *err)
+static int on_token_done(struct bg_reg *r, struct bg_error *err)
 {
-  struct bg_xfer *x = r->auth.tok;
+  struct bg_xfer *x = r->tok;
   struct token_req *t = (struct token_req *)x;
   json_t *doc = NULL;
   const char *tok;
   uint64_t expires = DEFAULT_EXPIRES;
   int rc = -1;
 
-  r->auth.tok = NULL;
+  r->tok = NULL;
   if (x->state != X_DONE) {
     *err = x->err;
+    if (x->code == 401 && x->auth != NULL) {
+      bg_error_clear(err);
+      bg_error_set(err, BG_ENET, "authentication to %s failed with the credentials from %s",
+                   r->registry, r->auth->creds.source);
+    }
     goto out;
   }
   if (bg_json_parse(t->body.data ? t->body.data : "", t->body.len, &doc, err) != 0) {
@@ -268,8 +309,8 @@ int bg_auth_token_done(struct bg_reg *r, struct bg_error *err)
   if (expires > MAX_EXPIRES)
     expires = MAX_EXPIRES;
   /* refresh a little early so a request does not carry a token that dies in flight */
-  if (set_header(&r->auth, "Bearer", tok,
-                 bg_now() + (double)expires - (expires > 20 ? 10.0 : 0.0)) != 0) {
+  if (set_authz(r, "Bearer", tok, bg_now() + (double)expires - (expires > 20 ? 10.0 : 0.0)) !=
+      0) {
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
@@ -280,3 +321,5 @@ out:
   token_req_free(x);
   return rc;
 }
+
+const struct bg_auth_hooks bg_auth_hooks = {on_challenge, on_refresh, on_token_done};

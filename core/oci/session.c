@@ -71,15 +71,9 @@ out:
   return rc;
 }
 
-int bg_reg_open(const struct bg_oci_ref *ref, const struct bg_reg_opts *o, struct bg_reg **out,
-                struct bg_error *err)
+int bg_session_init(struct bg_reg *r, const struct bg_oci_ref *ref, const struct bg_reg_opts *o,
+                    struct bg_error *err)
 {
-  struct bg_reg *r;
-
-  *out = NULL;
-  r = calloc(1, sizeof(*r));
-  if (r == NULL)
-    return bg_error_set(err, BG_ENOMEM, "out of memory");
   r->o = *o;
   if (r->o.max_attempts < 1)
     r->o.max_attempts = 5;
@@ -97,29 +91,43 @@ int bg_reg_open(const struct bg_oci_ref *ref, const struct bg_reg_opts *o, struc
   r->https = 1;
   r->fallback = o->insecure || r->loopback;
   r->verify = !r->fallback;
-  if (bg_tls_load(&r->tls, r->registry, r->host, err) != 0) {
-    free(r);
+  if (bg_tls_load(&r->tls, r->registry, r->host, err) != 0)
     return -1;
-  }
   r->multi = curl_multi_init();
-  if (r->multi == NULL) {
-    bg_tls_free(&r->tls);
-    free(r);
+  if (r->multi == NULL)
     return bg_error_set(err, BG_ENOMEM, "cannot create a curl multi handle");
-  }
   curl_multi_setopt(r->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)r->o.parallel + 1);
-  *out = r;
   return 0;
 }
 
-void bg_reg_close(struct bg_reg *r)
+void bg_session_fini(struct bg_reg *r)
 {
-  if (r == NULL)
-    return;
-  bg_auth_free(&r->auth);
+  if (r->authz != NULL) {
+    memset(r->authz, 0, strlen(r->authz));
+    free(r->authz);
+    r->authz = NULL;
+  }
   bg_tls_free(&r->tls);
-  curl_multi_cleanup(r->multi);
-  free(r);
+  if (r->multi != NULL)
+    curl_multi_cleanup(r->multi);
+  r->multi = NULL;
+}
+
+int bg_reg_set_authz(struct bg_reg *r, const char *scheme, const char *value)
+{
+  size_t n = strlen(scheme) + strlen(value) + 2;
+  char *h = malloc(n);
+
+  if (h == NULL)
+    return -1;
+  snprintf(h, n, "%s %s", scheme, value);
+  if (r->authz != NULL) {
+    memset(r->authz, 0, strlen(r->authz));
+    free(r->authz);
+  }
+  r->authz = h;
+  r->authz_gen++;
+  return 0;
 }
 
 /* ---- curl callbacks ---- */
@@ -308,7 +316,7 @@ static const char *credentials_for(struct bg_xfer *x)
 
   if (x->kind == XK_TOKEN)
     return x->auth;
-  return x->on_origin ? r->auth.header : NULL;
+  return x->on_origin ? r->authz : NULL;
 }
 
 static int start(struct bg_xfer *x)
@@ -322,14 +330,14 @@ static int start(struct bg_xfer *x)
   bg_error_clear(&x->err);
   x->fatal = 0;
   if (x->kind != XK_TOKEN && x->on_origin) {
-    rc = bg_auth_refresh(r, &x->err);
+    rc = r->hooks->refresh(r, &x->err);
     if (rc < 0) {
       fail(x);
       return -1;
     }
     if (rc > 0) {
       /* the token ran out during a long pull: this waits for the fresh one */
-      x->gen_used = r->auth.gen;
+      x->gen_used = r->authz_gen;
       x->state = X_AUTH;
       return 0;
     }
@@ -348,7 +356,7 @@ static int start(struct bg_xfer *x)
     fail(x);
     return -1;
   }
-  x->gen_used = r->auth.gen;
+  x->gen_used = r->authz_gen;
   if (setup(x, auth) != 0) {
     fail(x);
     return -1;
@@ -458,23 +466,6 @@ static int fatal_code(CURLcode cc)
          cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_OUT_OF_MEMORY;
 }
 
-/* Every WWW-Authenticate of the response, joined with ", " (RFC 7235 allows either form). */
-static int www_authenticate(struct bg_xfer *x, struct bg_buf *out)
-{
-  struct curl_header *h;
-  size_t i, n = 1;
-
-  for (i = 0; i < n; i++) {
-    if (curl_easy_header(x->easy, "WWW-Authenticate", i, CURLH_HEADER, -1, &h) != CURLHE_OK)
-      break;
-    n = h->amount;
-    if ((out->len > 0 && bg_buf_add(out, ", ", 2, &x->err) != 0) ||
-        bg_buf_addstr(out, h->value, &x->err) != 0)
-      return bg_error_prefix(&x->err, "WWW-Authenticate");
-  }
-  return 0;
-}
-
 /* The Location of the reply, resolved against the request's URL, into out. */
 static int location(struct bg_xfer *x, char *out, size_t cap)
 {
@@ -547,10 +538,9 @@ static void on_redirect(struct bg_xfer *x)
 static void on_unauthorised(struct bg_xfer *x, const char *msg)
 {
   struct bg_reg *r = x->r;
-  struct bg_buf hdr;
   int rc;
 
-  if (x->auth_tries >= 1 && r->auth.gen == x->gen_used) {
+  if (x->auth_tries >= 1 && r->authz_gen == x->gen_used) {
     bg_error_set(&x->err, BG_ENOTFOUND, "repository %s not found or not authorised "
                  "(HTTP 401%s%s)", r->repo, msg[0] ? ": " : "", msg);
     fail(x);
@@ -558,23 +548,14 @@ static void on_unauthorised(struct bg_xfer *x, const char *msg)
   }
   x->state = X_WAIT;
   x->next_try = 0;
-  if (r->auth.gen != x->gen_used)
+  if (r->authz_gen != x->gen_used)
     return; /* another transfer got a new token meanwhile: try with that */
   x->auth_tries++;
-  bg_buf_init(&hdr, BG_AUTH_HEADER_MAX);
-  if (www_authenticate(x, &hdr) != 0) {
+  rc = r->hooks->challenge(r, x, &x->err);
+  if (rc < 0)
     fail(x);
-  } else if (hdr.len == 0) {
-    bg_error_set(&x->err, BG_ENET, "%s: HTTP 401 without WWW-Authenticate", x->what);
-    fail(x);
-  } else {
-    rc = bg_auth_challenge(r, hdr.data, &x->err);
-    if (rc < 0)
-      fail(x);
-    else if (rc > 0)
-      x->state = X_AUTH;
-  }
-  bg_buf_free(&hdr);
+  else if (rc > 0)
+    x->state = X_AUTH;
 }
 
 static void finish(struct bg_xfer *x, CURLcode cc)
@@ -587,6 +568,7 @@ static void finish(struct bg_xfer *x, CURLcode cc)
 
   curl_multi_remove_handle(r->multi, x->easy);
   curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &code);
+  x->code = code;
   if (x->fatal) {
     bg_error_prefix(&x->err, "%s", x->what);
     fail(x);
@@ -658,10 +640,7 @@ static void finish(struct bg_xfer *x, CURLcode cc)
     retry(x, why, (double)ra);
     return;
   }
-  if (x->kind == XK_TOKEN && code == 401 && x->auth != NULL) {
-    bg_error_set(&x->err, BG_ENET, "authentication to %s failed with the credentials from %s",
-                 r->registry, r->auth.creds.source);
-  } else if (x->kind == XK_TOKEN) {
+  if (x->kind == XK_TOKEN) {
     bg_error_set(&x->err, BG_ENET, "%s: HTTP %ld%s%s", x->what, code, msg[0] ? ": " : "", msg);
   } else if (code == 404) {
     bg_error_set(&x->err, BG_ENOTFOUND, "%s (HTTP 404)",
@@ -683,7 +662,7 @@ static void finish(struct bg_xfer *x, CURLcode cc)
 /* The transfers and, last, the token request when one is in flight. */
 static struct bg_xfer *at(struct bg_reg *r, struct bg_xfer **xs, size_t n, size_t i)
 {
-  return i < n ? xs[i] : r->auth.tok;
+  return i < n ? xs[i] : r->tok;
 }
 
 /* The token request ended: every transfer waiting for it goes on, or fails with its error. */
@@ -694,7 +673,7 @@ static void token_ended(struct bg_reg *r, struct bg_xfer **xs, size_t n)
   int rc;
 
   bg_error_clear(&e);
-  rc = bg_auth_token_done(r, &e);
+  rc = r->hooks->token_done(r, &e);
   for (i = 0; i < n; i++) {
     if (xs[i]->state != X_AUTH)
       continue;
@@ -729,7 +708,7 @@ int bg_reg_run(struct bg_reg *r, struct bg_xfer **xs, size_t n, struct bg_error 
         running++;
     }
     /* the token request first: what waits for it cannot go on before it */
-    x = r->auth.tok;
+    x = r->tok;
     if (x != NULL && x->state == X_WAIT && x->next_try <= now && start(x) != 0)
       token_ended(r, xs, n);
     for (i = 0; i < n && running < (size_t)r->o.parallel; i++) {
@@ -756,8 +735,7 @@ int bg_reg_run(struct bg_reg *r, struct bg_xfer **xs, size_t n, struct bg_error 
     }
     if (running == 0 && waiting == 0)
       return 0;
-    if (running == 0 && (r->auth.tok == NULL || r->auth.tok->state == X_DONE ||
-                         r->auth.tok->state == X_FAIL)) {
+    if (running == 0 && (r->tok == NULL || r->tok->state == X_DONE || r->tok->state == X_FAIL)) {
       /* nothing can wake a transfer that waits for a token nobody is fetching */
       for (i = 0; i < n; i++)
         if (xs[i]->state == X_AUTH) {
@@ -792,7 +770,7 @@ stop:
     if (x != NULL && x->state == X_RUN)
       curl_multi_remove_handle(r->multi, x->easy);
   }
-  if (r->auth.tok != NULL && r->auth.tok->state == X_RUN)
-    r->auth.tok->state = X_WAIT;
+  if (r->tok != NULL && r->tok->state == X_RUN)
+    r->tok->state = X_WAIT;
   return -1;
 }

@@ -30,16 +30,21 @@ int bg_tls_load(struct bg_tls *t, const char *registry, const char *api_host,
 void bg_tls_apply(const struct bg_tls *t, CURL *e, int registry, int verify);
 void bg_tls_free(struct bg_tls *t);
 
-/* Authentication state (auth.c). */
+/* What authentication does for the engine (auth.c's, wired by registry.c): the engine never
+ * calls auth.c itself, so authentication sits on top of it like any other kind of transfer. */
 struct bg_xfer;
-struct bg_auth {
-  struct bg_creds creds;
-  int creds_loaded;
-  char *header;          /* "Bearer ..." or "Basic ...", NULL when anonymous */
-  double expiry;         /* 0 when it does not expire */
-  unsigned gen;          /* bumped each time header changes */
-  char *challenge;       /* the last Bearer challenge, to refresh an expired token */
-  struct bg_xfer *tok;   /* the token request in flight, or NULL */
+struct bg_reg;
+struct bg_auth;
+struct bg_auth_hooks {
+  /* x got a 401 from the registry: 0 when authz is set to answer it (Basic), 1 when a token
+   * was asked for (x waits), -1 with err */
+  int (*challenge)(struct bg_reg *r, struct bg_xfer *x, struct bg_error *err);
+  /* before a request to the registry: 1 when the token ran out and a new one was asked for, 0
+   * when authz is good, -1 with err */
+  int (*refresh)(struct bg_reg *r, struct bg_error *err);
+  /* the token request (r->tok) ended, done or failed: authz is set, or err says why not; the
+   * request is freed and r->tok is NULL after */
+  int (*token_done)(struct bg_reg *r, struct bg_error *err);
 };
 
 struct bg_reg {
@@ -53,7 +58,11 @@ struct bg_reg {
   int verify;            /* TLS certificates of the registry are checked */
   int loopback;
   struct bg_tls tls;
-  struct bg_auth auth;
+  char *authz;           /* the Authorization for the registry ("Bearer ..."), NULL: anonymous */
+  unsigned authz_gen;    /* bumped each time authz changes */
+  struct bg_xfer *tok;   /* the token request in flight, or NULL */
+  struct bg_auth *auth;  /* auth.c's state: credentials, the challenge, the token's expiry */
+  const struct bg_auth_hooks *hooks;
   CURLM *multi;
 };
 
@@ -80,6 +89,7 @@ struct bg_xfer {
   int on_origin;           /* url is the registry itself: Authorization may go there */
   const char *accept;
   const char *auth;        /* for XK_TOKEN: its own Authorization (Basic), or NULL */
+  long code;               /* the status of the last reply, 0 when none came */
   int verify;              /* for XK_TOKEN: check the realm's certificate */
   uint64_t size;           /* the body's expected size (blob deadline), 0 when unknown */
   int state, attempts, redirects, auth_tries, fatal, capped, first_write;
@@ -109,15 +119,16 @@ int bg_reg_run(struct bg_reg *r, struct bg_xfer **xs, size_t n, struct bg_error 
  * not http(s), has no host or carries user info. */
 int bg_url_origin(const char *url, int *https, char *host, size_t hcap, long *port);
 
-/* auth.c, called by the engine. */
-/* A 401 from the registry: 0 when the Authorization to use is set (Basic), 1 when a token was
- * asked for (the transfer waits), -1 with err. */
-int bg_auth_challenge(struct bg_reg *r, const char *www_authenticate, struct bg_error *err);
-/* Before a request to the registry: 1 when the token ran out and a new one was asked for, 0
- * when the current one is good, -1 with err. */
-int bg_auth_refresh(struct bg_reg *r, struct bg_error *err);
-/* The token request ended (done or failed): the new token is set, or err says why not. */
-int bg_auth_token_done(struct bg_reg *r, struct bg_error *err);
-void bg_auth_free(struct bg_auth *a);
+/* session.c: the session's transport (TLS, limits, the multi handle) for ref; and its end. */
+int bg_session_init(struct bg_reg *r, const struct bg_oci_ref *ref, const struct bg_reg_opts *o,
+                    struct bg_error *err);
+void bg_session_fini(struct bg_reg *r);
+/* Replaces authz (the old value is wiped): what auth.c calls to set it. */
+int bg_reg_set_authz(struct bg_reg *r, const char *scheme, const char *value);
+
+/* auth.c */
+extern const struct bg_auth_hooks bg_auth_hooks;
+int bg_auth_new(struct bg_reg *r, struct bg_error *err);
+void bg_auth_free(struct bg_reg *r);
 
 #endif

@@ -40,35 +40,48 @@ static int unsafe_cp(unsigned cp)
          cp == 0x200f || cp == 0x061c;
 }
 
+/* The escaped form of the character at p (n bytes left) into piece: its length; *len gets the
+ * number of input bytes it stands for. */
+static size_t escape_one(const unsigned char *p, size_t n, char piece[16], size_t *len)
+{
+  unsigned cp;
+
+  *len = 1;
+  if (p[0] == '\\')
+    return (size_t)snprintf(piece, 16, "\\\\");
+  if (p[0] >= 0x20 && p[0] < 0x7f) {
+    piece[0] = (char)p[0];
+    return 1;
+  }
+  if (p[0] >= 0x80) {
+    *len = utf8_len(p, n, &cp);
+    if (*len > 0 && unsafe_cp(cp))
+      return (size_t)snprintf(piece, 16, "\\u{%04X}", cp);
+    if (*len > 0) {
+      memcpy(piece, p, *len);
+      return *len;
+    }
+  }
+  *len = 1;
+  return (size_t)snprintf(piece, 16, "\\x%02x", p[0]);
+}
+
 char *bg_escape(const char *s, size_t n, char *out, size_t cap)
 {
   const unsigned char *p = (const unsigned char *)s;
   char piece[16];
-  size_t i = 0, o = 0, len, plen;
-  unsigned cp;
+  size_t i, o = 0, len, plen, total = 0;
+  int cut;
 
   if (cap == 0)
     return out;
-  while (i < n) {
-    len = 1;
-    if (p[i] == '\\') {
-      plen = (size_t)snprintf(piece, sizeof(piece), "\\\\");
-    } else if (p[i] >= 0x20 && p[i] < 0x7f) {
-      piece[0] = (char)p[i];
-      plen = 1;
-    } else if (p[i] >= 0x80 && (len = utf8_len(p + i, n - i, &cp)) > 0) {
-      if (unsafe_cp(cp)) {
-        plen = (size_t)snprintf(piece, sizeof(piece), "\\u{%04X}", cp);
-      } else {
-        memcpy(piece, p + i, len);
-        plen = len;
-      }
-    } else {
-      len = 1;
-      plen = (size_t)snprintf(piece, sizeof(piece), "\\x%02x", p[i]);
-    }
-    /* room is kept for the "..." that marks a cut, as long as more input follows */
-    if (o + plen + (i + len < n ? 3 : 0) + 1 > cap) {
+  for (i = 0; i < n; i += len)
+    total += escape_one(p + i, n - i, piece, &len);
+  cut = total + 1 > cap;
+  for (i = 0; i < n; i += len) {
+    plen = escape_one(p + i, n - i, piece, &len);
+    /* when it does not all fit, room is kept for the "..." that marks the cut */
+    if (o + plen + (cut ? 3 : 0) + 1 > cap) {
       if (o + 4 <= cap) {
         memcpy(out + o, "...", 3);
         o += 3;
@@ -77,7 +90,6 @@ char *bg_escape(const char *s, size_t n, char *out, size_t cap)
     }
     memcpy(out + o, piece, plen);
     o += plen;
-    i += len;
   }
   out[o] = '\0';
   return out;

@@ -8,6 +8,8 @@
 #include "oci/cache.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
+#include "oci/registry.h"
+#include "util/escape.h"
 #include "util/json.h"
 
 static const char hexa[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
@@ -553,4 +555,50 @@ BG_TEST(cache_writer_checks_size_and_digest)
   CHECK_INT(bg_cache_check(&c, &d, 5, &err), 2);
   CHECK(stat(path, &st) != 0);
   CHECK_INT(bg_cache_check(&c, &d, 5, &err), 1);
+}
+
+/* The documented defaults, and the scale the tests use. */
+BG_TEST(registry_time_limits)
+{
+  struct bg_limits l;
+
+  bg_reg_limits(1.0, &l);
+  CHECK_INT(l.connect_ms, 15000);
+  CHECK_INT(l.stall_bytes, 1024);
+  CHECK_INT(l.stall_s, 20);
+  CHECK_INT(l.doc_ms, 30000);
+  CHECK_INT(l.blob_ms, 30000);
+  CHECK_INT(l.blob_rate, 16384);
+  CHECK(l.helper_s == 30);
+  /* 5 attempts of a stalled transfer and the backoff between them: about 2 minutes */
+  CHECK(5 * l.stall_s + 0.5 + 1 + 2 + 4 < 125);
+  bg_reg_limits(0.05, &l);
+  CHECK_INT(l.stall_s, 1);
+  CHECK_INT(l.doc_ms, 1500);
+  CHECK_INT(l.stall_bytes, 1024); /* a rate: not scaled */
+  bg_reg_limits(0.001, &l);
+  CHECK_INT(l.stall_s, 1); /* curl counts whole seconds */
+  bg_reg_limits(0, &l);
+  CHECK_INT(l.stall_s, 20);
+}
+
+BG_TEST(escape_untrusted_strings)
+{
+  char out[64];
+
+  CHECK_STR(bg_escape_str("plain: text/html; x=1", out, sizeof(out)), "plain: text/html; x=1");
+  CHECK_STR(bg_escape_str("\x1b[2J\x07\x7f\\", out, sizeof(out)), "\\x1b[2J\\x07\\x7f\\\\");
+  /* UTF-8 stays; C1 controls and bidirectional overrides do not */
+  CHECK_STR(bg_escape_str("caf\xc3\xa9 \xc2\x9b" "1m \xe2\x80\xae" "x", out, sizeof(out)),
+            "caf\xc3\xa9 \\u{009B}1m \\u{202E}x");
+  /* bytes that are not UTF-8: overlong, surrogate, truncated */
+  CHECK_STR(bg_escape_str("\xc0\xaf\xed\xa0\x80\xe2\x82", out, sizeof(out)),
+            "\\xc0\\xaf\\xed\\xa0\\x80\\xe2\\x82");
+  CHECK_STR(bg_escape("a\0b", 3, out, sizeof(out)), "a\\x00b");
+  /* cut at a whole character, marked */
+  CHECK_STR(bg_escape_str("abcdefghij", out, 8), "abcd...");
+  CHECK_STR(bg_escape_str("\x1b\x1b\x1b", out, 9), "\\x1b...");
+  CHECK_STR(bg_escape_str("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", out, 8), "\xc3\xa9\xc3\xa9...");
+  CHECK_STR(bg_escape_str("abc", out, 4), "abc");
+  CHECK_STR(bg_escape_str(NULL, out, 4), "");
 }
