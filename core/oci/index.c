@@ -141,6 +141,22 @@ done:
   return rc;
 }
 
+/* Takes the lock and reads the index (see load_index): the lock's descriptor, or -1. */
+static int lock_and_load(const struct bg_cache *c, json_t **root, int *damaged,
+                         struct bg_error *why, struct bg_error *err)
+{
+  int lockfd = bg_cache_lock(c, err);
+
+  if (lockfd < 0)
+    return -1;
+  bg_error_clear(why);
+  if (load_index(c, root, damaged, why, err) != 0) {
+    close(lockfd);
+    return -1;
+  }
+  return lockfd;
+}
+
 static const char *entry_name(const json_t *e)
 {
   return bg_json_getstr(json_object_get(e, "annotations"), BG_ANNOT_REF_NAME);
@@ -205,12 +221,9 @@ static int index_set(const struct bg_cache *c, const struct entry *e, struct bg_
   size_t i;
   int lockfd, damaged, rc = -1;
 
-  lockfd = bg_cache_lock(c, err);
+  lockfd = lock_and_load(c, &root, &damaged, &why, err);
   if (lockfd < 0)
-    return -1;
-  bg_error_clear(&why);
-  if (load_index(c, &root, &damaged, &why, err) != 0)
-    goto out;
+    return bg_error_prefix(err, "updating the cache index");
   if (damaged)
     bg_log(BG_LOG_WARN, "%s/index.json was damaged (%s): writing a new one", c->dir,
            bg_escape_str(why.msg, reason, sizeof(reason)));
@@ -451,12 +464,9 @@ int bg_cache_index_repair(const struct bg_cache *c, bg_cache_note_fn fn, void *c
   size_t i;
   int lockfd, damaged, rc = -1, changed = 0, r;
 
-  lockfd = bg_cache_lock(c, err);
+  lockfd = lock_and_load(c, &root, &damaged, &why, err);
   if (lockfd < 0)
     return -1;
-  bg_error_clear(&why);
-  if (load_index(c, &root, &damaged, &why, err) != 0)
-    goto out;
   if (damaged) {
     snprintf(line, sizeof(line), "index.json was damaged (%s): replaced by an empty index",
              bg_escape_str(why.msg, reason, sizeof(reason)));

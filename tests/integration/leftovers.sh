@@ -16,18 +16,10 @@ L2=$(python3 -c "import json; print(json.load(open('img.json'))['layers'][1]['di
 OK="OK $(python3 -c "import json; print(json.load(open('img.json'))['manifest'])")"
 printf '[{"path": "/blobs/%s", "action": "trickle", "interval": 0.05, "times": -1}]' "$L2" \
   > front.faults
-python3 "$T/faultserver.py" --port-file front.port --log front.log --upstream "http://$REGISTRY" \
-  --faults front.faults 2>front.err &
-bg_track $!
-for _ in $(seq 100); do [ -s front.port ] && break; sleep 0.05; done
-F="127.0.0.1:$(cat front.port)"
+faultserver_start front --upstream "http://$REGISTRY"
+F=$FRONT
 
-cat > pull.lua <<'LUA'
-local oci = require "banger.oci"
-local img, err, code = oci.pull(args.ref, { cache_dir = args.cache, progress = "none",
-  pull = "always" })
-if img then print("OK " .. img.digest) else print("ERR " .. code .. " " .. err) end
-LUA
+PULL="$BANGER_SOURCE_DIR/tests/tools/pull.lua"
 # wait_for GLOB: until a file matches (10 s at most)
 wait_for() {
   for _ in $(seq 1000); do
@@ -41,7 +33,7 @@ tmps() { ls -A "$1" | grep -c '^\.tmp-'; }
 
 # SIGINT and SIGTERM while a blob is being written: its temp file goes with the process
 for sig in INT TERM; do
-  "$BANGER" pull.lua ref="$F/x/img:1" cache=cache-$sig >/dev/null 2>&1 &
+  "$BANGER" "$PULL" ref="$F/x/img:1" cache=cache-$sig >/dev/null 2>&1 &
   pid=$!
   wait_for "cache-$sig/blobs/sha256/.tmp-*"
   kill -$sig $pid
@@ -52,14 +44,14 @@ for sig in INT TERM; do
 done
 
 # kill -9 leaves the temp blob; the next pull into the cache sweeps it
-"$BANGER" pull.lua ref="$F/x/img:1" cache=cache-9 >/dev/null 2>&1 &
+"$BANGER" "$PULL" ref="$F/x/img:1" cache=cache-9 >/dev/null 2>&1 &
 pid=$!
 wait_for "cache-9/blobs/sha256/.tmp-*"
 kill -9 $pid
 wait $pid 2>/dev/null
 expect_eq "$([ "$(tmps cache-9/blobs/sha256)" -ge 1 ] && echo left)" left "kill -9: temp blobs are left"
 echo '[]' > front.faults
-expect_eq "$(timeout 60 "$BANGER" pull.lua ref="$F/x/img:1" cache=cache-9 2>&1)" "$OK" "the next pull"
+expect_eq "$(timeout 60 "$BANGER" "$PULL" ref="$F/x/img:1" cache=cache-9 2>&1)" "$OK" "the next pull"
 expect_eq "$(tmps cache-9/blobs/sha256)" 0 "the next pull swept the dead writer's temp blob"
 
 # an image build killed with -9: its temporary output is swept by the next build there

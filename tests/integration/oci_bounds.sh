@@ -27,19 +27,10 @@ field() { python3 -c "import json,sys; d=json.load(open('$1')); print(eval(sys.a
 L1=$(field img.json "d['layers'][0]['digest']")
 MANIFEST=$(field img.json "d['manifest']")
 
-echo '[]' > front.faults
-python3 "$T/faultserver.py" --port-file front.port --log front.log --upstream "http://$REGISTRY" \
-  --faults front.faults --auth 2>front.err &
-bg_track $!
-for _ in $(seq 100); do [ -s front.port ] && break; sleep 0.05; done
-F="127.0.0.1:$(cat front.port)"
+faultserver_start front --upstream "http://$REGISTRY" --auth
+F=$FRONT
 
-cat > pull.lua <<'LUA'
-local oci = require "banger.oci"
-local img, err, code = oci.pull(args.ref, { cache_dir = args.cache, progress = args.progress or
-  "none", pull = "always", parallel = tonumber(args.parallel or "3") })
-if img then print("OK " .. img.digest) else print("ERR " .. code .. " " .. err) end
-LUA
+PULL="$BANGER_SOURCE_DIR/tests/tools/pull.lua"
 echo 0 > pulls
 # pull REF [VAR=VALUE...]: one pull into a fresh cache, at most 60 s; sets SECS
 pull() {
@@ -47,7 +38,7 @@ pull() {
   shift
   echo $n > pulls
   t0=$(date +%s.%N)
-  env "$@" timeout 60 "$BANGER" pull.lua ref="$ref" cache="cache-$n" 2>&1 || true
+  env "$@" timeout 60 "$BANGER" "$PULL" ref="$ref" cache="cache-$n" 2>&1 || true
   t1=$(date +%s.%N)
   python3 -c "print('%.1f' % ($t1 - $t0))" > secs
 }
@@ -131,7 +122,7 @@ faults '[{"token_ttl": 100, "expires_in": 1},
          {"path": "/blobs/'"$(field four.json "d['layers'][1]['digest']")"'", "action": "delay", "seconds": 1.3},
          {"path": "^/token", "action": "delay", "seconds": 3, "after": 1}]'
 n=$(($(cat pulls) + 1)); echo $n > pulls
-timeout 60 "$BANGER" pull.lua ref="$F/x/four:1" cache=cache-$n parallel=2 progress=plain 2>&1 |
+timeout 60 "$BANGER" "$PULL" ref="$F/x/four:1" cache=cache-$n parallel=2 progress=plain 2>&1 |
   python3 -c "
 import sys, time
 for line in sys.stdin:

@@ -10,12 +10,8 @@ T="$BANGER_SOURCE_DIR/tests/tools"
 export BANGER_OCI_BACKOFF_SCALE=0.01
 python3 "$T/mkimage.py" src --tag img --random-layer 1000 >/dev/null
 registry_push src img x/img:1
-echo '[]' > front.faults
-python3 "$T/faultserver.py" --port-file front.port --log front.log --upstream "http://$REGISTRY" \
-  --faults front.faults --auth 2>front.err &
-bg_track $!
-for _ in $(seq 100); do [ -s front.port ] && break; sleep 0.05; done
-F="127.0.0.1:$(cat front.port)"
+faultserver_start front --upstream "http://$REGISTRY" --auth
+F=$FRONT
 
 cat > pull.lua <<'LUA'
 local oci = require "banger.oci"
@@ -107,11 +103,8 @@ expect_eq "$(REGISTRY_AUTH_FILE=$PWD/auth.json DOCKER_CONFIG=$PWD/dc run)" "OK" 
 expect_eq "$(token_users)" "dave" "REGISTRY_AUTH_FILE wins"
 # a registry that asks for Basic credentials itself (no token service)
 echo '[{"basic": true}]' > basic.faults
-python3 "$T/faultserver.py" --port-file basic.port --log basic.log --upstream "http://$REGISTRY" \
-  --faults basic.faults 2>basic.err &
-bg_track $!
-for _ in $(seq 100); do [ -s basic.port ] && break; sleep 0.05; done
-B="127.0.0.1:$(cat basic.port)"
+faultserver_start basic --upstream "http://$REGISTRY"
+B=$FRONT
 printf '{"auths":{"%s":{"auth":"%s"}}}' "$B" "$(printf 'erin:pw5' | base64)" > dc/config.json
 expect_eq "$(DOCKER_CONFIG=$PWD/dc "$BANGER" pull.lua ref="$B/x/img:1" cache=cache-basic 2>/dev/null)" "OK" "Basic registry with credentials"
 expect_eq "$(python3 -c "

@@ -18,12 +18,7 @@ OK="OK $(field a.json "d['manifest']")"
 L1=$(field a.json "d['layers'][0]['digest'][7:]")
 CFG=$(field a.json "d['config'][7:]")
 
-cat > pull.lua <<'LUA'
-local oci = require "banger.oci"
-local img, err, code = oci.pull(args.ref, { cache_dir = args.cache or "cache", progress = "none",
-  pull = args.pull or "missing" })
-if img then print("OK " .. img.digest) else print("ERR " .. code .. " " .. err) end
-LUA
+PULL="$BANGER_SOURCE_DIR/tests/tools/pull.lua"
 cat > upkeep.lua <<'LUA'
 local oci = require "banger.oci"
 local removed, repaired = oci[args.op](args.cache or "cache")
@@ -32,7 +27,7 @@ table.sort(removed)
 print(table.concat(removed, " "))
 for _, line in ipairs(repaired or {}) do print("repaired: " .. line) end
 LUA
-pull() { timeout 60 "$BANGER" pull.lua ref="$REF" "$@" 2>pull.err; }
+pull() { timeout 60 "$BANGER" "$PULL" ref="$REF" pull=missing "$@" 2>pull.err; }
 upkeep() { timeout 60 "$BANGER" upkeep.lua "$@" 2>&1; }
 echo precious > victim
 
@@ -40,7 +35,7 @@ echo precious > victim
 # pull with that PID writes nothing through it
 expect_eq "$(pull)" "$OK" "first pull"
 # (exec keeps the PID: the pull is the process the name was planted for)
-out=$(timeout 60 bash -c 'ln -s "$PWD/victim" cache/.index.json.tmp-$$ && exec "$0" pull.lua ref="$1" pull=always' "$BANGER" "$REF" 2>&1)
+out=$(timeout 60 bash -c 'ln -s "$PWD/victim" cache/.index.json.tmp-$$ && exec "$0" "$2" ref="$1" pull=always' "$BANGER" "$REF" "$PULL" 2>&1)
 expect_eq "$out" "$OK" "planted temp symlink: the pull succeeds"
 expect_eq "$(cat victim)" "precious" "planted temp symlink: its target is untouched"
 rm -f cache/.index.json.tmp-*

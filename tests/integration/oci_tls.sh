@@ -90,12 +90,7 @@ skopeo copy -q --dest-cert-dir "$PWD/nowhere" --dest-tls-verify=false "oci:src:i
   "docker://registry.test:$P/x/img:1" >push.log 2>&1 || { cat push.log >&2; exit 1; }
 OK="OK $(python3 -c "import json; print(json.load(open('img.json'))['manifest'])")"
 
-cat > pull.lua <<'LUA'
-local oci = require "banger.oci"
-local img, err, code = oci.pull(args.ref, { cache_dir = args.cache, progress = "none",
-  pull = "always", insecure = args.insecure == "1" })
-if img then print("OK " .. img.digest) else print("ERR " .. code .. " " .. err) end
-LUA
+PULL="$BANGER_SOURCE_DIR/tests/tools/pull.lua"
 export HOME=$PWD/home
 mkdir -p home
 echo 0 > pulls
@@ -103,7 +98,7 @@ pull() { # ref [insecure] [VAR=VALUE...]: into a fresh cache each time
   local ref=$1 ins=${2:-0} n=$(($(cat pulls) + 1))
   shift 2 2>/dev/null || shift
   echo $n > pulls
-  env "$@" timeout 60 "$BANGER" pull.lua ref="$ref" insecure="$ins" cache="cache-$n" 2>&1
+  env "$@" timeout 60 "$BANGER" "$PULL" ref="$ref" insecure="$ins" cache="cache-$n" 2>&1
 }
 
 # a private CA is not trusted by default, and a certificate error is final
@@ -150,11 +145,8 @@ expect_eq "$(pull "plain.test:$H/x/img:1" 1)" "$OK" "plain http: insecure falls 
 
 # Basic credentials never go over plain http to a host that is not this one
 echo '[{"basic": true}]' > basic.faults
-python3 "$T/faultserver.py" --port-file basic.port --log basic.log --bind 127.0.0.3 \
-  --upstream "http://127.0.0.3:$H" --faults basic.faults 2>basic.err &
-bg_track $!
-for _ in $(seq 100); do [ -s basic.port ] && break; sleep 0.05; done
-B=$(cat basic.port)
+faultserver_start basic --bind 127.0.0.3 --upstream "http://127.0.0.3:$H"
+B=$FRONT_PORT
 mkdir -p home/.docker
 printf '{"auths":{"plain.test:%s":{"auth":"%s"}}}' "$B" "$(printf 'erin:pw5' | base64)" \
   > home/.docker/config.json

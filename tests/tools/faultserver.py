@@ -244,12 +244,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(code, body[:len(body) // 2], headers, None)
         if action in ("truncate", "reset"):
             cut = rule.get("bytes", len(body) // 2)
-            self.record(code)
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
+            self.head(code, headers, len(body))
             self.wfile.write(body[:cut])
             self.wfile.flush()
             if action == "reset":
@@ -260,15 +255,20 @@ class Handler(BaseHTTPRequestHandler):
             return
         return self.reply(code, body, headers, None)
 
-    def endless(self, rule):
-        code = rule.get("code", 500)
+    def head(self, code, headers, length=None):
+        """Logs the reply and sends its status and headers (with Content-Length if given)."""
         self.record(code)
         self.send_response(code)
-        for k, v in rule.get("headers", {}).items():
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        for k, v in headers.items():
             self.send_header(k, v)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Connection", "close")
         self.end_headers()
+
+    def endless(self, rule):
+        headers = dict(rule.get("headers", {}))
+        headers.update({"Content-Type": "application/json", "Connection": "close"})
+        self.head(rule.get("code", 500), headers)
         chunk = b'{"errors":[' + b" " * 65536
         self.close_connection = True
         try:
@@ -280,12 +280,7 @@ class Handler(BaseHTTPRequestHandler):
     def trickle(self, rule, code, headers, body):
         if "body" in rule:
             body = rule["body"].encode()
-        self.record(code)
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(body)))
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.end_headers()
+        self.head(code, headers, len(body))
         self.close_connection = True
         try:
             for i in range(len(body)):
