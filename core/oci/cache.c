@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "index.h"
+#include "../util/json.h"
 
 static int mkdir_p(const char *path, struct bg_error *err)
 {
@@ -82,6 +83,23 @@ int bg_cache_write_file(const struct bg_cache *c, const char *name, const void *
   return fsync_dir(c->dir, err);
 }
 
+static int write_layout(const struct bg_cache *c, struct bg_error *err)
+{
+  json_t *doc = json_pack("{s:s}", "imageLayoutVersion", "1.0.0");
+  struct bg_buf b;
+  int rc = -1;
+
+  bg_buf_init(&b, 4096);
+  if (doc == NULL)
+    bg_error_set(err, BG_ENOMEM, "out of memory");
+  else if (bg_json_dump(&b, doc, err) == 0)
+    rc = bg_cache_write_file(c, "oci-layout", b.data, b.len, err);
+  if (doc != NULL)
+    json_decref(doc);
+  bg_buf_free(&b);
+  return rc;
+}
+
 /* blobs/ and blobs/sha256/ must be directories of their own, not symlinks to one: checked
  * before anything is created inside. */
 static int make_real_dir(const char *path, struct bg_error *err)
@@ -100,8 +118,6 @@ static int make_real_dir(const char *path, struct bg_error *err)
 
 int bg_cache_open(const char *dir, struct bg_cache *c, struct bg_error *err)
 {
-  static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-  static const char index[] = "{\"schemaVersion\":2,\"manifests\":[]}";
   char path[PATH_MAX];
   struct stat st;
 
@@ -123,12 +139,10 @@ int bg_cache_open(const char *dir, struct bg_cache *c, struct bg_error *err)
   if (make_real_dir(path, err) != 0)
     return -1;
   snprintf(path, sizeof(path), "%s/oci-layout", c->dir);
-  if (lstat(path, &st) != 0 &&
-      bg_cache_write_file(c, "oci-layout", layout, sizeof(layout) - 1, err) != 0)
+  if (lstat(path, &st) != 0 && write_layout(c, err) != 0)
     return -1;
   snprintf(path, sizeof(path), "%s/index.json", c->dir);
-  if (lstat(path, &st) != 0 &&
-      bg_cache_write_file(c, "index.json", index, sizeof(index) - 1, err) != 0)
+  if (lstat(path, &st) != 0 && bg_cache_index_init(c, err) != 0)
     return -1;
   return 0;
 }

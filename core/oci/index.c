@@ -141,6 +141,18 @@ done:
   return rc;
 }
 
+int bg_cache_index_init(const struct bg_cache *c, struct bg_error *err)
+{
+  json_t *root = empty_index();
+  int rc;
+
+  if (root == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  rc = save_index(c, root, err);
+  json_decref(root);
+  return rc;
+}
+
 /* Takes the lock and reads the index (see load_index): the lock's descriptor, or -1. */
 static int lock_and_load(const struct bg_cache *c, json_t **root, int *damaged,
                          struct bg_error *why, struct bg_error *err)

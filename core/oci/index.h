@@ -18,6 +18,9 @@
 #define BG_ANNOT_SOURCE_DIGEST "dev.banger.source.digest"
 #define BG_ANNOT_SOURCE_TYPE "dev.banger.source.mediaType"
 
+/* Writes an empty index.json (a new cache). */
+int bg_cache_index_init(const struct bg_cache *c, struct bg_error *err);
+
 /* Takes the cache's lock (flock on .lock): the descriptor to close, or -1. */
 int bg_cache_lock(const struct bg_cache *c, struct bg_error *err);
 

@@ -108,6 +108,11 @@ expect_eq "$(count "'/blobs/' in e['path']")" 0 "10 GiB config: not a byte fetch
 faults '[{"path": "/manifests/1", "action": "serve", "content_type": "application/vnd.oci.image.index.v1+json", "body": "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"manifests\":[{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"sha256:'"$HEX"'\",\"size\":5242880,\"platform\":{\"os\":\"linux\",\"architecture\":\"amd64\"}}]}"}]'
 expect_eq "$(pull "$F/x/img:1")" "ERR toobig pulling $F/x/img:1: manifest sha256:$HEX is 5242880 bytes (5.0 MiB), over the 4.0 MiB cap" "5 MiB manifest refused"
 expect_eq "$(count "'sha256:$HEX' in e['path']")" 0 "5 MiB manifest: not fetched"
+# what does not fit in the cache's filesystem is refused before a byte is fetched
+faults '[{"path": "/manifests/", "action": "serve", "content_type": "application/vnd.oci.image.manifest.v1+json", "body": "{\"schemaVersion\":2,\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":\"sha256:'"$HEX"'\",\"size\":100},\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+gzip\",\"digest\":\"'"$L1"'\",\"size\":1152921504606846976}]}"}]'
+out=$(pull "$F/x/img:1")
+expect_contains "$out" "ERR nospace pulling $F/x/img:1: the image's blobs need 1048576.0 TiB and the cache $PWD/cache-$(cat pulls) has " "layers that cannot fit refused"
+expect_eq "$(count "'/blobs/' in e['path']")" 0 "layers that cannot fit: not a byte fetched"
 # the same blob listed three times is fetched once
 faults '[]'
 expect_eq "$(pull "$F/x/thrice:1")" "OK $(field thrice.json "d['manifest']")" "layer listed three times"
