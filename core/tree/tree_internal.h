@@ -68,6 +68,10 @@ int bg_tree_resolve(struct bg_tree *t, const char *path, int flags, const struct
                     struct bg_resolved *r, struct bg_error *err);
 
 /* ---- the tree (tree.c) ---- */
+/* A new name for ino in dir (which must not hold that name yet), within the caps and
+ * BG_PATH_MAX; the inode gains a link. */
+struct bg_node *bg_tree_node_new(struct bg_tree *t, struct bg_node *dir, const char *name,
+                                 size_t len, struct bg_inode *ino, struct bg_error *err);
 /* A new directory named name in dir (which must not hold that name yet). */
 struct bg_node *bg_tree_new_dir(struct bg_tree *t, struct bg_node *dir, const char *name,
                                 size_t len, const struct bg_meta *m, struct bg_error *err);
