@@ -115,13 +115,15 @@ it("renders the template with the dispatch code in place of the placeholder", fu
   eq(script:find("@BANGER_DISPATCH@", 1, true), nil)
   spec.truthy(script:find("\n    opensuse* | suse | sles)\n", 1, true), "glob id as a case pattern")
   spec.truthy(script:find("\n  run 'apk add openssh'\n", 1, true), "alpine install")
-  spec.truthy(script:find("banger_entry=4; banger_branch='fedora (yum)'; return 0", 1, true),
-    "yum fallback entry")
+  spec.truthy(script:find("banger_entry=4; banger_branch='fedora (yum)'; banger_manager='yum'; " ..
+    "return 0", 1, true), "yum fallback entry")
+  spec.truthy(script:find("\n  [ 4 -lt \"$_from\" ] || case $1 in\n", 1, true),
+    "entries can be searched from a later one")
   local custom = firstboot.render({ entry({ install = { "echo 'x'" } }) })
   spec.truthy(custom:find("\n  run 'echo '\\''x'\\'''\n", 1, true), "quoted command")
   spec.truthy(custom:find("\nbanger_enable_1() {\n  :\n}\n", 1, true), "empty enable")
-  spec.truthy(custom:find("      banger_entry=1; banger_branch='x'; return 0 ;;\n", 1, true),
-    "entry without a manager")
+  spec.truthy(custom:find("      banger_entry=1; banger_branch='x'; banger_manager=''; return 0 ;;\n",
+    1, true), "entry without a manager")
 end)
 
 it("exposes the compiled-in assets", function()
