@@ -36,7 +36,8 @@ void bg_meter_init(struct bg_meter *m, int mode, const char *label)
   m->mode = mode;
   m->out = stderr;
   m->start = bg_meter_clock();
-  m->last = m->start;
+  /* a bar shows at once; plain lines only for a step that runs long */
+  m->last = mode == BG_METER_BAR ? m->start - BAR_SECONDS : m->start;
   snprintf(m->label, sizeof(m->label), "%s", label);
 }
 
