@@ -34,7 +34,7 @@ test-boot: build
 # cache of its own in the build directory; then e2fsck checks the result.
 demo: build
 	cmake --build $(BUILD) --target demo-image
-	$(BUILD)/banger-build recipes/default.lua image=oci:$(BUILD)/demo/oci:demo \
+	$(BUILD)/banger-build default image=oci:$(BUILD)/demo/oci:demo \
 	  out=$(BUILD)/demo.ext4 --cache-dir $(BUILD)/demo/cache
 	$$(command -v e2fsck || echo /sbin/e2fsck) -fn $(BUILD)/demo.ext4
 
