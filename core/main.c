@@ -382,29 +382,17 @@ static int stdlib_searcher(lua_State *L)
 }
 
 /* load, loadfile and dofile in text mode only: a recipe cannot hand the VM a binary chunk
- * (bytecode is not checked by Lua and can corrupt memory). */
-static int sb_load(lua_State *L)
+ * (bytecode is not checked by Lua and can corrupt memory). Upvalues: the original function and
+ * the position of its mode argument (3 for load, 2 for loadfile). */
+static int sb_textmode(lua_State *L)
 {
+  int pos = (int)lua_tointeger(L, lua_upvalueindex(2));
   int n = lua_gettop(L);
 
-  if (n < 3)
-    lua_settop(L, n = 3);
+  if (n < pos)
+    lua_settop(L, n = pos);
   lua_pushliteral(L, "t");
-  lua_replace(L, 3);
-  lua_pushvalue(L, lua_upvalueindex(1));
-  lua_insert(L, 1);
-  lua_call(L, n, LUA_MULTRET);
-  return lua_gettop(L);
-}
-
-static int sb_loadfile(lua_State *L)
-{
-  int n = lua_gettop(L);
-
-  if (n < 2)
-    lua_settop(L, n = 2);
-  lua_pushliteral(L, "t");
-  lua_replace(L, 2);
+  lua_replace(L, pos);
   lua_pushvalue(L, lua_upvalueindex(1));
   lua_insert(L, 1);
   lua_call(L, n, LUA_MULTRET);
@@ -510,10 +498,12 @@ static void sandbox(lua_State *L)
     wrap(L, guarded[k][0], guarded[k][1], sb_guarded, 1);
   lua_pushglobaltable(L);
   lua_getfield(L, -1, "load");
-  lua_pushcclosure(L, sb_load, 1);
+  lua_pushinteger(L, 3);
+  lua_pushcclosure(L, sb_textmode, 2);
   lua_setfield(L, -2, "load");
   lua_getfield(L, -1, "loadfile");
-  lua_pushcclosure(L, sb_loadfile, 1);
+  lua_pushinteger(L, 2);
+  lua_pushcclosure(L, sb_textmode, 2);
   lua_setfield(L, -2, "loadfile");
   lua_pushcfunction(L, sb_dofile);
   lua_setfield(L, -2, "dofile");

@@ -34,4 +34,5 @@ echo "deps: installing $missing" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update || { echo "deps: apt-get update failed" >&2; exit 1; }
 # shellcheck disable=SC2086
-apt-get install -y --no-install-recommends $missing || { echo "deps: apt-get install failed" >&2; exit 1; }
+apt-get install -y --no-install-recommends $missing ||
+  { echo "deps: apt-get install failed" >&2; exit 1; }

@@ -18,7 +18,7 @@ expect_eq "$(ls cache 2>/dev/null | wc -l)" 0 "not even pulled"
 expect_eq "$rc/$(cat err)" "2/banger-build: argument size=lots: invalid size \"lots\": expected bytes or a number with K, M, G or T" "a value of the wrong type"
 "$BANGER" --cache-dir "$PWD/cache" "$r/default.lua" 2>err; rc=$?
 expect_eq "$rc" 2 "image= is required"
-expect_contains "$(cat err)" "argument image= is required: the image to build from" "the required argument named"
+expect_contains "$(cat err)" "argument image= is required: the image: NAME:TAG" "the required argument named"
 
 # --help: the recipe's own comment and its arguments, and nothing run
 for recipe in default debian alpine cache; do

@@ -67,47 +67,42 @@ M.TYPES.size = {
     local n, err = sizes.parse(s)
     if not n then return nil, err end
     if n < sizes.FLOOR then
-      return nil, string.format("%s is under the %s floor", sizes.format(n), sizes.format(sizes.FLOOR))
+      return nil, string.format("%s is under the %s floor", sizes.format(n),
+        sizes.format(sizes.FLOOR))
     end
     return n
   end,
 }
 
-M.TYPES.platform = {
-  metavar = "OS/ARCH",
-  parse = function(s)
-    local p, err = require("banger.oci").parse_platform(s)
-    if not p then return nil, err end
-    return p
-  end,
-}
+-- A type the registry client's own parser checks: its value (a normalised platform), or the
+-- text as given (an image reference).
+local function oci_checked(metavar, parser, keep_text)
+  return {
+    metavar = metavar,
+    parse = function(s)
+      local v, err = require("banger.oci")[parser](s)
+      if not v then return nil, err end
+      return keep_text and s or v
+    end,
+  }
+end
 
-M.TYPES.image = {
-  metavar = "IMAGE",
-  parse = function(s)
-    local ok, err = require("banger.oci").parse_ref(s)
-    if not ok then return nil, err end
-    return s
-  end,
-}
+M.TYPES.platform = oci_checked("OS/ARCH", "parse_platform", false)
+M.TYPES.image = oci_checked("IMAGE", "parse_ref", true)
 
 --- The arguments of a build: every banger.run option a command line can set. A row per option;
 --- `banger.run { args = args, ... }` passes each one to the option of the same name.
 M.BUILD = {
-  { "image", "image", nil, "the image to build from: debian:bookworm, REGISTRY/NAME:TAG, " ..
-    "oci:DIR:TAG, oci-archive:FILE or docker-archive:FILE", required = true },
-  { "out", "path", nil, "the image file to write (default NAME-TAG.ext4 in the current directory)" },
+  { "image", "image", nil, "the image: NAME:TAG, REGISTRY/NAME:TAG, oci:DIR:TAG, oci-archive:FILE",
+    required = true },
+  { "out", "path", nil, "the image file to write (default NAME-TAG.ext4 here)" },
   { "size", "size", nil, "a fixed image size such as 2G or 512M (default: sized by its content)" },
-  { "headroom", "ratio", nil, "content-aware sizing: free space as a fraction of the content " ..
-    "(default 0.25)" },
+  { "headroom", "ratio", nil, "free space as a fraction of the content (default 0.25)" },
   { "label", "string", nil, "the filesystem label, at most 16 bytes" },
-  { "platform", "platform", "linux/amd64", "the platform to pull: linux/amd64, linux/arm64/v8, ..." },
-  { "pull", "missing|always|never", "missing", "missing: the cache if it has the image, else the " ..
-    "registry; always: ask the registry; never: the cache only, no network" },
-  { "insecure", "boolean", false, "allow plain http and unverified TLS to a registry that is not " ..
-    "on loopback" },
-  { "plan", "boolean", false, "print what the build would inject, the size and the first-boot " ..
-    "branch it would choose, and write nothing (the same as --plan)" },
+  { "platform", "platform", "linux/amd64", "the platform to pull: linux/amd64, linux/arm64/v8" },
+  { "pull", "missing|always|never", "missing", "fetch what the cache lacks, always, or never" },
+  { "insecure", "boolean", false, "plain http or unverified TLS to a registry not on loopback" },
+  { "plan", "boolean", false, "print what the build would do and write nothing (like --plan)" },
 }
 
 local function type_of(row)

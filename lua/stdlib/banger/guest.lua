@@ -285,7 +285,9 @@ function M.validate(payload)
   end
   for i, e in ipairs(payload) do
     local where = string.format("payload[%d]", i)
-    if type(e) ~= "table" then raise(string.format("%s: expected a table, got %s", where, type(e))) end
+    if type(e) ~= "table" then
+      raise(string.format("%s: expected a table, got %s", where, type(e)))
+    end
     for k in pairs(e) do
       if not FIELDS[k] then
         raise(string.format("%s: unknown field %s (expected path, kind, mode, owner, source, " ..
@@ -296,7 +298,9 @@ function M.validate(payload)
       raise(where .. ".path: expected an absolute path in the guest")
     end
     where = string.format("%s (%s)", where, e.path)
-    if seen[e.path] then raise(string.format("%s: the path is also payload[%d]", where, seen[e.path])) end
+    if seen[e.path] then
+      raise(string.format("%s: the path is also payload[%d]", where, seen[e.path]))
+    end
     seen[e.path] = i
     local need = KIND_FIELDS[e.kind]
     if not need then

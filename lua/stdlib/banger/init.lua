@@ -239,7 +239,7 @@ end
 ---@field headroom? number        content-aware sizing: free space as a fraction of the content
 ---@field agents? "systemd"|"openrc"|false  the guest's init system (default "systemd"): picks
 ---                               the default payload and the warnings
----@field payload? banger.guest.Entry[]|false  what is injected (default banger.guest.payload(agents))
+---@field payload? banger.guest.Entry[]|false  what is injected (default guest.payload(agents))
 ---@field dispatch? table         first-boot dispatch table (default banger.distros.default())
 ---@field plan? boolean           print what the build would do and write nothing
 ---@field args? table             banger.arguments' values: each one named like an option sets it
