@@ -10,12 +10,11 @@ local banger = require "banger"
 local distros = require "banger.distros"
 local guest = require "banger.guest"
 
-local args = banger.arguments(banger.BUILD_ARGS, { headroom = 0.5 })
+local args = banger.arguments(banger.BUILD_ARGS, { headroom = 0.5, xattrs = "keep" })
 
 return banger.run {
   args = args,
   expect = { "debian", "ubuntu" },
-  xattrs = "keep",
   agents = "systemd",
   payload = guest.payload("systemd"),
   dispatch = distros.only("apt-get"),

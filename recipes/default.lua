@@ -12,9 +12,10 @@ local banger = require "banger"
 local distros = require "banger.distros"
 local guest = require "banger.guest"
 
--- The command line: every build argument (image, out, size, headroom, label, platform, pull,
--- insecure, plan), typed and checked; an unknown key is an error.
-local args = banger.arguments(banger.BUILD_ARGS)
+-- The command line: every build argument (image, out, size, headroom, label, devices, xattrs,
+-- platform, pull, insecure, plan), typed and checked; an unknown key is an error. This recipe's
+-- policy is its defaults: device nodes, fifos and xattrs are left out unless asked for.
+local args = banger.arguments(banger.BUILD_ARGS, { devices = "skip", xattrs = "drop" })
 
 -- What goes into the guest: a list of plain entries, one per path, in the order they are made:
 --   { path = "/usr/local/bin/banger-vsock-agent", kind = "file", mode = "0755", owner = "0:0",
@@ -37,8 +38,6 @@ local dispatch = distros.default()
 
 return banger.run {
   args = args,
-  devices = "skip",
-  xattrs = "drop",
   agents = "systemd",
   payload = payload,
   dispatch = dispatch,

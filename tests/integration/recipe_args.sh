@@ -10,7 +10,7 @@ img=image=oci:$PWD/layout:demo
 
 "$BANGER" --cache-dir "$PWD/cache" "$r/default.lua" "$img" sise=2G out=typo.ext4 2>err; rc=$?
 expect_eq "$rc" 2 "a misspelt key is a usage error"
-expect_eq "$(cat err)" "banger-build: unknown argument 'sise'; did you mean 'size'? $r/default.lua takes image, out, size, headroom, label, platform, pull, insecure, plan (banger-build $r/default.lua --help)" "the misspelt key, the closest one and all of them"
+expect_eq "$(cat err)" "banger-build: unknown argument 'sise'; did you mean 'size'? $r/default.lua takes image, out, size, headroom, label, devices, xattrs, platform, pull, insecure, plan (banger-build $r/default.lua --help)" "the misspelt key, the closest one and all of them"
 expect_file_absent typo.ext4 "nothing built after a usage error"
 expect_eq "$(ls cache 2>/dev/null | wc -l)" 0 "not even pulled"
 
@@ -29,6 +29,7 @@ for recipe in default debian alpine cache; do
 done
 out=$("$BANGER" "$r/default.lua" --help)
 for a in "image=IMAGE " "out=PATH " "size=SIZE " "headroom=X " "label=TEXT " "platform=OS/ARCH " \
+  "devices=skip|keep " "xattrs=drop|keep " \
   "pull=missing|always|never
 " "insecure=BOOL " "plan=BOOL "; do
   expect_contains "$out" "
@@ -39,6 +40,8 @@ expect_contains "$(flat <<<"$out")" "(default linux/amd64)" "default --help show
 expect_contains "$("$BANGER" "$r/debian.lua" --help | flat)" "fraction of the content (default 0.5)" \
   "debian --help shows the recipe's own default"
 expect_contains "$("$BANGER" "$r/alpine.lua" -h | flat)" "(default 0.15)" "-h is --help"
+expect_contains "$("$BANGER" "$r/debian.lua" --help | flat)" "dropped or kept (default keep)" \
+  "debian keeps xattrs by default"
 expect_eq "$(ls cache 2>/dev/null | wc -l)" 0 "--help pulls nothing"
 
 # every option reaches the build

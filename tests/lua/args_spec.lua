@@ -50,7 +50,7 @@ end)
 it("names an unknown key, the closest known one and all of them", function()
   eq(usage_error({ image = "x", sise = "2G" }, banger.BUILD_ARGS),
     "unknown argument 'sise'; did you mean 'size'? RECIPE takes image, out, size, headroom, " ..
-    "label, platform, pull, insecure, plan (banger-build RECIPE --help)")
+    "label, devices, xattrs, platform, pull, insecure, plan (banger-build RECIPE --help)")
   eq(usage_error({ image = "x", zzzz = "1" }, banger.BUILD_ARGS):match("^[^?]*RECIPE takes"),
     "unknown argument 'zzzz'; RECIPE takes")
   eq(usage_error({ image = "x", platfrom = "linux/arm64" }, banger.BUILD_ARGS):match("^.-%?"),
@@ -112,12 +112,13 @@ end)
 it("hands run every argument that is a run option, and refuses one set twice", function()
   local v = parse({ image = "x", pull = "never" }, banger.BUILD_ARGS,
     { { "endpoint", "string", "e", "not a run option" } })
-  local opts = bargs.spread({ args = v, devices = "skip" }, { image = 1, pull = 1, devices = 1,
-    platform = 1 }, "run")
+  local opts = bargs.spread({ args = v, agents = "openrc" }, { image = 1, pull = 1, devices = 1,
+    platform = 1, agents = 1 }, "run")
   eq(opts.image, "x")
   eq(opts.pull, "never")
   eq(opts.platform, "linux/amd64")
   eq(opts.devices, "skip")
+  eq(opts.agents, "openrc")
   eq(opts.endpoint, nil)
   eq(opts.args, nil)
   spec.raises(function() bargs.spread({ args = v, pull = "always" }, { pull = 1 }, "run") end,
