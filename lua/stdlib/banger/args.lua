@@ -42,23 +42,21 @@ M.TYPES.boolean = {
   end,
 }
 
-M.TYPES.integer = {
-  metavar = "N",
-  parse = function(s)
-    local n = s:match("^%-?%d+$") and math.tointeger(tonumber(s))
-    if not n then return nil, "expected a whole number" end
-    return n
-  end,
-}
+-- A number written as the pattern allows, converted (nil when it cannot be), or why not.
+local function numeric(metavar, pattern, convert, want)
+  return {
+    metavar = metavar,
+    parse = function(s)
+      local n = s:match(pattern) and convert(tonumber(s))
+      if not n then return nil, want end
+      return n
+    end,
+  }
+end
 
-M.TYPES.ratio = {
-  metavar = "X",
-  parse = function(s)
-    local n = s:match("^%d*%.?%d+$") and tonumber(s)
-    if not n then return nil, "expected a number of 0 or more, such as 0.25" end
-    return n
-  end,
-}
+M.TYPES.integer = numeric("N", "^%-?%d+$", math.tointeger, "expected a whole number")
+M.TYPES.ratio = numeric("X", "^%d*%.?%d+$", tonumber,
+  "expected a number of 0 or more, such as 0.25")
 
 M.TYPES.size = {
   metavar = "SIZE",
