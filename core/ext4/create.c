@@ -228,6 +228,7 @@ struct writer {
   int own_lpf;     /* lost+found is ours, not the tree's */
   struct bg_error *err;
   int failed;
+  const struct bg_ext4_opts *opts;
 };
 
 static int reset_visit(struct bg_node *node, void *ctx)
@@ -452,9 +453,14 @@ static int populate(struct writer *wr)
     return -1;
   if (write_one(wr, EXT2_ROOT_INO) != 0 || write_one(wr, LPF_INO) != 0)
     return -1;
-  for (ino = LPF_INO + 1; ino < wr->next; ino++)
+  for (ino = LPF_INO + 1; ino < wr->next; ino++) {
     if (write_one(wr, ino) != 0)
       return -1;
+    if (wr->opts->progress != NULL && (ino & 255) == 0)
+      wr->opts->progress(wr->opts->progress_ctx, ino, wr->next - 1);
+  }
+  if (wr->opts->progress != NULL)
+    wr->opts->progress(wr->opts->progress_ctx, wr->next - 1, wr->next - 1);
   return 0;
 }
 
@@ -630,6 +636,7 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
   if (format(fs, opts, now, err) != 0)
     goto out;
   wr.fs = fs;
+  wr.opts = opts;
   wr.tree = tree;
   wr.err = err;
   wr.now.sec = now;
