@@ -25,7 +25,6 @@ struct bg_tree *bg_tree_new(const struct bg_tree_limits *limits, struct bg_error
     t->limits.max_entries = limits->max_entries;
   if (limits != NULL && limits->max_spool_bytes != 0)
     t->limits.max_spool_bytes = limits->max_spool_bytes;
-  t->spool_fd = -1;
   t->host_fd = -1;
   memset(&m, 0, sizeof(m));
   m.mode = 0755;
@@ -126,7 +125,7 @@ void bg_tree_free(struct bg_tree *t)
     t->root->parent = NULL;
     free_subtree(t, t->root);
   }
-  bg_spool_close(t);
+  bg_tree_spools_close(t);
   for (i = 0; i < t->nnotes; i++) {
     free(t->notes[i].path);
     free(t->notes[i].detail);

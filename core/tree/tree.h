@@ -49,6 +49,7 @@ enum bg_content_kind {
 
 struct bg_content {
   int kind;            /* enum bg_content_kind */
+  uint32_t spool;      /* SPOOL: which of the tree's spools */
   uint64_t offset;     /* SPOOL */
   unsigned char *mem;  /* MEM: owned */
   char *host_path;     /* HOST: owned */
@@ -187,18 +188,33 @@ const char *bg_xattr_problem(const char *name, size_t namelen, const void *value
 #define BG_DEV_MAJOR_MAX 4095u
 #define BG_DEV_MINOR_MAX 0xfffffu
 
-/* File contents. The spool is one sequential temporary file per tree in $TMPDIR, unlinked from
- * the start so nothing is left behind whatever happens. A file's bytes go in after
- * bg_tree_spool_begin, which puts them at a 4 KiB boundary (so a file's blocks are the spool's)
- * and checks that size more bytes fit under the cap; appends then give the bytes, holes the runs
- * of zeros, which take no space in the spool. The cap counts both (a file's logical size). A
- * write that would leave TMPDIR's filesystem with less than a small reserve fails cleanly before
- * the filesystem does. Append returns the offset its bytes start at. */
+/* File contents. A spool is a sequential temporary file in $TMPDIR, unlinked from the start so
+ * nothing is left behind whatever happens; a tree has up to BG_TREE_SPOOLS of them, so layers
+ * read at the same time each write their own (one thread writes a spool at a time). A file's
+ * bytes go in after bg_spool_begin, which puts them at a 4 KiB boundary (so a file's blocks are
+ * the spool's) and checks that size more bytes fit under the tree's cap; appends then give the
+ * bytes, holes the runs of zeros, which take no space in the spool. The cap counts both (a
+ * file's logical size) for each spool. A write that would leave TMPDIR's filesystem with less
+ * than a small reserve fails cleanly before the filesystem does. Append returns the offset its
+ * bytes start at. */
+#define BG_TREE_SPOOLS 4
+struct bg_spool;
+/* The tree's spool number i (below BG_TREE_SPOOLS); its file is made at the first write. */
+struct bg_spool *bg_tree_spool(struct bg_tree *t, unsigned i, struct bg_error *err);
+unsigned bg_spool_index(const struct bg_spool *s);
+int bg_spool_begin(struct bg_spool *s, uint64_t size, uint64_t *offset, struct bg_error *err);
+int bg_spool_append(struct bg_spool *s, const void *p, size_t n, uint64_t *offset,
+                    struct bg_error *err);
+int bg_spool_hole(struct bg_spool *s, uint64_t n, struct bg_error *err);
+/* Writes out what is buffered, so the file holds every byte given so far. */
+int bg_spool_flush(struct bg_spool *s, struct bg_error *err);
+/* The same on spool 0. */
 int bg_tree_spool_begin(struct bg_tree *t, uint64_t size, uint64_t *offset, struct bg_error *err);
 int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *offset,
                          struct bg_error *err);
 int bg_tree_spool_hole(struct bg_tree *t, uint64_t n, struct bg_error *err);
-/* The spool's logical size and the bytes its file takes on disk (st_blocks, what du shows). */
+/* The spools' logical size and the bytes their files take on disk (st_blocks, what du shows),
+ * summed. */
 int bg_tree_spool_usage(struct bg_tree *t, uint64_t *logical, uint64_t *allocated,
                         struct bg_error *err);
 /* Reads up to n bytes of a regular file's content from off; *got is 0 at the end. */
