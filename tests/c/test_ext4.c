@@ -246,12 +246,13 @@ BG_TEST(size_floor_and_too_small)
   bg_error_clear(&err);
   CHECK_INT(bg_ext4_create("img", &o, t, &err), -1);
   CHECK_INT(err.code, BG_ENOSPC);
-  CHECK_STR(err.msg, "image too small: needs at least 107 MiB");
+  CHECK_STR(err.msg, "image too small: needs at least 106 MiB");
   CHECK_INT(run("ls -A | grep -q ."), 1); /* no image, no temporary file */
-  o = opts(106);
+  o = opts(105);
   bg_error_clear(&err);
   CHECK_INT(bg_ext4_create("img", &o, t, &err), -1);
-  o = opts(107);
+  CHECK_STR(err.msg, "image too small: needs at least 106 MiB");
+  o = opts(106);
   create_ok(t, "img", &o);
   fsck_clean("img");
   o = opts(64);

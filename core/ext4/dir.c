@@ -1,0 +1,817 @@
+/* Directories: the blocks of a new one (linear, or hash-indexed like the kernel's), the most
+ * blocks they can take (for the sizing model), and the editor's lookups and changes of single
+ * names, which go through the hash index so that a big directory costs a few blocks per edit. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <ext2fs/ext2_err.h>
+
+#include "ext4_internal.h"
+
+/* ---- building a whole directory ---- */
+
+uint32_t bg_ext4_rec_len(uint32_t len)
+{
+  return (8 + len + 3) & ~3u;
+}
+
+static void put_dirent(ext2_filsys fs, unsigned char *at, uint32_t ino, const char *name,
+                       uint32_t len, uint8_t ftype, uint32_t rec_len)
+{
+  struct ext2_dir_entry *d = (struct ext2_dir_entry *)at;
+
+  d->inode = ino;
+  ext2fs_set_rec_len(fs, rec_len, d);
+  ext2fs_dirent_set_name_len(d, (int)len);
+  ext2fs_dirent_set_file_type(d, ftype);
+  memcpy(d->name, name, len);
+  memset(d->name + len, 0, bg_ext4_rec_len(len) - 8 - len);
+}
+
+/* An empty leaf: one unused entry spanning the block, then the checksum tail. */
+static void empty_leaf(ext2_filsys fs, unsigned char *blk, uint32_t csum)
+{
+  put_dirent(fs, blk, 0, "", 0, 0, fs->blocksize - csum);
+  if (csum)
+    ext2fs_initialize_dirent_tail(fs, (struct ext2_dir_entry_tail *)(blk + fs->blocksize - csum));
+}
+
+static int cmp_hash(const void *a, const void *b)
+{
+  const struct bg_ext4_dentry *x = a, *y = b;
+  uint32_t n = x->len < y->len ? x->len : y->len;
+  int c;
+
+  if (x->hash != y->hash)
+    return x->hash < y->hash ? -1 : 1;
+  c = memcmp(x->name, y->name, n);
+  if (c != 0)
+    return c;
+  return x->len < y->len ? -1 : (x->len > y->len);
+}
+
+struct leafpack {
+  unsigned char *blocks; /* leaves, bs each */
+  uint32_t n, alloc;
+  uint32_t *hash;        /* first hash of each leaf, low bit set when it continues a run */
+};
+
+static int pack_leaves(ext2_filsys fs, struct bg_ext4_dentry *ents, size_t n, uint32_t csum,
+                       struct leafpack *lp, struct bg_error *err)
+{
+  const uint32_t bs = fs->blocksize, usable = bs - csum;
+  uint32_t off = usable, last = 0, rec;
+  unsigned char *nb;
+  uint32_t *nh;
+  size_t i;
+
+  for (i = 0; i < n; i++) {
+    rec = bg_ext4_rec_len(ents[i].len);
+    if (off + rec > usable) {
+      if (lp->n > 0) /* the last entry of a full leaf takes its slack */
+        ext2fs_set_rec_len(fs, usable - last,
+                           (struct ext2_dir_entry *)(lp->blocks + (size_t)(lp->n - 1) * bs + last));
+      if (lp->n == lp->alloc) {
+        lp->alloc = lp->alloc ? lp->alloc * 2 : 16;
+        nb = realloc(lp->blocks, (size_t)lp->alloc * bs);
+        nh = realloc(lp->hash, (size_t)lp->alloc * sizeof(*nh));
+        if (nb != NULL)
+          lp->blocks = nb;
+        if (nh != NULL)
+          lp->hash = nh;
+        if (nb == NULL || nh == NULL)
+          return bg_error_set(err, BG_ENOMEM, "out of memory");
+      }
+      memset(lp->blocks + (size_t)lp->n * bs, 0, bs);
+      if (csum)
+        ext2fs_initialize_dirent_tail(
+            fs, (struct ext2_dir_entry_tail *)(lp->blocks + (size_t)lp->n * bs + usable));
+      lp->hash[lp->n] = ents[i].hash | (i > 0 && ents[i - 1].hash == ents[i].hash);
+      lp->n++;
+      off = 0;
+    }
+    put_dirent(fs, lp->blocks + (size_t)(lp->n - 1) * bs + off, ents[i].ino, ents[i].name,
+               ents[i].len, ents[i].ftype, rec);
+    last = off;
+    off += rec;
+  }
+  if (lp->n > 0)
+    ext2fs_set_rec_len(fs, usable - last,
+                       (struct ext2_dir_entry *)(lp->blocks + (size_t)(lp->n - 1) * bs + last));
+  return 0;
+}
+
+/* Fills an index block's entries: count/limit in the first slot's hash, then hash/block pairs. */
+static void put_index(unsigned char *at, uint32_t limit, const uint32_t *hash, uint32_t first,
+                      uint32_t count, uint32_t first_block)
+{
+  struct ext2_dx_countlimit *cl = (struct ext2_dx_countlimit *)at;
+  struct ext2_dx_entry *e = (struct ext2_dx_entry *)at;
+  uint32_t i;
+
+  for (i = 0; i < count; i++) {
+    e[i].hash = hash[first + i];
+    e[i].block = first_block + i;
+  }
+  cl->limit = (uint16_t)limit;
+  cl->count = (uint16_t)count;
+}
+
+int bg_ext4_build_dir(ext2_filsys fs, ext2_ino_t ino, ext2_ino_t parent,
+                      struct bg_ext4_dentry *ents, size_t n, uint32_t min_blocks,
+                      unsigned char **out, uint32_t *nblocks, int *indexed, struct bg_error *err)
+{
+  const uint32_t bs = fs->blocksize;
+  const uint32_t csum = ext2fs_has_feature_metadata_csum(fs->super) ? 12 : 0;
+  const uint32_t dxtail = csum ? sizeof(struct ext2_dx_tail) : 0;
+  const uint32_t root_limit = (bs - 32 - dxtail) / 8, node_limit = (bs - 8 - dxtail) / 8;
+  struct leafpack lp = {NULL, 0, 0, NULL};
+  struct ext2_dx_root_info *info;
+  unsigned char *blk = NULL;
+  uint64_t total = 24;
+  uint32_t nodes = 0, nb, i, first, cnt, off, rec;
+  int version = fs->super->s_def_hash_version;
+  errcode_t rc;
+  size_t k;
+  int ret = -1;
+
+  *out = NULL;
+  *indexed = 0;
+  for (k = 0; k < n; k++)
+    total += bg_ext4_rec_len(ents[k].len);
+  if (total <= bs - csum) { /* one linear block */
+    nb = min_blocks > 1 ? min_blocks : 1;
+    blk = calloc(nb, bs);
+    if (blk == NULL)
+      return bg_error_set(err, BG_ENOMEM, "out of memory");
+    put_dirent(fs, blk, ino, ".", 1, EXT2_FT_DIR, 12);
+    off = 12;
+    rec = 12;
+    put_dirent(fs, blk + off, parent, "..", 2, EXT2_FT_DIR, 12);
+    for (k = 0; k < n; k++) {
+      off += rec;
+      rec = bg_ext4_rec_len(ents[k].len);
+      put_dirent(fs, blk + off, ents[k].ino, ents[k].name, ents[k].len, ents[k].ftype, rec);
+    }
+    ext2fs_set_rec_len(fs, bs - csum - off, (struct ext2_dir_entry *)(blk + off));
+    if (csum)
+      ext2fs_initialize_dirent_tail(fs, (struct ext2_dir_entry_tail *)(blk + bs - csum));
+    for (i = 1; i < nb; i++)
+      empty_leaf(fs, blk + (size_t)i * bs, csum);
+    goto sums;
+  }
+
+  /* a hash tree: entries in hash order across leaves, one or two levels of index above them */
+  if ((fs->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH) && version <= EXT2_HASH_TEA)
+    version += 3;
+  for (k = 0; k < n; k++) {
+    rc = ext2fs_dirhash2(version, ents[k].name, (int)ents[k].len, fs->encoding, 0,
+                         fs->super->s_hash_seed, &ents[k].hash, NULL);
+    if (rc != 0) {
+      bg_ext4_fail(err, rc, "while hashing a name in directory inode %u", ino);
+      goto out;
+    }
+  }
+  qsort(ents, n, sizeof(*ents), cmp_hash);
+  if (pack_leaves(fs, ents, n, csum, &lp, err) != 0)
+    goto out;
+  if (lp.n > root_limit) {
+    nodes = (lp.n + node_limit - 1) / node_limit;
+    if (nodes > root_limit) {
+      bg_error_set(err, BG_ETOOBIG, "directory inode %u: %zu entries need more than two index "
+                   "levels", ino, n);
+      goto out;
+    }
+  }
+  nb = 1 + nodes + lp.n;
+  blk = calloc(nb, bs);
+  if (blk == NULL) {
+    bg_error_set(err, BG_ENOMEM, "out of memory");
+    goto out;
+  }
+  put_dirent(fs, blk, ino, ".", 1, EXT2_FT_DIR, 12);
+  put_dirent(fs, blk + 12, parent, "..", 2, EXT2_FT_DIR, bs - 12);
+  info = (struct ext2_dx_root_info *)(blk + 24);
+  info->hash_version = (uint8_t)fs->super->s_def_hash_version;
+  info->info_length = 8;
+  if (nodes == 0) {
+    put_index(blk + 32, root_limit, lp.hash, 0, lp.n, 1);
+  } else {
+    uint32_t *nodehash = malloc(nodes * sizeof(uint32_t));
+
+    if (nodehash == NULL) {
+      bg_error_set(err, BG_ENOMEM, "out of memory");
+      goto out;
+    }
+    info->indirect_levels = 1;
+    for (i = 0; i < nodes; i++)
+      nodehash[i] = lp.hash[i * node_limit];
+    put_index(blk + 32, root_limit, nodehash, 0, nodes, 1);
+    free(nodehash);
+    for (i = 0; i < nodes; i++) {
+      unsigned char *node = blk + (size_t)(1 + i) * bs;
+
+      first = i * node_limit;
+      cnt = lp.n - first < node_limit ? lp.n - first : node_limit;
+      put_dirent(fs, node, 0, "", 0, 0, bs);
+      put_index(node + 8, node_limit, lp.hash, first, cnt, 1 + nodes + first);
+    }
+  }
+  memcpy(blk + (size_t)(1 + nodes) * bs, lp.blocks, (size_t)lp.n * bs);
+  *indexed = 1;
+sums:
+  for (i = 0; csum && i < nb; i++) {
+    rc = ext2fs_dir_block_csum_set(fs, ino, (struct ext2_dir_entry *)(blk + (size_t)i * bs));
+    if (rc != 0) {
+      bg_ext4_fail(err, rc, "while checksumming directory inode %u", ino);
+      goto out;
+    }
+  }
+  *out = blk;
+  *nblocks = nb;
+  blk = NULL;
+  ret = 0;
+out:
+  free(blk);
+  free(lp.blocks);
+  free(lp.hash);
+  return ret;
+}
+
+int bg_ext4_dir_blocks_bound(uint64_t n, uint64_t rec_sum, uint32_t rec_max, uint32_t min_blocks,
+                             uint64_t *blocks, const char *what, struct bg_error *err)
+{
+  /* the writer's images: 4 KiB blocks, metadata_csum (12-byte leaf tails, 8-byte index tails) */
+  const uint64_t bs = BG_EXT4_BLOCK_SIZE, usable = bs - 12;
+  const uint64_t root_limit = (bs - 32 - 8) / 8, node_limit = (bs - 8 - 8) / 8;
+  uint64_t leaves, nodes = 0;
+
+  if (24 + rec_sum <= usable) {
+    *blocks = min_blocks > 1 ? min_blocks : 1;
+    return 0;
+  }
+  /* leaves fill in hash order and one closes only when the next entry does not fit, so every
+   * leaf but the last holds more than usable - rec_max bytes */
+  leaves = (rec_sum + (usable - rec_max) - 1) / (usable - rec_max);
+  if (leaves > root_limit)
+    nodes = (leaves + node_limit - 1) / node_limit;
+  if (nodes > root_limit)
+    return bg_error_set(err, BG_ETOOBIG, "%s: %llu entries need more than two index levels",
+                        what, (unsigned long long)n);
+  *blocks = 1 + nodes + leaves;
+  if (*blocks < min_blocks)
+    *blocks = min_blocks;
+  return 0;
+}
+
+/* ---- single names (the editor) ---- */
+
+/* Where an entry lives: its block, its offset, and the entry before it in that block. */
+struct slot {
+  blk64_t pblk;
+  unsigned int off, prev;
+  int has_prev;
+};
+
+static int corrupt(struct bg_error *err, ext2_ino_t dir)
+{
+  return bg_error_set(err, BG_EFS, "directory inode %u is corrupted", dir);
+}
+
+/* Looks for name in one directory block: 1 found (with *slot), 0 not, -1 corrupted. */
+static int scan_block(ext2_filsys fs, const unsigned char *buf, const char *name, size_t len,
+                      ext2_ino_t *ino, struct slot *s)
+{
+  const unsigned int bs = fs->blocksize;
+  unsigned int off = 0, rec, prev = 0, nl;
+  int has_prev = 0;
+
+  while (off + 8 <= bs) {
+    const struct ext2_dir_entry *d = (const struct ext2_dir_entry *)(buf + off);
+
+    if (ext2fs_get_rec_len(fs, (struct ext2_dir_entry *)d, &rec) != 0 || rec < 8 || rec % 4 ||
+        off + rec > bs)
+      return -1;
+    nl = (unsigned int)ext2fs_dirent_name_len(d);
+    if (nl + 8 > rec)
+      return -1;
+    if (d->inode != 0 && nl == len && memcmp(d->name, name, len) == 0) {
+      *ino = d->inode;
+      s->off = off;
+      s->prev = prev;
+      s->has_prev = has_prev;
+      return 1;
+    }
+    prev = off;
+    has_prev = 1;
+    off += rec;
+  }
+  return 0;
+}
+
+static int read_block(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din, blk64_t lblk,
+                      blk64_t *pblk, unsigned char *buf, struct bg_error *err)
+{
+  int flags = 0;
+  errcode_t rc;
+
+  *pblk = 0;
+  rc = ext2fs_bmap2(fs, dir, (struct ext2_inode *)din, NULL, 0, lblk, &flags, pblk);
+  if (rc == 0 && (*pblk == 0 || (flags & BMAP_RET_UNINIT)))
+    return 1; /* a hole */
+  if (rc == 0)
+    rc = ext2fs_read_dir_block4(fs, *pblk, buf, 0, dir);
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while reading block %llu of directory inode %u",
+                        (unsigned long long)lblk, dir);
+  return 0;
+}
+
+/* Every block, in order: directories without an index (and a fallback for odd indexes). */
+static int linear_find(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din,
+                       const char *name, size_t len, unsigned char *buf, ext2_ino_t *ino,
+                       struct slot *s, struct bg_error *err)
+{
+  uint64_t n = EXT2_I_SIZE(din) / fs->blocksize, lblk;
+  int r;
+
+  for (lblk = 0; lblk < n; lblk++) {
+    r = read_block(fs, dir, din, lblk, &s->pblk, buf, err);
+    if (r < 0)
+      return -1;
+    if (r > 0)
+      continue;
+    r = scan_block(fs, buf, name, len, ino, s);
+    if (r < 0)
+      return corrupt(err, dir);
+    if (r > 0)
+      return 1;
+  }
+  return 0;
+}
+
+struct frame {
+  unsigned char *buf;
+  struct ext2_dx_entry *entries;
+  unsigned int count, at;
+};
+
+/* The index path to the leaf that holds hash: the kernel's dx_probe. */
+static int dx_descend(ext2_filsys fs, ext2_ino_t dir, struct frame *f, unsigned int level,
+                      uint32_t hash, struct bg_error *err)
+{
+  struct ext2_dx_countlimit *cl;
+  unsigned int lo, hi, mid;
+  errcode_t rc;
+  int offset;
+
+  rc = ext2fs_get_dx_countlimit(fs, (struct ext2_dir_entry *)f[level].buf, &cl, &offset);
+  if (rc != 0 || cl->count == 0 || cl->count > cl->limit)
+    return corrupt(err, dir);
+  f[level].entries = (struct ext2_dx_entry *)cl;
+  f[level].count = cl->count;
+  lo = 1;
+  hi = cl->count;
+  while (lo < hi) { /* the last entry whose hash is <= hash; entry 0 has none and takes the rest */
+    mid = lo + (hi - lo) / 2;
+    if (f[level].entries[mid].hash > hash)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  f[level].at = lo - 1;
+  return 0;
+}
+
+static uint32_t dx_block(const struct frame *f)
+{
+  return f->entries[f->at].block & 0x0fffffff;
+}
+
+/* Hash-indexed lookup: 1 found, 0 not, 2 the index is not one this code reads (use linear_find),
+ * -1 error. */
+static int dx_find(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din,
+                   const char *name, size_t len, unsigned char *buf, ext2_ino_t *ino,
+                   struct slot *s, struct bg_error *err)
+{
+  struct frame f[EXT4_HTREE_LEVEL];
+  const struct ext2_dx_root_info *root;
+  unsigned int levels, lv;
+  uint32_t hash = 0, minor = 0, bhash;
+  blk64_t pblk;
+  errcode_t rc;
+  int alg, r, up, ret = -1;
+
+  memset(f, 0, sizeof(f));
+  r = read_block(fs, dir, din, 0, &pblk, buf, err);
+  if (r != 0)
+    return r < 0 ? -1 : 2;
+  root = (const struct ext2_dx_root_info *)(buf + 24);
+  alg = root->hash_version;
+  levels = root->indirect_levels + 1u;
+  if ((alg != EXT2_HASH_LEGACY && alg != EXT2_HASH_HALF_MD4 && alg != EXT2_HASH_TEA) ||
+      root->info_length != 8 || levels > ext2_dir_htree_level(fs))
+    return 2;
+  if (alg <= EXT2_HASH_TEA && (fs->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH))
+    alg += 3;
+  rc = ext2fs_dirhash2(alg, name, (int)len, fs->encoding, din->i_flags & EXT4_CASEFOLD_FL,
+                       fs->super->s_hash_seed, &hash, &minor);
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while hashing a name in directory inode %u", dir);
+  for (lv = 0; lv < levels; lv++) {
+    f[lv].buf = malloc(fs->blocksize);
+    if (f[lv].buf == NULL) {
+      bg_error_set(err, BG_ENOMEM, "out of memory");
+      goto out;
+    }
+  }
+  memcpy(f[0].buf, buf, fs->blocksize);
+  for (lv = 0; lv < levels; lv++) {
+    if (lv > 0) {
+      r = read_block(fs, dir, din, dx_block(&f[lv - 1]), &pblk, f[lv].buf, err);
+      if (r != 0)
+        goto hole;
+    }
+    if (dx_descend(fs, dir, f, lv, hash, err) != 0)
+      goto out;
+  }
+  for (;;) {
+    r = read_block(fs, dir, din, dx_block(&f[levels - 1]), &s->pblk, buf, err);
+    if (r != 0)
+      goto hole;
+    r = scan_block(fs, buf, name, len, ino, s);
+    if (r < 0) {
+      corrupt(err, dir);
+      goto out;
+    }
+    if (r > 0) {
+      ret = 1;
+      goto out;
+    }
+    /* names with this hash may go on in the next leaf, which then starts with the hash | 1 */
+    for (up = (int)levels - 1; up >= 0 && f[up].at + 1 >= f[up].count; up--)
+      ;
+    if (up < 0) {
+      ret = 0;
+      goto out;
+    }
+    f[up].at++;
+    bhash = f[up].entries[f[up].at].hash;
+    if ((bhash & ~1u) != hash) {
+      ret = 0;
+      goto out;
+    }
+    for (lv = (unsigned int)up + 1; lv < levels; lv++) {
+      r = read_block(fs, dir, din, dx_block(&f[lv - 1]), &pblk, f[lv].buf, err);
+      if (r != 0)
+        goto hole;
+      if (dx_descend(fs, dir, f, lv, 0, err) != 0)
+        goto out;
+      f[lv].at = 0; /* the leftmost path below the step */
+    }
+  }
+hole:
+  if (r > 0)
+    corrupt(err, dir); /* an index pointing at a hole */
+out:
+  for (lv = 0; lv < levels && lv < EXT4_HTREE_LEVEL; lv++)
+    free(f[lv].buf);
+  return ret;
+}
+
+/* 1 found, 0 not, -1 error; inline-data directories are left to libext2fs (no slot). */
+static int find(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_large *din,
+                const char *name, size_t len, ext2_ino_t *ino, struct slot *s,
+                struct bg_error *err)
+{
+  ext2_filsys fs = img->fs;
+  unsigned char *buf;
+  int r = 2;
+
+  if (!LINUX_S_ISDIR(din->i_mode))
+    return bg_error_set(err, BG_EINVAL, "inode %u is not a directory", dir);
+  buf = malloc(fs->blocksize);
+  if (buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  if ((din->i_flags & EXT2_INDEX_FL) && ext2fs_has_feature_dir_index(fs->super))
+    r = dx_find(fs, dir, din, name, len, buf, ino, s, err);
+  if (r == 2)
+    r = linear_find(fs, dir, din, name, len, buf, ino, s, err);
+  free(buf);
+  return r;
+}
+
+int bg_ext4_dir_lookup(struct bg_ext4 *img, ext2_ino_t dir, const char *name, size_t len,
+                       ext2_ino_t *ino, struct bg_error *err)
+{
+  struct ext2_inode_large din;
+  struct slot s;
+  errcode_t rc;
+  int r;
+
+  if (bg_ext4_read_inode(img, dir, &din, name, err) != 0)
+    return -1;
+  if (din.i_flags & EXT4_INLINE_DATA_FL) {
+    rc = ext2fs_lookup(img->fs, dir, name, (int)len, NULL, ino);
+    if (rc == EXT2_ET_FILE_NOT_FOUND)
+      return 1;
+    if (rc != 0)
+      return bg_ext4_fail(err, rc, "while looking up %.*s", (int)len, name);
+    return 0;
+  }
+  r = find(img, dir, &din, name, len, ino, &s, err);
+  return r < 0 ? -1 : (r ? 0 : 1);
+}
+
+int bg_ext4_dir_writable(struct bg_ext4 *img, ext2_ino_t dir, const struct ext2_inode_large *din,
+                         const char *path, struct bg_error *err)
+{
+  if (din->i_flags & EXT4_ENCRYPT_FL)
+    return bg_error_set(err, BG_EINVAL, "%s: its directory is encrypted", path);
+  if (din->i_flags & EXT4_CASEFOLD_FL)
+    return bg_error_set(err, BG_EINVAL, "%s: its directory folds case, which this editor "
+                        "does not write", path);
+  return 0;
+}
+
+/* Finds name -> ino for a change and reads its block into buf. */
+static int find_for_change(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_large *din,
+                           const char *name, ext2_ino_t want, unsigned char *buf, struct slot *s,
+                           const char *path, struct bg_error *err)
+{
+  ext2_ino_t ino = 0;
+  errcode_t rc;
+  int r;
+
+  if (bg_ext4_dir_writable(img, dir, din, path, err) != 0)
+    return -1;
+  r = find(img, dir, din, name, strlen(name), &ino, s, err);
+  if (r < 0)
+    return -1;
+  if (r == 0 || ino != want)
+    return bg_error_set(err, BG_EFS, "%s: the directory entry changed under the edit", path);
+  rc = ext2fs_read_dir_block4(img->fs, s->pblk, buf, 0, dir);
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while reading the directory of %s", path);
+  return 0;
+}
+
+struct relink_ctx {
+  const char *name;
+  size_t len;
+  ext2_ino_t old, ino;
+  uint8_t ftype;
+  int done;
+};
+
+static int relink_visit(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset,
+                        int blocksize, char *buf, void *priv)
+{
+  struct relink_ctx *c = priv;
+
+  if (d->inode != c->old || (size_t)ext2fs_dirent_name_len(d) != c->len ||
+      memcmp(d->name, c->name, c->len) != 0)
+    return 0;
+  d->inode = c->ino;
+  ext2fs_dirent_set_file_type(d, c->ftype);
+  c->done = 1;
+  return DIRENT_CHANGED | DIRENT_ABORT;
+}
+
+int bg_ext4_dir_relink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t old,
+                       ext2_ino_t ino, uint32_t mode, const char *path, struct bg_error *err)
+{
+  ext2_filsys fs = img->fs;
+  uint8_t ftype = ext2fs_has_feature_filetype(fs->super) ? bg_ext4_ftype(mode) : 0;
+  struct ext2_inode_large din;
+  struct ext2_dir_entry *d;
+  unsigned char *buf;
+  struct slot s;
+  errcode_t rc;
+  int ret = -1;
+
+  if (bg_ext4_read_inode(img, dir, &din, path, err) != 0)
+    return -1;
+  if (din.i_flags & EXT4_INLINE_DATA_FL) {
+    struct relink_ctx c = {name, strlen(name), old, ino, ftype, 0};
+
+    rc = ext2fs_dir_iterate2(fs, dir, 0, NULL, relink_visit, &c);
+    if (rc != 0)
+      return bg_ext4_fail(err, rc, "while relinking %s", path);
+    if (!c.done)
+      return bg_error_set(err, BG_EFS, "%s: the directory entry changed under the edit", path);
+    return 0;
+  }
+  buf = malloc(fs->blocksize);
+  if (buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  if (find_for_change(img, dir, &din, name, old, buf, &s, path, err) != 0)
+    goto out;
+  d = (struct ext2_dir_entry *)(buf + s.off);
+  d->inode = ino;
+  ext2fs_dirent_set_file_type(d, ftype);
+  rc = ext2fs_write_dir_block4(fs, s.pblk, buf, 0, dir);
+  if (rc != 0) {
+    bg_ext4_fail(err, rc, "while relinking %s", path);
+    goto out;
+  }
+  ret = 0;
+out:
+  free(buf);
+  return ret;
+}
+
+int bg_ext4_dir_unlink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t ino,
+                       const char *path, struct bg_error *err)
+{
+  ext2_filsys fs = img->fs;
+  struct ext2_inode_large din;
+  struct ext2_dir_entry *d, *prev;
+  unsigned int rec, prec;
+  unsigned char *buf;
+  struct slot s;
+  errcode_t rc;
+  int ret = -1;
+
+  if (bg_ext4_read_inode(img, dir, &din, path, err) != 0)
+    return -1;
+  if (din.i_flags & EXT4_INLINE_DATA_FL) {
+    if (bg_ext4_dir_writable(img, dir, &din, path, err) != 0)
+      return -1;
+    rc = ext2fs_unlink(fs, dir, name, ino, 0);
+    if (rc != 0)
+      return bg_ext4_fail(err, rc, "while unlinking %s", path);
+    return 0;
+  }
+  buf = malloc(fs->blocksize);
+  if (buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  if (find_for_change(img, dir, &din, name, ino, buf, &s, path, err) != 0)
+    goto out;
+  d = (struct ext2_dir_entry *)(buf + s.off);
+  if (s.has_prev) { /* the entry before takes its space, as the kernel does */
+    prev = (struct ext2_dir_entry *)(buf + s.prev);
+    rc = ext2fs_get_rec_len(fs, d, &rec);
+    if (rc == 0)
+      rc = ext2fs_get_rec_len(fs, prev, &prec);
+    if (rc == 0)
+      rc = ext2fs_set_rec_len(fs, prec + rec, prev);
+  } else {
+    d->inode = 0;
+    rc = 0;
+  }
+  if (rc == 0)
+    rc = ext2fs_write_dir_block4(fs, s.pblk, buf, 0, dir);
+  if (rc != 0) {
+    bg_ext4_fail(err, rc, "while unlinking %s", path);
+    goto out;
+  }
+  ret = 0;
+out:
+  free(buf);
+  return ret;
+}
+
+struct gather {
+  struct bg_ext4_dentry *v;
+  char **names;
+  size_t n, alloc;
+  ext2_ino_t parent;
+  int failed;
+};
+
+static int gather_visit(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset,
+                        int blocksize, char *buf, void *priv)
+{
+  struct gather *g = priv;
+  int nl = ext2fs_dirent_name_len(d);
+  struct bg_ext4_dentry *nv;
+  char **nn;
+
+  if (nl == 1 && d->name[0] == '.')
+    return 0;
+  if (nl == 2 && d->name[0] == '.' && d->name[1] == '.') {
+    g->parent = d->inode;
+    return 0;
+  }
+  if (g->n + 1 >= g->alloc) { /* one slot stays free for the name being added */
+    g->alloc = g->alloc ? g->alloc * 2 : 64;
+    nv = realloc(g->v, g->alloc * sizeof(*nv));
+    if (nv != NULL)
+      g->v = nv;
+    nn = realloc(g->names, g->alloc * sizeof(*nn));
+    if (nn != NULL)
+      g->names = nn;
+    if (nv == NULL || nn == NULL) {
+      g->failed = 1;
+      return DIRENT_ABORT;
+    }
+  }
+  g->names[g->n] = malloc((size_t)nl + 1);
+  if (g->names[g->n] == NULL) {
+    g->failed = 1;
+    return DIRENT_ABORT;
+  }
+  memcpy(g->names[g->n], d->name, (size_t)nl);
+  g->names[g->n][nl] = '\0';
+  g->v[g->n].name = g->names[g->n];
+  g->v[g->n].len = (uint32_t)nl;
+  g->v[g->n].ino = d->inode;
+  g->v[g->n].ftype = (uint8_t)ext2fs_dirent_file_type(d);
+  g->n++;
+  return 0;
+}
+
+/* A full linear directory becomes a hash tree holding its names and the new one, written to new
+ * blocks before the old ones are freed (the kernel's make_indexed_dir). */
+static int make_indexed(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_large *din,
+                        const char *name, ext2_ino_t ino, uint8_t ftype, const char *path,
+                        struct bg_error *err)
+{
+  ext2_filsys fs = img->fs;
+  struct gather g;
+  struct ext2_inode_large nin;
+  struct bg_ext4_memsrc ms;
+  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &ms};
+  unsigned char *blocks = NULL;
+  uint32_t nb = 0;
+  blk64_t goal;
+  errcode_t rc;
+  size_t i;
+  int indexed = 0, ret = -1;
+
+  memset(&g, 0, sizeof(g));
+  rc = ext2fs_dir_iterate2(fs, dir, 0, NULL, gather_visit, &g);
+  if (g.failed) {
+    bg_error_set(err, BG_ENOMEM, "out of memory");
+    goto out;
+  }
+  if (rc != 0) {
+    bg_ext4_fail(err, rc, "while reading the directory of %s", path);
+    goto out;
+  }
+  if (g.alloc == 0) { /* nothing but . and ..: room for the one name */
+    g.v = malloc(sizeof(*g.v));
+    if (g.v == NULL) {
+      bg_error_set(err, BG_ENOMEM, "out of memory");
+      goto out;
+    }
+  }
+  g.v[g.n].name = name;
+  g.v[g.n].len = (uint32_t)strlen(name);
+  g.v[g.n].ino = ino;
+  g.v[g.n].ftype = ftype;
+  if (bg_ext4_build_dir(fs, dir, g.parent ? g.parent : dir, g.v, g.n + 1, 1, &blocks, &nb,
+                        &indexed, err) != 0)
+    goto out;
+  nin = *din;
+  memset(nin.i_block, 0, sizeof(nin.i_block));
+  nin.i_flags &= ~(EXT4_EXTENTS_FL | EXT2_INDEX_FL);
+  nin.i_size = nin.i_size_high = 0;
+  ext2fs_iblk_set(fs, (struct ext2_inode *)&nin, 0);
+  ms.p = blocks;
+  ms.len = (uint64_t)nb * fs->blocksize;
+  goal = ext2fs_find_inode_goal(fs, dir, (struct ext2_inode *)din, 0);
+  if (bg_ext4_put_data(fs, dir, &nin, ms.len, &src, 0, &goal, path, err) != 0)
+    goto out;
+  if (indexed)
+    nin.i_flags |= EXT2_INDEX_FL;
+  rc = ext2fs_punch(fs, dir, (struct ext2_inode *)din, NULL, 0, ~0ULL);
+  if (rc != 0) {
+    bg_ext4_fail(err, rc, "while freeing the old blocks of the directory of %s", path);
+    goto out;
+  }
+  ret = bg_ext4_write_inode(img, dir, &nin, path, err);
+out:
+  for (i = 0; i < g.n; i++)
+    free(g.names[i]);
+  free(g.names);
+  free(g.v);
+  free(blocks);
+  return ret;
+}
+
+int bg_ext4_dir_link(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t ino,
+                     uint32_t mode, const char *path, struct bg_error *err)
+{
+  ext2_filsys fs = img->fs;
+  uint8_t ftype = ext2fs_has_feature_filetype(fs->super) ? bg_ext4_ftype(mode) : 0;
+  struct ext2_inode_large din;
+  errcode_t rc;
+
+  if (bg_ext4_read_inode(img, dir, &din, path, err) != 0 ||
+      bg_ext4_dir_writable(img, dir, &din, path, err) != 0)
+    return -1;
+  rc = ext2fs_link(fs, dir, name, ino, ftype);
+  if (rc == EXT2_ET_DIR_NO_SPACE && !(din.i_flags & EXT2_INDEX_FL)) {
+    if (ext2fs_has_feature_dir_index(fs->super) && ext2fs_has_feature_filetype(fs->super) &&
+        !(din.i_flags & EXT4_INLINE_DATA_FL))
+      return make_indexed(img, dir, &din, name, ino, ftype, path, err);
+    rc = ext2fs_expand_dir(fs, dir); /* no index to be had: one more block */
+    if (rc == 0)
+      rc = ext2fs_link(fs, dir, name, ino, ftype);
+  }
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while linking %s", path);
+  return 0;
+}
