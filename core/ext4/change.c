@@ -18,6 +18,7 @@ static int free_inode(struct bg_ext4 *img, ext2_ino_t ino, const char *path, str
 
   if (bg_ext4_read_inode(img, ino, &in, path, err) != 0)
     return -1;
+  bg_ext4_dir_forget(img); /* its blocks may have been a directory's */
   if (ext2fs_inode_has_valid_blocks2(img->fs, (struct ext2_inode *)&in))
     rc = ext2fs_punch(img->fs, ino, (struct ext2_inode *)&in, NULL, 0, ~0ULL);
   if (rc == 0 && ext2fs_file_acl_block(img->fs, (struct ext2_inode *)&in) != 0)
@@ -247,6 +248,7 @@ static int commit_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_l
                         const char *path, struct bg_error *err)
 {
   if (bg_ext4_write_fresh_inode(img->fs, ino, in, path, err) != 0) {
+    bg_ext4_dir_forget(img);
     if (ext2fs_inode_has_valid_blocks2(img->fs, (struct ext2_inode *)in))
       ext2fs_punch(img->fs, ino, (struct ext2_inode *)in, NULL, 0, ~0ULL);
     return -1;

@@ -492,7 +492,7 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
   int ret = -1, mapping = 0;
 
   if (nblocks > 0) {
-    buf = malloc(CHUNK);
+    buf = malloc(nblocks * bs < CHUNK ? (size_t)(nblocks * bs) : CHUNK);
     if (buf == NULL) {
       bg_error_set(err, BG_ENOMEM, "out of memory");
       goto out;

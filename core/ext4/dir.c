@@ -266,17 +266,138 @@ int bg_ext4_dir_blocks_bound(uint64_t n, uint64_t rec_sum, uint32_t rec_max, uin
 
 /* ---- single names (the editor) ---- */
 
-/* Where an entry lives: its block, its offset, and the entry before it in that block. */
-struct slot {
+/* Directory blocks the editor has read and checked, by block number, so that a run of edits in
+ * one big directory reads and checksums its index blocks once. Anything that frees blocks or lets
+ * libext2fs change a directory forgets them all (a new generation). */
+#define CACHE_SLOTS 1024
+
+struct cached {
   blk64_t pblk;
+  uint32_t gen; /* 0: empty */
+  unsigned char *buf;
+};
+
+/* Where the last lookup ended, so that the edit that follows it does not search again. */
+struct memo {
+  uint32_t gen; /* 0: none */
+  ext2_ino_t dir;
+  char name[EXT2_NAME_LEN + 1];
+  int found;
+  ext2_ino_t ino;
+  blk64_t pblk; /* found: the entry's block; not found, indexed: the leaf its hash goes to */
   unsigned int off, prev;
   int has_prev;
 };
+
+struct bg_ext4_dircache {
+  uint32_t gen;
+  struct cached slot[CACHE_SLOTS];
+  struct memo last;
+};
+
+void bg_ext4_dir_forget(struct bg_ext4 *img)
+{
+  if (img->dirs != NULL && ++img->dirs->gen == 0)
+    img->dirs->gen = 1; /* after a wrap every slot is stale anyway: start over */
+}
+
+void bg_ext4_dir_cache_free(struct bg_ext4 *img)
+{
+  size_t i;
+
+  if (img->dirs == NULL)
+    return;
+  for (i = 0; i < CACHE_SLOTS; i++)
+    free(img->dirs->slot[i].buf);
+  free(img->dirs);
+  img->dirs = NULL;
+}
+
+static struct bg_ext4_dircache *cache_of(struct bg_ext4 *img)
+{
+  if (img->dirs == NULL) {
+    img->dirs = calloc(1, sizeof(*img->dirs));
+    if (img->dirs != NULL)
+      img->dirs->gen = 1;
+  }
+  return img->dirs; /* NULL: work without */
+}
+
+static struct cached *slot_for(struct bg_ext4 *img, blk64_t pblk)
+{
+  struct bg_ext4_dircache *c = cache_of(img);
+
+  return c == NULL ? NULL : &c->slot[pblk % CACHE_SLOTS];
+}
+
+static void remember_block(struct bg_ext4 *img, blk64_t pblk, const unsigned char *buf)
+{
+  struct cached *e = slot_for(img, pblk);
+  size_t bs = img->fs->blocksize;
+
+  if (e == NULL)
+    return;
+  if (e->buf == NULL)
+    e->buf = malloc(bs);
+  if (e->buf == NULL)
+    return;
+  memcpy(e->buf, buf, bs);
+  e->pblk = pblk;
+  e->gen = img->dirs->gen;
+}
 
 static int corrupt(struct bg_error *err, ext2_ino_t dir)
 {
   return bg_error_set(err, BG_EFS, "directory inode %u is corrupted", dir);
 }
+
+/* Reads logical block lblk of a directory: 0, 1 for a hole, -1 on error. */
+static int read_block(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_large *din,
+                      blk64_t lblk, blk64_t *pblk, unsigned char *buf, struct bg_error *err)
+{
+  ext2_filsys fs = img->fs;
+  struct cached *e;
+  int flags = 0;
+  errcode_t rc;
+
+  *pblk = 0;
+  rc = ext2fs_bmap2(fs, dir, (struct ext2_inode *)din, NULL, 0, lblk, &flags, pblk);
+  if (rc == 0 && (*pblk == 0 || (flags & BMAP_RET_UNINIT)))
+    return 1;
+  if (rc == 0) {
+    e = slot_for(img, *pblk);
+    if (e != NULL && e->gen == img->dirs->gen && e->pblk == *pblk) {
+      memcpy(buf, e->buf, fs->blocksize);
+      return 0;
+    }
+    rc = ext2fs_read_dir_block4(fs, *pblk, buf, 0, dir);
+  }
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while reading block %llu of directory inode %u",
+                        (unsigned long long)lblk, dir);
+  remember_block(img, *pblk, buf);
+  return 0;
+}
+
+static int write_block(struct bg_ext4 *img, ext2_ino_t dir, blk64_t pblk, unsigned char *buf,
+                       const char *path, struct bg_error *err)
+{
+  errcode_t rc = ext2fs_write_dir_block4(img->fs, pblk, buf, 0, dir); /* sets the checksum */
+
+  if (rc != 0) {
+    bg_ext4_dir_forget(img);
+    return bg_ext4_fail(err, rc, "while writing the directory of %s", path);
+  }
+  remember_block(img, pblk, buf);
+  return 0;
+}
+
+/* Where a found entry lives: its block, its offset, and the entry before it in that block. */
+struct slot {
+  blk64_t pblk;
+  unsigned int off, prev;
+  int has_prev;
+};
 
 /* Looks for name in one directory block: 1 found (with *slot), 0 not, -1 corrupted. */
 static int scan_block(ext2_filsys fs, const unsigned char *buf, const char *name, size_t len,
@@ -309,39 +430,21 @@ static int scan_block(ext2_filsys fs, const unsigned char *buf, const char *name
   return 0;
 }
 
-static int read_block(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din, blk64_t lblk,
-                      blk64_t *pblk, unsigned char *buf, struct bg_error *err)
-{
-  int flags = 0;
-  errcode_t rc;
-
-  *pblk = 0;
-  rc = ext2fs_bmap2(fs, dir, (struct ext2_inode *)din, NULL, 0, lblk, &flags, pblk);
-  if (rc == 0 && (*pblk == 0 || (flags & BMAP_RET_UNINIT)))
-    return 1; /* a hole */
-  if (rc == 0)
-    rc = ext2fs_read_dir_block4(fs, *pblk, buf, 0, dir);
-  if (rc != 0)
-    return bg_ext4_fail(err, rc, "while reading block %llu of directory inode %u",
-                        (unsigned long long)lblk, dir);
-  return 0;
-}
-
 /* Every block, in order: directories without an index (and a fallback for odd indexes). */
-static int linear_find(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din,
+static int linear_find(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_large *din,
                        const char *name, size_t len, unsigned char *buf, ext2_ino_t *ino,
                        struct slot *s, struct bg_error *err)
 {
-  uint64_t n = EXT2_I_SIZE(din) / fs->blocksize, lblk;
+  uint64_t n = EXT2_I_SIZE(din) / img->fs->blocksize, lblk;
   int r;
 
   for (lblk = 0; lblk < n; lblk++) {
-    r = read_block(fs, dir, din, lblk, &s->pblk, buf, err);
+    r = read_block(img, dir, din, lblk, &s->pblk, buf, err);
     if (r < 0)
       return -1;
     if (r > 0)
       continue;
-    r = scan_block(fs, buf, name, len, ino, s);
+    r = scan_block(img->fs, buf, name, len, ino, s);
     if (r < 0)
       return corrupt(err, dir);
     if (r > 0)
@@ -356,7 +459,7 @@ struct frame {
   unsigned int count, at;
 };
 
-/* The index path to the leaf that holds hash: the kernel's dx_probe. */
+/* The index entry at level whose range holds hash: the kernel's dx_probe. */
 static int dx_descend(ext2_filsys fs, ext2_ino_t dir, struct frame *f, unsigned int level,
                       uint32_t hash, struct bg_error *err)
 {
@@ -388,12 +491,13 @@ static uint32_t dx_block(const struct frame *f)
   return f->entries[f->at].block & 0x0fffffff;
 }
 
-/* Hash-indexed lookup: 1 found, 0 not, 2 the index is not one this code reads (use linear_find),
- * -1 error. */
-static int dx_find(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din,
+/* Hash-indexed lookup: 1 found, 0 not (*leaf: where the name would go), 2 the index is not one
+ * this code reads (use linear_find), -1 error. */
+static int dx_find(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_large *din,
                    const char *name, size_t len, unsigned char *buf, ext2_ino_t *ino,
-                   struct slot *s, struct bg_error *err)
+                   struct slot *s, blk64_t *leaf, struct bg_error *err)
 {
+  ext2_filsys fs = img->fs;
   struct frame f[EXT4_HTREE_LEVEL];
   const struct ext2_dx_root_info *root;
   unsigned int levels, lv;
@@ -403,7 +507,7 @@ static int dx_find(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din,
   int alg, r, up, ret = -1;
 
   memset(f, 0, sizeof(f));
-  r = read_block(fs, dir, din, 0, &pblk, buf, err);
+  r = read_block(img, dir, din, 0, &pblk, buf, err);
   if (r != 0)
     return r < 0 ? -1 : 2;
   root = (const struct ext2_dx_root_info *)(buf + 24);
@@ -428,17 +532,20 @@ static int dx_find(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din,
   memcpy(f[0].buf, buf, fs->blocksize);
   for (lv = 0; lv < levels; lv++) {
     if (lv > 0) {
-      r = read_block(fs, dir, din, dx_block(&f[lv - 1]), &pblk, f[lv].buf, err);
+      r = read_block(img, dir, din, dx_block(&f[lv - 1]), &pblk, f[lv].buf, err);
       if (r != 0)
         goto hole;
     }
     if (dx_descend(fs, dir, f, lv, hash, err) != 0)
       goto out;
   }
+  *leaf = 0;
   for (;;) {
-    r = read_block(fs, dir, din, dx_block(&f[levels - 1]), &s->pblk, buf, err);
+    r = read_block(img, dir, din, dx_block(&f[levels - 1]), &s->pblk, buf, err);
     if (r != 0)
       goto hole;
+    if (*leaf == 0)
+      *leaf = s->pblk; /* where the name goes (the first leaf for its hash) */
     r = scan_block(fs, buf, name, len, ino, s);
     if (r < 0) {
       corrupt(err, dir);
@@ -462,7 +569,7 @@ static int dx_find(ext2_filsys fs, ext2_ino_t dir, struct ext2_inode_large *din,
       goto out;
     }
     for (lv = (unsigned int)up + 1; lv < levels; lv++) {
-      r = read_block(fs, dir, din, dx_block(&f[lv - 1]), &pblk, f[lv].buf, err);
+      r = read_block(img, dir, din, dx_block(&f[lv - 1]), &pblk, f[lv].buf, err);
       if (r != 0)
         goto hole;
       if (dx_descend(fs, dir, f, lv, 0, err) != 0)
@@ -479,26 +586,58 @@ out:
   return ret;
 }
 
-/* 1 found, 0 not, -1 error; inline-data directories are left to libext2fs (no slot). */
+static int indexed(const struct bg_ext4 *img, const struct ext2_inode_large *din)
+{
+  return (din->i_flags & EXT2_INDEX_FL) && ext2fs_has_feature_dir_index(img->fs->super);
+}
+
+/* 1 found, 0 not, -1 error; remembers where it ended for the edit that follows. Inline-data
+ * directories are left to libext2fs. */
 static int find(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_large *din,
                 const char *name, size_t len, ext2_ino_t *ino, struct slot *s,
                 struct bg_error *err)
 {
-  ext2_filsys fs = img->fs;
+  struct bg_ext4_dircache *c;
   unsigned char *buf;
+  blk64_t leaf = 0;
   int r = 2;
 
   if (!LINUX_S_ISDIR(din->i_mode))
     return bg_error_set(err, BG_EINVAL, "inode %u is not a directory", dir);
-  buf = malloc(fs->blocksize);
+  buf = malloc(img->fs->blocksize);
   if (buf == NULL)
     return bg_error_set(err, BG_ENOMEM, "out of memory");
-  if ((din->i_flags & EXT2_INDEX_FL) && ext2fs_has_feature_dir_index(fs->super))
-    r = dx_find(fs, dir, din, name, len, buf, ino, s, err);
-  if (r == 2)
-    r = linear_find(fs, dir, din, name, len, buf, ino, s, err);
+  if (indexed(img, din))
+    r = dx_find(img, dir, din, name, len, buf, ino, s, &leaf, err);
+  if (r == 2) {
+    leaf = 0;
+    r = linear_find(img, dir, din, name, len, buf, ino, s, err);
+  }
   free(buf);
+  c = cache_of(img);
+  if (c != NULL && r >= 0 && len <= EXT2_NAME_LEN) {
+    c->last.gen = c->gen;
+    c->last.dir = dir;
+    memcpy(c->last.name, name, len);
+    c->last.name[len] = '\0';
+    c->last.found = r;
+    c->last.ino = r ? *ino : 0;
+    c->last.pblk = r ? s->pblk : leaf;
+    c->last.off = s->off;
+    c->last.prev = s->prev;
+    c->last.has_prev = s->has_prev;
+  }
   return r;
+}
+
+/* The last lookup's result when it was about name in dir and nothing changed since. */
+static const struct memo *recall(struct bg_ext4 *img, ext2_ino_t dir, const char *name)
+{
+  const struct bg_ext4_dircache *c = img->dirs;
+
+  if (c == NULL || c->last.gen != c->gen || c->last.dir != dir || strcmp(c->last.name, name))
+    return NULL;
+  return &c->last;
 }
 
 int bg_ext4_dir_lookup(struct bg_ext4 *img, ext2_ino_t dir, const char *name, size_t len,
@@ -519,6 +658,7 @@ int bg_ext4_dir_lookup(struct bg_ext4 *img, ext2_ino_t dir, const char *name, si
       return bg_ext4_fail(err, rc, "while looking up %.*s", (int)len, name);
     return 0;
   }
+  memset(&s, 0, sizeof(s));
   r = find(img, dir, &din, name, len, ino, &s, err);
   return r < 0 ? -1 : (r ? 0 : 1);
 }
@@ -534,22 +674,38 @@ int bg_ext4_dir_writable(struct bg_ext4 *img, ext2_ino_t dir, const struct ext2_
   return 0;
 }
 
-/* Finds name -> ino for a change and reads its block into buf. */
+/* Finds name -> want for a change (the last lookup's slot when it is still good) and reads its
+ * block into buf. */
 static int find_for_change(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_large *din,
                            const char *name, ext2_ino_t want, unsigned char *buf, struct slot *s,
                            const char *path, struct bg_error *err)
 {
+  const struct memo *m = recall(img, dir, name);
   ext2_ino_t ino = 0;
+  struct cached *e;
   errcode_t rc;
   int r;
 
   if (bg_ext4_dir_writable(img, dir, din, path, err) != 0)
     return -1;
-  r = find(img, dir, din, name, strlen(name), &ino, s, err);
-  if (r < 0)
-    return -1;
-  if (r == 0 || ino != want)
-    return bg_error_set(err, BG_EFS, "%s: the directory entry changed under the edit", path);
+  if (m != NULL && m->found && m->ino == want) {
+    s->pblk = m->pblk;
+    s->off = m->off;
+    s->prev = m->prev;
+    s->has_prev = m->has_prev;
+  } else {
+    memset(s, 0, sizeof(*s));
+    r = find(img, dir, din, name, strlen(name), &ino, s, err);
+    if (r < 0)
+      return -1;
+    if (r == 0 || ino != want)
+      return bg_error_set(err, BG_EFS, "%s: the directory entry changed under the edit", path);
+  }
+  e = slot_for(img, s->pblk);
+  if (e != NULL && e->gen == img->dirs->gen && e->pblk == s->pblk) {
+    memcpy(buf, e->buf, img->fs->blocksize);
+    return 0;
+  }
   rc = ext2fs_read_dir_block4(img->fs, s->pblk, buf, 0, dir);
   if (rc != 0)
     return bg_ext4_fail(err, rc, "while reading the directory of %s", path);
@@ -595,6 +751,7 @@ int bg_ext4_dir_relink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ex
   if (din.i_flags & EXT4_INLINE_DATA_FL) {
     struct relink_ctx c = {name, strlen(name), old, ino, ftype, 0};
 
+    bg_ext4_dir_forget(img);
     rc = ext2fs_dir_iterate2(fs, dir, 0, NULL, relink_visit, &c);
     if (rc != 0)
       return bg_ext4_fail(err, rc, "while relinking %s", path);
@@ -610,11 +767,8 @@ int bg_ext4_dir_relink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ex
   d = (struct ext2_dir_entry *)(buf + s.off);
   d->inode = ino;
   ext2fs_dirent_set_file_type(d, ftype);
-  rc = ext2fs_write_dir_block4(fs, s.pblk, buf, 0, dir);
-  if (rc != 0) {
-    bg_ext4_fail(err, rc, "while relinking %s", path);
+  if (write_block(img, dir, s.pblk, buf, path, err) != 0)
     goto out;
-  }
   ret = 0;
 out:
   free(buf);
@@ -630,7 +784,7 @@ int bg_ext4_dir_unlink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ex
   unsigned int rec, prec;
   unsigned char *buf;
   struct slot s;
-  errcode_t rc;
+  errcode_t rc = 0;
   int ret = -1;
 
   if (bg_ext4_read_inode(img, dir, &din, path, err) != 0)
@@ -638,6 +792,7 @@ int bg_ext4_dir_unlink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ex
   if (din.i_flags & EXT4_INLINE_DATA_FL) {
     if (bg_ext4_dir_writable(img, dir, &din, path, err) != 0)
       return -1;
+    bg_ext4_dir_forget(img);
     rc = ext2fs_unlink(fs, dir, name, ino, 0);
     if (rc != 0)
       return bg_ext4_fail(err, rc, "while unlinking %s", path);
@@ -658,18 +813,51 @@ int bg_ext4_dir_unlink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ex
       rc = ext2fs_set_rec_len(fs, prec + rec, prev);
   } else {
     d->inode = 0;
-    rc = 0;
   }
-  if (rc == 0)
-    rc = ext2fs_write_dir_block4(fs, s.pblk, buf, 0, dir);
   if (rc != 0) {
     bg_ext4_fail(err, rc, "while unlinking %s", path);
     goto out;
   }
+  if (write_block(img, dir, s.pblk, buf, path, err) != 0)
+    goto out;
   ret = 0;
 out:
   free(buf);
   return ret;
+}
+
+/* Puts name -> ino into a leaf block with room for it, as libext2fs's link_proc does: in an
+ * unused entry, or in the slack after a used one. 1 done, 0 no room. */
+static int insert_into(ext2_filsys fs, unsigned char *buf, const char *name, ext2_ino_t ino,
+                       uint8_t ftype)
+{
+  const unsigned int end = fs->blocksize -
+                           (ext2fs_has_feature_metadata_csum(fs->super) ? 12 : 0);
+  const unsigned int len = (unsigned int)strlen(name), need = bg_ext4_rec_len(len);
+  unsigned int off = 0, rec, used;
+  struct ext2_dir_entry *d, *nd;
+
+  while (off + 8 <= end) {
+    d = (struct ext2_dir_entry *)(buf + off);
+    if (ext2fs_get_rec_len(fs, d, &rec) != 0 || rec < 8 || off + rec > end)
+      return 0;
+    used = d->inode ? bg_ext4_rec_len((unsigned int)ext2fs_dirent_name_len(d)) : 0;
+    if (rec >= used + need) {
+      if (used > 0) { /* split the slack off the used entry */
+        ext2fs_set_rec_len(fs, used, d);
+        nd = (struct ext2_dir_entry *)(buf + off + used);
+        ext2fs_set_rec_len(fs, rec - used, nd);
+        d = nd;
+      }
+      d->inode = ino;
+      ext2fs_dirent_set_name_len(d, (int)len);
+      ext2fs_dirent_set_file_type(d, ftype);
+      memcpy(d->name, name, len);
+      return 1;
+    }
+    off += rec;
+  }
+  return 0;
 }
 
 struct gather {
@@ -738,7 +926,7 @@ static int make_indexed(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_l
   blk64_t goal;
   errcode_t rc;
   size_t i;
-  int indexed = 0, ret = -1;
+  int indexed_now = 0, ret = -1;
 
   memset(&g, 0, sizeof(g));
   rc = ext2fs_dir_iterate2(fs, dir, 0, NULL, gather_visit, &g);
@@ -762,7 +950,7 @@ static int make_indexed(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_l
   g.v[g.n].ino = ino;
   g.v[g.n].ftype = ftype;
   if (bg_ext4_build_dir(fs, dir, g.parent ? g.parent : dir, g.v, g.n + 1, 1, &blocks, &nb,
-                        &indexed, err) != 0)
+                        &indexed_now, err) != 0)
     goto out;
   nin = *din;
   memset(nin.i_block, 0, sizeof(nin.i_block));
@@ -774,8 +962,9 @@ static int make_indexed(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_l
   goal = ext2fs_find_inode_goal(fs, dir, (struct ext2_inode *)din, 0);
   if (bg_ext4_put_data(fs, dir, &nin, ms.len, &src, 0, &goal, path, err) != 0)
     goto out;
-  if (indexed)
+  if (indexed_now)
     nin.i_flags |= EXT2_INDEX_FL;
+  bg_ext4_dir_forget(img);
   rc = ext2fs_punch(fs, dir, (struct ext2_inode *)din, NULL, 0, ~0ULL);
   if (rc != 0) {
     bg_ext4_fail(err, rc, "while freeing the old blocks of the directory of %s", path);
@@ -791,6 +980,35 @@ out:
   return ret;
 }
 
+/* The leaf the last lookup chose for name, when it has room: the name goes in without another
+ * search. 1 done, 0 not possible, -1 error. */
+static int link_into_leaf(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t ino,
+                          uint8_t ftype, const char *path, struct bg_error *err)
+{
+  const struct memo *m = recall(img, dir, name);
+  blk64_t pblk;
+  struct cached *e;
+  unsigned char *buf;
+  int r = 0;
+
+  if (m == NULL || m->found || m->pblk == 0)
+    return 0;
+  pblk = m->pblk;
+  e = slot_for(img, pblk);
+  if (e == NULL || e->gen != img->dirs->gen || e->pblk != pblk)
+    return 0;
+  buf = malloc(img->fs->blocksize);
+  if (buf == NULL)
+    return 0;
+  memcpy(buf, e->buf, img->fs->blocksize);
+  if (insert_into(img->fs, buf, name, ino, ftype))
+    r = write_block(img, dir, pblk, buf, path, err) == 0 ? 1 : -1;
+  free(buf);
+  if (r > 0)
+    img->dirs->last.gen = 0; /* the name is there now */
+  return r;
+}
+
 int bg_ext4_dir_link(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t ino,
                      uint32_t mode, const char *path, struct bg_error *err)
 {
@@ -798,10 +1016,17 @@ int bg_ext4_dir_link(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2
   uint8_t ftype = ext2fs_has_feature_filetype(fs->super) ? bg_ext4_ftype(mode) : 0;
   struct ext2_inode_large din;
   errcode_t rc;
+  int r;
 
   if (bg_ext4_read_inode(img, dir, &din, path, err) != 0 ||
       bg_ext4_dir_writable(img, dir, &din, path, err) != 0)
     return -1;
+  if (indexed(img, &din) && ext2fs_has_feature_filetype(fs->super)) {
+    r = link_into_leaf(img, dir, name, ino, ftype, path, err);
+    if (r != 0)
+      return r > 0 ? 0 : -1;
+  }
+  bg_ext4_dir_forget(img); /* libext2fs changes the directory from here on */
   rc = ext2fs_link(fs, dir, name, ino, ftype);
   if (rc == EXT2_ET_DIR_NO_SPACE && !(din.i_flags & EXT2_INDEX_FL)) {
     if (ext2fs_has_feature_dir_index(fs->super) && ext2fs_has_feature_filetype(fs->super) &&

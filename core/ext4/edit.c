@@ -89,6 +89,7 @@ static void dir_of(const char *path, char *dir, size_t size)
 
 static void release(struct bg_ext4 *img)
 {
+  bg_ext4_dir_cache_free(img);
   bg_cleanup_forget(img->cleanup_slot);
   bg_notes_free(&img->notes);
   free(img->path);

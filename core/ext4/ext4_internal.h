@@ -194,6 +194,8 @@ int bg_ext4_fits(const struct bg_ext4_opts *o, uint64_t size, uint64_t inodes,
 
 /* ---- the editor ---- */
 
+struct bg_ext4_dircache;
+
 struct bg_ext4 {
   ext2_filsys fs;
   int writable;
@@ -201,6 +203,7 @@ struct bg_ext4 {
   char *tmp;           /* built images: the temporary name until close; else NULL */
   int cleanup_slot;    /* the temporary name's registration for signals, or -1 */
   struct bg_notes notes;
+  struct bg_ext4_dircache *dirs; /* directory blocks read and checked (dir.c), or NULL */
 };
 
 /* The image's clock: bg_ext4_set_time's, else now. */
@@ -247,6 +250,10 @@ int bg_ext4_dir_unlink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ex
  * out of space. */
 int bg_ext4_dir_relink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t old,
                        ext2_ino_t ino, uint32_t mode, const char *path, struct bg_error *err);
+/* Forgets the directory blocks dir.c keeps: after anything that frees blocks or changes a
+ * directory through libext2fs. */
+void bg_ext4_dir_forget(struct bg_ext4 *img);
+void bg_ext4_dir_cache_free(struct bg_ext4 *img);
 /* Refuses directories whose names the editor cannot write the way the kernel reads them
  * (encrypted, case-folded). */
 int bg_ext4_dir_writable(struct bg_ext4 *img, ext2_ino_t dir, const struct ext2_inode_large *din,
