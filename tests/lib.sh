@@ -43,3 +43,35 @@ demo_layout() {
     python3 "$tools/mkimage.py" "$1" --tag demo --layer demo-base.tar \
       --layer demo-update.tar >/dev/null || { echo "cannot make the demo layout" >&2; exit 1; }
 }
+
+# The kernel as a judge: loop mounts (and tmpfs scratch space) inside the test's directory. Tests
+# run as root in CI; a test that cannot mount fails rather than skips.
+bg_mounts=""
+bg_unmount_all() {
+  local m
+  for m in $bg_mounts; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; done
+  bg_mounts=""
+}
+bg_mount() { # what dir options...
+  local what=$1 dir=$2
+  shift 2
+  mkdir -p "$dir"
+  if ! mount "$@" "$what" "$dir" 2>mount.err; then
+    echo "cannot mount $what on $dir ($(cat mount.err)): the kernel judge needs root" >&2
+    exit 1
+  fi
+  [ -n "$bg_mounts" ] || trap bg_unmount_all EXIT
+  bg_mounts="$dir $bg_mounts"
+}
+mount_image() { bg_mount "$1" "$2" -o "loop,${3:-ro}"; } # image dir [ro|rw]
+mount_tmpfs() { bg_mount tmpfs "$1" -t tmpfs -o "size=$2"; } # dir size
+unmount() { # dir: fails the test when the kernel cannot unmount
+  umount "$1" || { echo "cannot unmount $1" >&2; exit 1; }
+  bg_mounts=$(printf '%s\n' $bg_mounts | grep -vxF "$1" | tr '\n' ' ')
+}
+fsck_clean() { # image what
+  local out
+  out=$(basename "$1").fsck
+  e2fsck -fn "$1" >"$out" 2>&1
+  expect_eq "$?" 0 "e2fsck -fn $1, $2 ($(tail -n 5 "$out" | tr '\n' ' '))"
+}

@@ -212,7 +212,9 @@ int bg_ext4_remove(struct bg_ext4 *img, const char *path, int flags, struct bg_e
     return bg_error_set(err, BG_EINVAL, "%s: cannot remove the root", path);
   if (w.ino == 0)
     return bg_error_set(err, BG_ENOTFOUND, "%s: no such file or directory", path);
-  return remove_entry(img, &w, flags & BG_EXT4_RECURSIVE, path, err);
+  if (remove_entry(img, &w, flags & BG_EXT4_RECURSIVE, path, err) != 0)
+    return -1;
+  return bg_ext4_writes_ok(img, img->path, err);
 }
 
 static void meta_times(struct bg_ext4 *img, const struct bg_meta *m, int flags,
@@ -361,7 +363,7 @@ int bg_ext4_mkdir(struct bg_ext4 *img, const char *path, const struct bg_meta *m
                  path, err) != 0)
       return -1;
   }
-  return 0;
+  return bg_ext4_writes_ok(img, img->path, err);
 }
 
 /* Creates the directories that would hold path (0755 0:0). */
@@ -454,7 +456,9 @@ static int create_node(struct bg_ext4 *img, const char *path, uint32_t type,
     free_inode(img, ino, path, err); /* the name never moved: the image is as before */
     return -1;
   }
-  return w.ino == 0 ? 0 : drop_link(img, w.ino, path, err);
+  if (w.ino != 0 && drop_link(img, w.ino, path, err) != 0)
+    return -1;
+  return bg_ext4_writes_ok(img, img->path, err);
 }
 
 int bg_ext4_write(struct bg_ext4 *img, const char *path, const struct bg_ext4_source *src,

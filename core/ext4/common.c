@@ -127,25 +127,53 @@ int bg_ext4_inode_init(struct ext2_inode_large *in, uint32_t mode, uint32_t uid,
   return c;
 }
 
+/* "mtime 4102444800 stored as 2147483647" */
+static int clamp_part(char *buf, size_t size, const char *field, const struct bg_time *t,
+                      int large)
+{
+  return snprintf(buf, size, "%s %lld stored as %lld", field, (long long)t->sec,
+                  (long long)clamp(t->sec, TIME_MIN, large ? TIME_MAX : SMALL_MAX));
+}
+
+static const char *range_of(int large)
+{
+  return large ? "ext4 holds 1901..2446" : "128-byte inodes hold 1901..2038";
+}
+
 void bg_ext4_note_time(struct bg_notes *notes, const char *path, const char *field,
                        const struct bg_time *t, int large)
 {
-  bg_notes_add(notes, "time_clamped", path, "%s %lld is outside %s; stored as %lld", field,
-               (long long)t->sec,
-               large ? "what ext4 holds (1901..2446)" : "what 128-byte inodes hold (1901..2038)",
-               (long long)clamp(t->sec, TIME_MIN, large ? TIME_MAX : SMALL_MAX));
+  char part[128];
+
+  clamp_part(part, sizeof(part), field, t, large);
+  bg_notes_add(notes, "time_clamped", path, "%s (%s)", part, range_of(large));
 }
 
 void bg_ext4_note_clamped(struct bg_notes *notes, const char *path, int clamped,
                           const struct bg_time *mtime, const struct bg_time *atime,
                           const struct bg_time *ctime, int large)
 {
-  if (clamped & BG_EXT4_CLAMPED_MTIME)
-    bg_ext4_note_time(notes, path, "mtime", mtime, large);
-  if (clamped & BG_EXT4_CLAMPED_ATIME)
-    bg_ext4_note_time(notes, path, "atime", atime, large);
-  if (clamped & BG_EXT4_CLAMPED_CTIME)
-    bg_ext4_note_time(notes, path, "ctime", ctime, large);
+  static const char *const names[] = {"mtime", "atime", "ctime"};
+  const struct bg_time *t[3] = {mtime, atime, ctime};
+  char detail[400];
+  size_t n = 0;
+  int i, w;
+
+  detail[0] = '\0';
+  for (i = 0; i < 3; i++) {
+    if (!(clamped & (1 << i)))
+      continue;
+    w = clamp_part(detail + n, sizeof(detail) - n, names[i], t[i], large);
+    if (w > 0 && (size_t)w < sizeof(detail) - n)
+      n += (size_t)w;
+    if (n + 2 < sizeof(detail)) {
+      memcpy(detail + n, ", ", 3);
+      n += 2;
+    }
+  }
+  if (n >= 2)
+    detail[n - 2] = '\0';
+  bg_notes_add(notes, "time_clamped", path, "%s (%s)", detail, range_of(large));
 }
 
 uint8_t bg_ext4_ftype(uint32_t mode)
@@ -190,14 +218,21 @@ int bg_ext4_write_fresh_inode(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_
                               const char *what, struct bg_error *err)
 {
   size_t isz = EXT2_INODE_SIZE(fs->super);
-  unsigned char *buf = calloc(1, isz > sizeof(*in) ? isz : sizeof(*in));
+  uint64_t stack[128]; /* 1 KiB, aligned for the inode's fields */
+  unsigned char *buf = (unsigned char *)stack;
   errcode_t rc;
 
-  if (buf == NULL)
-    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  if (isz > sizeof(stack)) {
+    buf = malloc(isz);
+    if (buf == NULL)
+      return bg_error_set(err, BG_ENOMEM, "out of memory");
+  }
+  /* the whole on-disk inode: nothing of what was there stays, and nothing is read first */
+  memset(buf, 0, isz > sizeof(*in) ? isz : sizeof(*in));
   memcpy(buf, in, isz < sizeof(*in) ? isz : sizeof(*in));
   rc = ext2fs_write_inode_full(fs, ino, (struct ext2_inode *)buf, (int)isz);
-  free(buf);
+  if (buf != (unsigned char *)stack)
+    free(buf);
   if (rc != 0)
     return bg_ext4_fail(err, rc, "while writing inode %u (%s)", ino, what);
   return 0;

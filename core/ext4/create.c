@@ -202,11 +202,7 @@ static int tree_src_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *g
 static int write_inode(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large *in,
                        const char *what)
 {
-  errcode_t rc = ext2fs_write_inode_full(wr->fs, ino, (struct ext2_inode *)in, sizeof(*in));
-
-  if (rc != 0)
-    return bg_ext4_fail(wr->err, rc, "while writing inode %u (%s)", ino, what);
-  return 0;
+  return bg_ext4_write_fresh_inode(wr->fs, ino, in, what, wr->err);
 }
 
 static int set_xattrs(struct writer *wr, ext2_ino_t ino, const struct bg_inode *ti,
@@ -511,6 +507,8 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
     bg_ext4_fail(err, rc, "while formatting %s", path);
     goto out;
   }
+  img->fs = fs;
+  bg_ext4_watch_writes(img);
   if (bg_ext4_format(fs, opts, now, 0, err) != 0)
     goto out;
   img->path = strdup(path);
@@ -531,11 +529,10 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
     goto out;
   }
   wr.goal = fs->super->s_first_data_block;
-  if (populate(&wr) != 0) {
+  if (populate(&wr) != 0 || bg_ext4_writes_ok(img, path, err) != 0) {
     bg_error_prefix(err, "building %s", path);
     goto out;
   }
-  img->fs = fs;
   img->writable = 1;
   ok = 1;
 out:

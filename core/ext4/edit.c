@@ -11,6 +11,34 @@
 #include "ext4_internal.h"
 #include "../util/cleanup.h"
 
+static errcode_t on_write_error(io_channel channel, unsigned long block, int count,
+                                const void *data, size_t size, int actual, errcode_t error)
+{
+  int en = errno; /* libext2fs passes 0 when its cache dropped the failure; errno still has it */
+  ext2_filsys fs = channel->app_data;
+  struct bg_ext4 *img = fs != NULL ? fs->priv_data : NULL;
+
+  if (img != NULL && img->write_error == 0) {
+    img->write_error = error ? error : (en ? en : EIO);
+    img->write_block = block;
+  }
+  return error ? error : EIO;
+}
+
+void bg_ext4_watch_writes(struct bg_ext4 *img)
+{
+  img->fs->priv_data = img;
+  img->fs->io->write_error = on_write_error;
+}
+
+int bg_ext4_writes_ok(struct bg_ext4 *img, const char *path, struct bg_error *err)
+{
+  if (img->write_error == 0)
+    return 0;
+  return bg_ext4_fail(err, img->write_error, "while writing block %llu of %s", img->write_block,
+                      path);
+}
+
 struct bg_ext4 *bg_ext4_open(const char *path, int flags, struct bg_error *err)
 {
   int f = EXT2_FLAG_64BITS | ((flags & BG_EXT4_WRITE) ? EXT2_FLAG_RW : 0);
@@ -55,6 +83,7 @@ struct bg_ext4 *bg_ext4_open(const char *path, int flags, struct bg_error *err)
   img->writable = (flags & BG_EXT4_WRITE) != 0;
   img->cleanup_slot = -1;
   bg_notes_init(&img->notes);
+  bg_ext4_watch_writes(img);
   return img;
 }
 
@@ -106,6 +135,8 @@ int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
   if (img == NULL)
     return 0;
   rc = ext2fs_close_free(&img->fs);
+  if (bg_ext4_writes_ok(img, img->path, err) != 0)
+    goto out; /* an earlier write was lost: the image is not what the edits made */
   if (rc != 0) {
     bg_ext4_fail(err, rc, "while writing %s back", img->path);
     goto out;
@@ -163,7 +194,7 @@ int bg_ext4_need_write(struct bg_ext4 *img, const char *path, struct bg_error *e
 {
   if (!img->writable)
     return bg_error_set(err, BG_EINVAL, "%s: the image is open read-only", path);
-  return 0;
+  return bg_ext4_writes_ok(img, img->path, err); /* a lost write: no more edits */
 }
 
 int bg_ext4_large_inodes(const struct bg_ext4 *img)

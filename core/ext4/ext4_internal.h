@@ -204,7 +204,15 @@ struct bg_ext4 {
   int cleanup_slot;    /* the temporary name's registration for signals, or -1 */
   struct bg_notes notes;
   struct bg_ext4_dircache *dirs; /* directory blocks read and checked (dir.c), or NULL */
+  errcode_t write_error;         /* the first write libext2fs could only report to a handler */
+  unsigned long long write_block;
 };
+
+/* Sends the writes libext2fs fails to report (its block cache evicts a dirty block and drops the
+ * error) to the handle, which then fails the edit and the close. */
+void bg_ext4_watch_writes(struct bg_ext4 *img);
+/* A recorded write failure as an error ("while writing block N of path"); 0 when none. */
+int bg_ext4_writes_ok(struct bg_ext4 *img, const char *path, struct bg_error *err);
 
 /* The image's clock: bg_ext4_set_time's, else now. */
 time_t bg_ext4_now(struct bg_ext4 *img);

@@ -129,5 +129,7 @@ int bg_ext4_set_field(struct bg_ext4 *img, const char *path, const char *name, i
       return -1;
     break;
   }
-  return bg_ext4_write_inode(img, ino, &in, path, err);
+  if (bg_ext4_write_inode(img, ino, &in, path, err) != 0)
+    return -1;
+  return bg_ext4_writes_ok(img, img->path, err);
 }
