@@ -18,7 +18,8 @@ static int free_inode(struct bg_ext4 *img, ext2_ino_t ino, const char *path, str
 
   if (bg_ext4_read_inode(img, ino, &in, path, err) != 0)
     return -1;
-  bg_ext4_dir_forget(img); /* its blocks may have been a directory's */
+  if (LINUX_S_ISDIR(in.i_mode))
+    bg_ext4_dir_forget(img); /* its blocks leave the directory block cache */
   if (ext2fs_inode_has_valid_blocks2(img->fs, (struct ext2_inode *)&in))
     rc = ext2fs_punch(img->fs, ino, (struct ext2_inode *)&in, NULL, 0, ~0ULL);
   if (rc == 0 && ext2fs_file_acl_block(img->fs, (struct ext2_inode *)&in) != 0)
