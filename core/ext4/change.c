@@ -289,7 +289,7 @@ static int make_dir(struct bg_ext4 *img, ext2_ino_t parent, const char *name,
   struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &ms};
   unsigned char *blocks = NULL;
   uint32_t nb = 0;
-  blk64_t goal;
+  struct bg_ext4_cursor at = {0, NULL, NULL};
   ext2_ino_t ino;
   errcode_t rc;
   int indexed, ret = -1;
@@ -309,8 +309,8 @@ static int make_dir(struct bg_ext4 *img, ext2_ino_t parent, const char *name,
   in.i_links_count = 2;
   ms.p = blocks;
   ms.len = (uint64_t)nb * fs->blocksize;
-  goal = ext2fs_group_first_block2(fs, ext2fs_group_of_ino(fs, ino));
-  if (bg_ext4_put_data(fs, ino, &in, ms.len, &src, 0, &goal, path, err) != 0 ||
+  at.goal = ext2fs_group_first_block2(fs, ext2fs_group_of_ino(fs, ino));
+  if (bg_ext4_put_data(fs, ino, &in, ms.len, &src, 0, &at, path, err) != 0 ||
       commit_inode(img, ino, &in, path, err) != 0)
     goto out;
   if (bg_ext4_dir_link(img, parent, name, ino, LINUX_S_IFDIR, path, err) != 0) {
@@ -392,7 +392,8 @@ static int put_content(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_la
                        uint32_t type, const struct bg_ext4_source *src, const char *target,
                        const char *path, struct bg_error *err)
 {
-  blk64_t goal = ext2fs_group_first_block2(img->fs, ext2fs_group_of_ino(img->fs, ino));
+  struct bg_ext4_cursor at = {ext2fs_group_first_block2(img->fs, ext2fs_group_of_ino(img->fs, ino)),
+                              NULL, NULL};
   struct bg_ext4_memsrc ms;
   struct bg_ext4_src s = {bg_ext4_mem_read, NULL, &ms};
   struct bg_ext4_host h;
@@ -400,18 +401,18 @@ static int put_content(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_la
   int rc;
 
   if (type == LINUX_S_IFLNK)
-    return bg_ext4_put_symlink(img->fs, ino, in, target, &goal, path, err);
+    return bg_ext4_put_symlink(img->fs, ino, in, target, &at, path, err);
   if (src->host_path == NULL) {
     ms.p = src->mem;
     ms.len = src->len;
-    return bg_ext4_put_data(img->fs, ino, in, ms.len, &s, BG_EXT4_PUT_HOLES, &goal, path, err);
+    return bg_ext4_put_data(img->fs, ino, in, ms.len, &s, BG_EXT4_PUT_HOLES, &at, path, err);
   }
   if (bg_ext4_host_open(&h, src->host_path, &size, err) != 0)
     return -1;
   s.read = bg_ext4_host_read;
   s.data = bg_ext4_host_data;
   s.ctx = &h;
-  rc = bg_ext4_put_data(img->fs, ino, in, size, &s, BG_EXT4_PUT_HOLES, &goal, path, err);
+  rc = bg_ext4_put_data(img->fs, ino, in, size, &s, BG_EXT4_PUT_HOLES, &at, path, err);
   bg_ext4_host_close(&h);
   return rc;
 }

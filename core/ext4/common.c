@@ -18,7 +18,7 @@
 
 #include "ext4_internal.h"
 
-#define CHUNK ((size_t)1 << 20) /* bytes read and written at a time */
+#define CHUNK BG_EXT4_CHUNK
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
@@ -358,9 +358,11 @@ static int block_is_zero(const unsigned char *p, size_t n)
   return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
 }
 
+/* Extents of one file: the first few in place, so that small files allocate nothing. */
 struct extents {
   struct ext2fs_extent *v;
   size_t n, alloc;
+  struct ext2fs_extent few[8];
 };
 
 static int extents_add(struct extents *x, blk64_t l, blk64_t p, blk64_t len, struct bg_error *err)
@@ -378,11 +380,14 @@ static int extents_add(struct extents *x, blk64_t l, blk64_t p, blk64_t len, str
       last->e_len += (uint32_t)take;
     } else {
       if (x->n == x->alloc) {
-        x->alloc = x->alloc ? x->alloc * 2 : 8;
-        nv = realloc(x->v, x->alloc * sizeof(*nv));
+        nv = malloc(2 * x->alloc * sizeof(*nv));
         if (nv == NULL)
           return bg_error_set(err, BG_ENOMEM, "out of memory");
+        memcpy(nv, x->v, x->n * sizeof(*nv));
+        if (x->v != x->few)
+          free(x->v);
         x->v = nv;
+        x->alloc *= 2;
       }
       take = len > BG_EXT4_EXT_MAX_LEN ? BG_EXT4_EXT_MAX_LEN : len;
       last = &x->v[x->n++];
@@ -510,14 +515,74 @@ static void give_back(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *i
   }
 }
 
-int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
-                     const struct bg_ext4_src *src, int flags, blk64_t *goal, const char *what,
-                     struct bg_error *err)
+int bg_ext4_wbuf_init(struct bg_ext4_wbuf *wb, uint32_t blocks, uint32_t bs, struct bg_error *err)
 {
+  memset(wb, 0, sizeof(*wb));
+  wb->buf = malloc((size_t)blocks * bs);
+  if (wb->buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  wb->cap = blocks;
+  return 0;
+}
+
+int bg_ext4_wbuf_flush(ext2_filsys fs, struct bg_ext4_wbuf *wb, struct bg_error *err)
+{
+  errcode_t rc;
+
+  if (wb == NULL || wb->n == 0)
+    return 0;
+  rc = io_channel_write_blk64(fs->io, wb->start, (int)wb->n, wb->buf);
+  wb->n = 0;
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while writing blocks %llu..", (unsigned long long)wb->start);
+  return 0;
+}
+
+void bg_ext4_wbuf_free(struct bg_ext4_wbuf *wb)
+{
+  free(wb->buf);
+  wb->buf = NULL;
+  wb->n = wb->cap = 0;
+}
+
+/* Writes count blocks at blk, through the buffer when there is one. */
+static int emit(ext2_filsys fs, struct bg_ext4_wbuf *wb, blk64_t blk, blk64_t count,
+                const unsigned char *p, struct bg_error *err)
+{
+  const size_t bs = fs->blocksize;
+  blk64_t take;
+  errcode_t rc;
+
+  if (wb == NULL) {
+    rc = io_channel_write_blk64(fs->io, blk, (int)count, p);
+    return rc != 0 ? bg_ext4_fail(err, rc, "while writing block %llu", (unsigned long long)blk)
+                   : 0;
+  }
+  while (count > 0) {
+    if (wb->n > 0 && (blk != wb->start + wb->n || wb->n == wb->cap) &&
+        bg_ext4_wbuf_flush(fs, wb, err) != 0)
+      return -1;
+    if (wb->n == 0)
+      wb->start = blk;
+    take = count < wb->cap - wb->n ? count : wb->cap - wb->n;
+    memcpy(wb->buf + (size_t)wb->n * bs, p, (size_t)take * bs);
+    wb->n += (uint32_t)take;
+    blk += take;
+    p += take * bs;
+    count -= take;
+  }
+  return 0;
+}
+
+int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
+                     const struct bg_ext4_src *src, int flags, struct bg_ext4_cursor *at,
+                     const char *what, struct bg_error *err)
+{
+  blk64_t *goal = &at->goal;
   const uint64_t bs = fs->blocksize;
   const uint64_t nblocks = (size + bs - 1) / bs;
   const int holes = flags & BG_EXT4_PUT_HOLES;
-  struct extents x = {NULL, 0, 0};
+  struct extents x;
   struct mapped m = {0, 0};
   unsigned char *buf = NULL;
   blk64_t pstart = 0, plen = 0, pused = 0, used = 0, lbase, i, j, k, cnt, remain, rend;
@@ -526,7 +591,12 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
   errcode_t rc;
   int ret = -1, mapping = 0;
 
-  if (nblocks > 0) {
+  x.v = x.few;
+  x.n = 0;
+  x.alloc = sizeof(x.few) / sizeof(x.few[0]);
+  if (nblocks > 0 && at->scratch != NULL) {
+    buf = at->scratch;
+  } else if (nblocks > 0) {
     buf = malloc(nblocks * bs < CHUNK ? (size_t)(nblocks * bs) : CHUNK);
     if (buf == NULL) {
       bg_error_set(err, BG_ENOMEM, "out of memory");
@@ -594,13 +664,12 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
           *goal = pstart + plen;
         }
         remain = j - k < plen - pused ? j - k : plen - pused;
-        rc = io_channel_write_blk64(fs->io, pstart + pused, (int)remain, buf + k * bs);
-        if (rc == 0 && extents_add(&x, lbase + k, pstart + pused, remain, err) != 0)
-          goto out;
-        if (rc != 0) {
-          bg_ext4_fail(err, rc, "while writing the data of %s", what);
+        if (emit(fs, at->wb, pstart + pused, remain, buf + k * bs, err) != 0) {
+          bg_error_prefix(err, "%s", what);
           goto out;
         }
+        if (extents_add(&x, lbase + k, pstart + pused, remain, err) != 0)
+          goto out;
         pused += remain;
         used += remain;
       }
@@ -632,13 +701,15 @@ out:
       m.extents = m.blocks = 0;
     give_back(fs, ino, in, &x, &m);
   }
-  free(x.v);
-  free(buf);
+  if (x.v != x.few)
+    free(x.v);
+  if (buf != at->scratch)
+    free(buf);
   return ret;
 }
 
 int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                        const char *target, blk64_t *goal, const char *what,
+                        const char *target, struct bg_ext4_cursor *at, const char *what,
                         struct bg_error *err)
 {
   size_t len = strlen(target);
@@ -659,5 +730,5 @@ int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large 
   }
   m.p = (const unsigned char *)target;
   m.len = len;
-  return bg_ext4_put_data(fs, ino, in, len, &src, 0, goal, what, err);
+  return bg_ext4_put_data(fs, ino, in, len, &src, 0, at, what, err);
 }

@@ -17,6 +17,8 @@
 #include "layout.h"
 #include "../util/cleanup.h"
 
+#define WBUF_BLOCKS 256 /* 1 MiB: the data of consecutive small files goes out in one write */
+
 /* One inode of the image (a copy, for a tree inode with more names than ext4 holds). */
 struct winfo {
   struct bg_node *node; /* its first name (directories: their only name) */
@@ -40,7 +42,9 @@ struct writer {
   struct winfo *w;
   uint64_t nw;
   uint32_t next; /* next free inode number */
-  blk64_t goal;  /* where the next run of blocks is searched from */
+  struct bg_ext4_cursor at; /* where the next run goes, through a buffer joining the runs */
+  struct bg_ext4_wbuf wb;
+  unsigned char *scratch;
   struct bg_time now;
   int own_lpf;   /* lost+found is ours, not the tree's */
   struct nodemap split;
@@ -273,7 +277,7 @@ static int write_dir(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large 
     goto out;
   m.p = blocks;
   m.len = (uint64_t)nb * wr->fs->blocksize;
-  if (bg_ext4_put_data(wr->fs, ino, in, m.len, &src, BG_EXT4_PUT_SWEEP, &wr->goal, what,
+  if (bg_ext4_put_data(wr->fs, ino, in, m.len, &src, BG_EXT4_PUT_SWEEP, &wr->at, what,
                        wr->err) != 0)
     goto out;
   if (indexed)
@@ -297,14 +301,14 @@ static int write_file(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large
   int rc;
 
   if (ti->content.kind != BG_CONTENT_HOST || ti->size == 0)
-    return bg_ext4_put_data(wr->fs, ino, in, ti->size, &src, flags, &wr->goal, what, wr->err);
+    return bg_ext4_put_data(wr->fs, ino, in, ti->size, &src, flags, &wr->at, what, wr->err);
   /* a host file is read here, holes skipped */
   if (bg_ext4_host_open(&h, ti->content.host_path, NULL, wr->err) != 0)
     return bg_error_prefix(wr->err, "%s", what);
   src.read = bg_ext4_host_read;
   src.data = bg_ext4_host_data;
   src.ctx = &h;
-  rc = bg_ext4_put_data(wr->fs, ino, in, ti->size, &src, flags, &wr->goal, what, wr->err);
+  rc = bg_ext4_put_data(wr->fs, ino, in, ti->size, &src, flags, &wr->at, what, wr->err);
   bg_ext4_host_close(&h);
   return rc;
 }
@@ -347,7 +351,7 @@ static int write_one(struct writer *wr, ext2_ino_t ino)
   case S_IFLNK:
     if (ti->target == NULL)
       return bg_error_set(wr->err, BG_EINVAL, "%s: symlink without a target", what);
-    if (bg_ext4_put_symlink(wr->fs, ino, &in, ti->target, &wr->goal, what, wr->err) != 0)
+    if (bg_ext4_put_symlink(wr->fs, ino, &in, ti->target, &wr->at, what, wr->err) != 0)
       return -1;
     break;
   case S_IFCHR:
@@ -528,14 +532,26 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
-  wr.goal = fs->super->s_first_data_block;
-  if (populate(&wr) != 0 || bg_ext4_writes_ok(img, path, err) != 0) {
+  if (bg_ext4_wbuf_init(&wr.wb, WBUF_BLOCKS, BG_EXT4_BLOCK_SIZE, err) != 0)
+    goto out;
+  wr.scratch = malloc(BG_EXT4_CHUNK);
+  if (wr.scratch == NULL) {
+    bg_error_set(err, BG_ENOMEM, "out of memory");
+    goto out;
+  }
+  wr.at.goal = fs->super->s_first_data_block;
+  wr.at.wb = &wr.wb;
+  wr.at.scratch = wr.scratch;
+  if (populate(&wr) != 0 || bg_ext4_wbuf_flush(fs, &wr.wb, err) != 0 ||
+      bg_ext4_writes_ok(img, path, err) != 0) {
     bg_error_prefix(err, "building %s", path);
     goto out;
   }
   img->writable = 1;
   ok = 1;
 out:
+  bg_ext4_wbuf_free(&wr.wb);
+  free(wr.scratch);
   free(wr.w);
   free(wr.split.keys);
   free(wr.split.vals);

@@ -923,7 +923,7 @@ static int make_indexed(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_l
   struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &ms};
   unsigned char *blocks = NULL;
   uint32_t nb = 0;
-  blk64_t goal;
+  struct bg_ext4_cursor at = {0, NULL, NULL};
   errcode_t rc;
   size_t i;
   int indexed_now = 0, ret = -1;
@@ -959,8 +959,8 @@ static int make_indexed(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_l
   ext2fs_iblk_set(fs, (struct ext2_inode *)&nin, 0);
   ms.p = blocks;
   ms.len = (uint64_t)nb * fs->blocksize;
-  goal = ext2fs_find_inode_goal(fs, dir, (struct ext2_inode *)din, 0);
-  if (bg_ext4_put_data(fs, dir, &nin, ms.len, &src, 0, &goal, path, err) != 0)
+  at.goal = ext2fs_find_inode_goal(fs, dir, (struct ext2_inode *)din, 0);
+  if (bg_ext4_put_data(fs, dir, &nin, ms.len, &src, 0, &at, path, err) != 0)
     goto out;
   if (indexed_now)
     nin.i_flags |= EXT2_INDEX_FL;

@@ -118,23 +118,42 @@ int bg_ext4_host_extent_count(struct bg_ext4_host *h, uint64_t size, uint32_t bs
                               uint64_t *blocks, uint64_t *runs, struct bg_error *err);
 
 #define BG_EXT4_PUT_HOLES 1 /* all-zero blocks become holes */
-#define BG_EXT4_PUT_SWEEP 2 /* take free blocks strictly in order from *goal (the writer: what
+#define BG_EXT4_PUT_SWEEP 2 /* take free blocks strictly in order from the goal (the writer: what
                                the sizing model counts on) instead of looking for a run that
                                holds the whole file */
 
-/* Lays `size` bytes from src out starting the search at *goal, sets i_size, i_blocks and the
+/* Data blocks on their way to the image: runs that follow each other on disk (consecutive files
+ * of the writer) go out in one write. */
+struct bg_ext4_wbuf {
+  blk64_t start;
+  uint32_t n, cap; /* blocks held, blocks it holds at most */
+  unsigned char *buf;
+};
+int bg_ext4_wbuf_init(struct bg_ext4_wbuf *wb, uint32_t blocks, uint32_t bs, struct bg_error *err);
+int bg_ext4_wbuf_flush(ext2_filsys fs, struct bg_ext4_wbuf *wb, struct bg_error *err);
+void bg_ext4_wbuf_free(struct bg_ext4_wbuf *wb);
+
+/* Where the next run of blocks is looked for, and where data goes. */
+struct bg_ext4_cursor {
+  blk64_t goal;
+  struct bg_ext4_wbuf *wb; /* NULL: straight to the image */
+  unsigned char *scratch;  /* BG_EXT4_CHUNK bytes to read data into, or NULL: allocated */
+};
+#define BG_EXT4_CHUNK ((size_t)1 << 20) /* bytes read and written at a time */
+
+/* Lays `size` bytes from src out starting the search at at->goal, sets i_size, i_blocks and the
  * block map: extents (the flag and tree), or direct and indirect blocks on images without the
  * extent feature. The inode must not be written yet when it needs more than four extents; it is
- * not written here. *goal moves past the run. what names the file in errors. On failure every
+ * not written here. The goal moves past the run. what names the file in errors. On failure every
  * block this call allocated is free again and *in is to be thrown away. */
 int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
-                     const struct bg_ext4_src *src, int flags, blk64_t *goal, const char *what,
-                     struct bg_error *err);
+                     const struct bg_ext4_src *src, int flags, struct bg_ext4_cursor *at,
+                     const char *what, struct bg_error *err);
 
 /* Stores a symlink target: inline under 60 bytes, else in one block; a target of a block or
  * more is refused (the kernel reads at most a block less one byte). Sets i_size and blocks. */
 int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                        const char *target, blk64_t *goal, const char *what,
+                        const char *target, struct bg_ext4_cursor *at, const char *what,
                         struct bg_error *err);
 
 /* Blocks of extent index (leaves and nodes) a file of `extents` extents can need when they are
