@@ -66,11 +66,10 @@ static int collect_visit(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, in
                          int blocksize, char *buf, void *priv)
 {
   struct collect *c = priv;
-  int nl = ext2fs_dirent_name_len(d);
   struct victim *nv;
   struct ext2_inode in;
 
-  if ((nl == 1 && d->name[0] == '.') || (nl == 2 && d->name[0] == '.' && d->name[1] == '.'))
+  if (bg_ext4_dot_entry(d))
     return 0;
   if (d->inode == 0 || d->inode > c->img->fs->super->s_inodes_count)
     return 0;
@@ -154,9 +153,7 @@ out:
 static int empty_visit(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int offset,
                        int blocksize, char *buf, void *priv)
 {
-  int nl = ext2fs_dirent_name_len(d);
-
-  if ((nl == 1 && d->name[0] == '.') || (nl == 2 && d->name[0] == '.' && d->name[1] == '.'))
+  if (bg_ext4_dot_entry(d))
     return 0;
   *(int *)priv = 0;
   return DIRENT_ABORT;

@@ -10,6 +10,15 @@
 
 /* ---- building a whole directory ---- */
 
+int bg_ext4_dot_entry(const struct ext2_dir_entry *d)
+{
+  int nl = ext2fs_dirent_name_len(d);
+
+  if (nl == 1 && d->name[0] == '.')
+    return 1;
+  return nl == 2 && d->name[0] == '.' && d->name[1] == '.' ? 2 : 0;
+}
+
 uint32_t bg_ext4_rec_len(uint32_t len)
 {
   return (8 + len + 3) & ~3u;
@@ -876,9 +885,10 @@ static int gather_visit(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int
   struct bg_ext4_dentry *nv;
   char **nn;
 
-  if (nl == 1 && d->name[0] == '.')
+  switch (bg_ext4_dot_entry(d)) {
+  case 1:
     return 0;
-  if (nl == 2 && d->name[0] == '.' && d->name[1] == '.') {
+  case 2:
     g->parent = d->inode;
     return 0;
   }

@@ -182,6 +182,8 @@ int bg_ext4_build_dir(ext2_filsys fs, ext2_ino_t ino, ext2_ino_t parent,
  * the entries could need more than two index levels. */
 int bg_ext4_dir_blocks_bound(uint64_t n, uint64_t rec_sum, uint32_t rec_max, uint32_t min_blocks,
                              uint64_t *blocks, const char *what, struct bg_error *err);
+/* 1 for ".", 2 for "..", 0 for any other entry. */
+int bg_ext4_dot_entry(const struct ext2_dir_entry *d);
 /* The rec_len of an entry with a name of len bytes. */
 uint32_t bg_ext4_rec_len(uint32_t len);
 

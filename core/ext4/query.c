@@ -152,7 +152,7 @@ static int list_visit(ext2_ino_t dir, int entry, struct ext2_dir_entry *d, int o
   int nl = ext2fs_dirent_name_len(d);
   struct bg_ext4_dirent *nv;
 
-  if ((nl == 1 && d->name[0] == '.') || (nl == 2 && d->name[0] == '.' && d->name[1] == '.'))
+  if (bg_ext4_dot_entry(d))
     return 0;
   if (c->n == c->alloc) {
     c->alloc = c->alloc ? c->alloc * 2 : 32;

@@ -6,26 +6,12 @@ set -u
 . "$BANGER_SOURCE_DIR/tests/lib.sh"
 command -v e2fsck >/dev/null || skip "e2fsprogs is not installed (make deps)"
 
-# fill FILE: writes until the filesystem holding it is full (Lua, as a recipe can)
-cat > fill.lua <<'LUA'
-local function fill(path)
-  local f = assert(io.open(path, "wb"))
-  f:setvbuf("no")
-  for _, n in ipairs { 1 << 20, 4096 } do
-    local chunk = string.rep("\0", n)
-    while f:write(chunk) do end
-  end
-  f:close()
-end
-return fill
-LUA
-
 mount_tmpfs full 80m
 
 # ---- close() on an opened image: nil, message; <close>: raises ----
 mkfs.ext4 -q -F -b 4096 full/opened.ext4 64M
-cat > opened.lua <<'LUA'
-local fill, ext4 = dofile("fill.lua"), require "banger.ext4"
+cat "$BANGER_SOURCE_DIR/tests/lib/measure.lua" - > opened.lua <<'LUA'
+local ext4 = require "banger.ext4"
 local fs = assert(ext4.open("full/opened.ext4", { write = true }))
 fill("full/filler")
 assert(fs:write("/x", "one block")) -- cached by libext2fs: written back at close
@@ -40,8 +26,8 @@ expect_contains "$(cat opened.out)" "full/opened.ext4" "the message names the im
 rm -f full/filler
 
 mkfs.ext4 -q -F -b 4096 full/scoped.ext4 64M
-cat > scoped.lua <<'LUA'
-local fill, ext4 = dofile("fill.lua"), require "banger.ext4"
+cat "$BANGER_SOURCE_DIR/tests/lib/measure.lua" - > scoped.lua <<'LUA'
+local ext4 = require "banger.ext4"
 do
   local fs <close> = assert(ext4.open("full/scoped.ext4", { write = true }))
   fill("full/filler")
@@ -57,8 +43,8 @@ rm -f full/filler full/*.ext4
 
 # ---- banger.run: a failed write-back fails the build and leaves no output ----
 demo_layout layout
-cat > run.lua <<'LUA'
-local banger, fill = require "banger", dofile("fill.lua")
+cat "$BANGER_SOURCE_DIR/tests/lib/measure.lua" - > run.lua <<'LUA'
+local banger = require "banger"
 return banger.run {
   image = args.image, out = "full/out.ext4",
   edit_image = function(fs)

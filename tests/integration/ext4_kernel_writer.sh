@@ -99,22 +99,16 @@ unmount m
 truncate -s 4G sparse
 printf head | dd of=sparse conv=notrunc 2>/dev/null
 printf tail | dd of=sparse bs=1 seek=3221225472 conv=notrunc 2>/dev/null
-cat > sparse.lua <<'LUA'
+cat "$BANGER_SOURCE_DIR/tests/lib/measure.lua" - > sparse.lua <<'LUA'
 local tree, ext4 = require "banger.tree", require "banger.ext4"
-local function rchar()
-  local f = assert(io.open("/proc/self/io"))
-  local n = tonumber(f:read("a"):match("rchar: (%d+)"))
-  f:close()
-  return n
-end
 local t <close> = tree.new()
 assert(t:write("/in-tree", nil, { from = "sparse" }))
 local need = assert(ext4.min_size(t))
 assert(need == 64 << 20, "a sparse file's holes take no room: " .. need)
-local before = rchar()
+local before = bytes_read()
 local fs <close> = assert(ext4.create("sparse.ext4", { size = need, tree = t }))
 assert(fs:write("/edited", nil, { from = "sparse" }))
-local read = rchar() - before
+local read = bytes_read() - before
 assert(read < 64 << 20, "read " .. read .. " bytes of two sparse 4 GiB files")
 LUA
 "$BANGER" -q sparse.lua 2>sparse.err
