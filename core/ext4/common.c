@@ -1,6 +1,6 @@
-/* Pieces the writer and the editor share: inode fields and times, data sources (memory, host
- * files with holes), contiguous data runs mapped by extents or by indirect blocks, symlink
- * targets and device numbers. */
+/* Pieces the writer and the editor share: inode fields and times, inode reads and writes, data
+ * sources (memory, host files with holes), data runs mapped by extents or by indirect blocks,
+ * symlink targets and device numbers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -235,6 +235,30 @@ int bg_ext4_write_fresh_inode(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_
     free(buf);
   if (rc != 0)
     return bg_ext4_fail(err, rc, "while writing inode %u (%s)", ino, what);
+  return 0;
+}
+
+/* ---- inodes of an open image ---- */
+
+int bg_ext4_read_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
+                       const char *path, struct bg_error *err)
+{
+  errcode_t rc;
+
+  memset(in, 0, sizeof(*in));
+  rc = ext2fs_read_inode_full(img->fs, ino, (struct ext2_inode *)in, sizeof(*in));
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while reading inode %u of %s", ino, path);
+  return 0;
+}
+
+int bg_ext4_write_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
+                        const char *path, struct bg_error *err)
+{
+  errcode_t rc = ext2fs_write_inode_full(img->fs, ino, (struct ext2_inode *)in, sizeof(*in));
+
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while writing inode %u of %s", ino, path);
   return 0;
 }
 

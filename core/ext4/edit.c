@@ -201,25 +201,3 @@ int bg_ext4_large_inodes(const struct bg_ext4 *img)
 {
   return EXT2_INODE_SIZE(img->fs->super) >= EXT2_GOOD_OLD_INODE_SIZE + BG_EXT4_EXTRA_ISIZE;
 }
-
-int bg_ext4_read_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
-                       const char *path, struct bg_error *err)
-{
-  errcode_t rc;
-
-  memset(in, 0, sizeof(*in));
-  rc = ext2fs_read_inode_full(img->fs, ino, (struct ext2_inode *)in, sizeof(*in));
-  if (rc != 0)
-    return bg_ext4_fail(err, rc, "while reading inode %u of %s", ino, path);
-  return 0;
-}
-
-int bg_ext4_write_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
-                        const char *path, struct bg_error *err)
-{
-  errcode_t rc = ext2fs_write_inode_full(img->fs, ino, (struct ext2_inode *)in, sizeof(*in));
-
-  if (rc != 0)
-    return bg_ext4_fail(err, rc, "while writing inode %u of %s", ino, path);
-  return 0;
-}
