@@ -1098,3 +1098,62 @@ BG_TEST(min_size_is_exact_with_xattr_blocks)
   CHECK(strstr(dstat("img", "/x/7/f19907"), "File ACL: 0") == NULL);
   bg_tree_free(t);
 }
+
+/* A directory of long names: n entries, ~19 to a leaf. */
+static void long_names(struct bg_tree *t, const char *dir, int n)
+{
+  char name[300];
+  int i;
+
+  for (i = 0; i < n; i++) {
+    snprintf(name, sizeof(name), "%s/%0190d", dir, i);
+    add_mem(t, name, "", 0, meta(0644, 0, 0, 1));
+  }
+}
+
+BG_TEST(hash_index_grows_like_the_kernels)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(512);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
+  struct bg_ext4_dirent *d = NULL;
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  char name[300];
+  size_t n = 0;
+  int i;
+
+  need_e2fsprogs();
+  long_names(t, "/one", 9400);  /* ~495 leaves: a root that fills up */
+  long_names(t, "/two", 12000); /* ~630 leaves: a full node under the root, and another */
+  o.journal = 0;
+  o.inodes = 40000;
+  create_ok(t, "img", &o);
+  CHECK_CONTAINS(capture("debugfs -R 'htree /one' %s 2>&1 | head -8", "img"), "Indirect levels: 0");
+  CHECK_CONTAINS(capture("debugfs -R 'htree /two' %s 2>&1 | head -8", "img"), "Indirect levels: 1");
+  img = open_rw("img");
+  for (i = 0; i < 1500; i++) {
+    snprintf(name, sizeof(name), "/one/new-%0186d", i);
+    write_mem(img, name, "", 0, m);
+    snprintf(name, sizeof(name), "/two/new-%0186d", i);
+    write_mem(img, name, "", 0, m);
+  }
+  bg_error_clear(&err);
+  for (i = 0; i < 1500; i += 61) {
+    snprintf(name, sizeof(name), "/one/new-%0186d", i);
+    CHECK_INT(bg_ext4_stat(img, name, 0, &st, &err), 0);
+    snprintf(name, sizeof(name), "/two/%0190d", i * 7);
+    CHECK_INT(bg_ext4_stat(img, name, 0, &st, &err), 0);
+  }
+  CHECK_INT(bg_ext4_list(img, "/two", &d, &n, &err), 0);
+  bg_ext4_dirents_free(d, n);
+  CHECK_INT(n, 13500);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  /* the root filled and got a level below it; the full node was split */
+  CHECK_CONTAINS(capture("debugfs -R 'htree /one' %s 2>&1 | head -8", "img"), "Indirect levels: 1");
+  CHECK_CONTAINS(capture("debugfs -R 'htree /two' %s 2>&1 | head -9", "img"),
+                 "Number of entries (count): 3");
+  bg_tree_free(t);
+}
