@@ -323,8 +323,10 @@ out:
   return ret;
 }
 
-int bg_ext4_mkdir(struct bg_ext4 *img, const char *path, const struct bg_meta *m, int flags,
-                  struct bg_error *err)
+/* Makes path's directories; *made: the length of the first prefix it created (0: none), so
+ * that a later failure can take back what this call added. */
+static int make_dirs(struct bg_ext4 *img, const char *path, const struct bg_meta *m, int flags,
+                     size_t *made, struct bg_error *err)
 {
   char prefix[BG_TREE_PATH_MAX];
   struct ext2_inode_large in;
@@ -332,8 +334,7 @@ int bg_ext4_mkdir(struct bg_ext4 *img, const char *path, const struct bg_meta *m
   struct bg_ext4_where w;
   size_t len = strlen(path), i;
 
-  if (bg_ext4_need_write(img, path, err) != 0)
-    return -1;
+  *made = 0;
   if (len >= sizeof(prefix))
     return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
   memset(&dm, 0, sizeof(dm));
@@ -360,18 +361,51 @@ int bg_ext4_mkdir(struct bg_ext4 *img, const char *path, const struct bg_meta *m
     if (make_dir(img, w.parent, w.last, i == len ? m : &dm, i == len ? flags : BG_EXT4_NOW,
                  path, err) != 0)
       return -1;
+    if (*made == 0)
+      *made = i;
+  }
+  return 0;
+}
+
+/* Removes the directories make_dirs created on the way to path (what a failed edit added);
+ * the error that failed the edit stays the one reported. */
+static void unmake_dirs(struct bg_ext4 *img, const char *path, size_t made)
+{
+  char prefix[BG_TREE_PATH_MAX];
+  struct bg_error e;
+
+  if (made == 0 || made >= sizeof(prefix))
+    return;
+  memcpy(prefix, path, made);
+  prefix[made] = '\0';
+  bg_error_clear(&e);
+  bg_ext4_remove(img, prefix, BG_EXT4_RECURSIVE, &e);
+}
+
+int bg_ext4_mkdir(struct bg_ext4 *img, const char *path, const struct bg_meta *m, int flags,
+                  struct bg_error *err)
+{
+  size_t made = 0;
+
+  if (bg_ext4_need_write(img, path, err) != 0)
+    return -1;
+  if (make_dirs(img, path, m, flags, &made, err) != 0) {
+    unmake_dirs(img, path, made);
+    return -1;
   }
   return bg_ext4_writes_ok(img, img->path, err);
 }
 
-/* Creates the directories that would hold path (0755 0:0). */
-static int make_parents(struct bg_ext4 *img, const char *path, struct bg_error *err)
+/* Creates the directories that would hold path (0755 0:0); *made as make_dirs. */
+static int make_parents(struct bg_ext4 *img, const char *path, size_t *made,
+                        struct bg_error *err)
 {
   char dir[BG_TREE_PATH_MAX];
   const char *slash = strrchr(path, '/');
   struct bg_meta m;
   size_t n;
 
+  *made = 0;
   if (slash == NULL || slash == path)
     return 0;
   n = (size_t)(slash - path);
@@ -381,7 +415,11 @@ static int make_parents(struct bg_ext4 *img, const char *path, struct bg_error *
   dir[n] = '\0';
   memset(&m, 0, sizeof(m));
   m.mode = 0755;
-  return bg_ext4_mkdir(img, dir, &m, BG_PARENTS | BG_EXT4_NOW, err);
+  if (make_dirs(img, dir, &m, BG_PARENTS | BG_EXT4_NOW, made, err) != 0) {
+    unmake_dirs(img, dir, *made);
+    return -1;
+  }
+  return 0;
 }
 
 /* The new inode's content: a symlink target, a host file (holes kept) or bytes in memory. */
@@ -414,24 +452,16 @@ static int put_content(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_la
   return rc;
 }
 
-static int create_node(struct bg_ext4 *img, const char *path, uint32_t type,
-                       const struct bg_ext4_source *src, const char *target,
-                       const struct bg_meta *m, int flags, struct bg_error *err)
+/* A new inode for path with its content, then its name: a failure gives back what it took. */
+static int place_node(struct bg_ext4 *img, const char *path, uint32_t type,
+                      const struct bg_ext4_source *src, const char *target,
+                      const struct bg_meta *m, int flags, struct bg_error *err)
 {
   struct ext2_inode_large in, old;
   struct bg_ext4_where w;
   ext2_ino_t ino;
   errcode_t rc;
-  size_t tl = target ? strlen(target) : 0;
 
-  if (bg_ext4_need_write(img, path, err) != 0)
-    return -1;
-  if (type == LINUX_S_IFLNK && (tl == 0 || tl >= img->fs->blocksize || tl >= BG_TREE_PATH_MAX))
-    return bg_error_set(err, BG_EINVAL, "%s: symlink target of %zu bytes; this image holds "
-                        "1 to %u", path, tl, (img->fs->blocksize < BG_TREE_PATH_MAX
-                                                  ? img->fs->blocksize : BG_TREE_PATH_MAX) - 1);
-  if ((flags & BG_PARENTS) && make_parents(img, path, err) != 0)
-    return -1;
   if (bg_ext4_resolve(img, path, 0, &w, err) != 0)
     return -1;
   if (w.last[0] == '\0')
@@ -457,6 +487,27 @@ static int create_node(struct bg_ext4 *img, const char *path, uint32_t type,
   }
   if (w.ino != 0 && drop_link(img, w.ino, path, err) != 0)
     return -1;
+  return 0;
+}
+
+static int create_node(struct bg_ext4 *img, const char *path, uint32_t type,
+                       const struct bg_ext4_source *src, const char *target,
+                       const struct bg_meta *m, int flags, struct bg_error *err)
+{
+  size_t tl = target ? strlen(target) : 0, made = 0;
+
+  if (bg_ext4_need_write(img, path, err) != 0)
+    return -1;
+  if (type == LINUX_S_IFLNK && (tl == 0 || tl >= img->fs->blocksize || tl >= BG_TREE_PATH_MAX))
+    return bg_error_set(err, BG_EINVAL, "%s: symlink target of %zu bytes; this image holds "
+                        "1 to %u", path, tl, (img->fs->blocksize < BG_TREE_PATH_MAX
+                                                  ? img->fs->blocksize : BG_TREE_PATH_MAX) - 1);
+  if ((flags & BG_PARENTS) && make_parents(img, path, &made, err) != 0)
+    return -1;
+  if (place_node(img, path, type, src, target, m, flags, err) != 0) {
+    unmake_dirs(img, path, made); /* the directories made on the way go too */
+    return -1;
+  }
   return bg_ext4_writes_ok(img, img->path, err);
 }
 

@@ -756,9 +756,11 @@ BG_TEST(a_write_that_runs_out_of_space_changes_nothing)
   struct bg_ext4_opts o = opts(64);
   struct bg_meta m = meta(0644, 0, 0, 1000);
   struct bg_ext4_source src = {big, NULL, sizeof(big)};
+  struct bg_ext4_stat st;
   struct bg_error err;
   struct bg_ext4 *img;
   unsigned char *back;
+  char inodes[128];
   size_t n;
   uint64_t before;
 
@@ -769,6 +771,8 @@ BG_TEST(a_write_that_runs_out_of_space_changes_nothing)
   o.journal = 0;
   create_ok(t, "img", &o);
   before = free_blocks("img");
+  snprintf(inodes, sizeof(inodes), "%s",
+           capture("dumpe2fs -h %s 2>/dev/null | grep '^Free inodes:'", "img"));
   img = open_rw("img");
   bg_error_clear(&err);
   CHECK_INT(bg_ext4_write(img, "/victim", &src, &m, 0, &err), -1); /* 40 MiB into ~30 */
@@ -779,9 +783,18 @@ BG_TEST(a_write_that_runs_out_of_space_changes_nothing)
   CHECK_INT(n, 11);
   CHECK(memcmp(back, "old content", 11) == 0);
   free(back);
+  /* the directories made on the way go with the failed write */
+  CHECK_INT(bg_ext4_write(img, "/new/deeper/victim", &src, &m, BG_PARENTS, &err), -1);
+  CHECK_INT(err.code, BG_ENOSPC);
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_stat(img, "/new", 0, &st, &err), -1);
+  CHECK_INT(err.code, BG_ENOTFOUND);
+  bg_error_clear(&err);
   CHECK_INT(bg_ext4_close(img, &err), 0);
   fsck_clean("img");
   CHECK_INT(free_blocks("img"), before);
+  CHECK_STR(capture("dumpe2fs -h %s 2>/dev/null | grep '^Free inodes:'", "img"), inodes);
+  CHECK_CONTAINS(dstat("img", "/"), "Links: 3");
   bg_tree_free(t);
 }
 

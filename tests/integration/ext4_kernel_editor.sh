@@ -93,11 +93,14 @@ local fs <close> = assert(ext4.create("full.ext4", { size = 64 << 20, tree = t, 
 local ok, msg, code = fs:write("/victim", string.rep("n", 40 << 20))
 assert(not ok and code == "nospace", msg)
 assert(fs:read("/victim") == "old content\n")
+ok, msg, code = fs:write("/new/deeper/victim", string.rep("n", 40 << 20), { parents = true })
+assert(not ok and code == "nospace", msg)
+assert(not fs:exists("/new"), "the directories made on the way are gone")
 LUA
 edit full.lua "a write too big for the image fails cleanly"
 fsck_clean full.ext4 "after the failed write"
 mount_image full.ext4 m rw
-expect_eq "$(cat m/victim)" "old content" "the kernel reads the old content"
+expect_eq "$(cat m/victim) $(ls m | tr '\n' ' ')" "old content filler lost+found victim " "the kernel reads the old content, and nothing new"
 unmount m
 kernel_changes full.ext4 m "the image after a failed write"
 
