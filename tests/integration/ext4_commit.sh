@@ -102,19 +102,30 @@ for sig in TERM KILL; do
 done
 expect_eq "$(ls -A | grep -c '^\.slow\.ext4\.tmp-')" 1 "only SIGKILL leaves a temporary file, under a hidden name"
 
-# ---- and when every edit succeeds, the output is complete ----
+# ---- and when every edit succeeds, the output is complete; what was changed to keep the image
+# valid (by the writer and by the edits) is in the result, one {kind, path, detail} each ----
 cat > ok.lua <<'LUA'
 local banger = require "banger"
 return banger.run {
   image = args.image, out = "ok.ext4",
-  edit_image = function(fs) assert(fs:write("/etc/edited", "whole\n")) end,
+  edit_tree = function(tree) assert(tree:write("/lost+found", "a file")) end,
+  edit_image = function(fs)
+    assert(fs:write("/etc/edited", "whole\n"))
+    assert(fs:write("/etc/far", "x", { mtime = 1 << 40 }))
+  end,
 }
 LUA
-"$BANGER" -q --cache-dir "$PWD/cache" ok.lua "image=oci:$PWD/layout:demo" 2>ok.err
+"$BANGER" --json --cache-dir "$PWD/cache" ok.lua "image=oci:$PWD/layout:demo" >ok.json 2>ok.err
 expect_eq "$?" 0 "a build with edits succeeds ($(cat ok.err))"
+expect_eq "$(python3 -c '
+import json, sys
+for w in json.load(open(sys.argv[1]))["warnings"]:
+    print(w["kind"], w["path"], w["detail"])' ok.json)" "lost+found_replaced /lost+found the tree has a non-directory there; the image needs a directory, so it takes its place
+time_clamped /etc/far mtime 1099511627776 stored as 15032385535, atime 1099511627776 stored as 15032385535, ctime 1099511627776 stored as 15032385535 (ext4 holds 1901..2446)" "the result lists the writer's and the edits' changes"
+expect_contains "$(cat ok.err)" "/lost+found: the tree has a non-directory there" "and they are printed as warnings"
 fsck_clean ok.ext4 "the committed image"
 mount_image ok.ext4 m
-expect_eq "$(cat m/etc/edited)" "whole" "the kernel reads the edit"
+expect_eq "$(cat m/etc/edited) $(stat -c %F m/lost+found) $(stat -c %Y m/etc/far)" "whole directory 15032385535" "the kernel reads the edits, a directory at /lost+found, the clamped time"
 unmount m
 
 finish

@@ -14,7 +14,7 @@ M.sizes = sizes
 M.timings = {}
 
 --- What the images of this run had changed to be valid ({kind, path, detail}), reported by
---- --json and printed as warnings.
+--- --json (when there are any) and printed as warnings.
 M.warnings = {}
 
 local warned = setmetatable({}, { __mode = "k" })
@@ -229,7 +229,7 @@ function M.report(r)
     size = size,
     sha256 = sum,
     timings = M.timings,
-    warnings = M.warnings,
+    warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
   }
   runtime.set_result(result)
   if not runtime.json then
