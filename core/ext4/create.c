@@ -15,7 +15,6 @@
 
 #include "ext4_internal.h"
 #include "layout.h"
-#include "../util/cleanup.h"
 
 #define WBUF_BLOCKS 256 /* 1 MiB: the data of consecutive small files goes out in one write */
 
@@ -445,7 +444,7 @@ static int check_fits(const struct bg_ext4_opts *opts, uint64_t size, struct bg_
 struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
                               struct bg_tree *tree, struct bg_error *err)
 {
-  char dir[PATH_MAX], tmp[PATH_MAX];
+  char dir[PATH_MAX], prefix[PATH_MAX];
   struct ext2_super_block param;
   struct writer wr;
   struct bg_ext4 *img = NULL;
@@ -453,8 +452,7 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
   ext2_filsys fs = NULL;
   uint64_t size = opts->size - opts->size % BG_EXT4_BLOCK_SIZE, inodes, highest;
   time_t now = opts->have_time ? (time_t)opts->time : time(NULL);
-  int fd, made = 0, ok = 0, n, en;
-  mode_t mask;
+  int ok = 0, n;
   errcode_t rc;
 
   memset(&wr, 0, sizeof(wr));
@@ -479,34 +477,28 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
   if (check_fits(opts, size, tree, &inodes, &highest, err) != 0)
     return NULL;
 
-  n = snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-XXXXXX", dir, base);
-  if (n < 0 || (size_t)n >= sizeof(tmp))
+  /* written as .NAME.tmp-PID-XXXXXX, locked while open (util/tmpfile.h); such files left by
+   * a build killed with -9 are swept here, by the next build into the directory */
+  n = snprintf(prefix, sizeof(prefix), ".%s.tmp-", base);
+  if (n < 0 || (size_t)n >= sizeof(prefix) || strlen(dir) + (size_t)n + 24 >= PATH_MAX)
     return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path), NULL;
   img = calloc(1, sizeof(*img));
   if (img == NULL)
     return bg_error_set(err, BG_ENOMEM, "out of memory"), NULL;
-  img->cleanup_slot = -1;
+  img->tmp.fd = -1;
+  img->tmp.slot = -1;
   bg_notes_init(&img->notes);
-  fd = mkstemp(tmp);
-  if (fd < 0) {
-    bg_error_errno(err, errno, "cannot create a temporary file in %s", dir);
+  bg_tmpfile_sweep(dir, NULL);
+  if (bg_tmpfile_open(&img->tmp, dir, prefix, 0666, err) != 0)
+    goto out;
+  if (ftruncate(img->tmp.fd, (off_t)size) != 0) {
+    bg_error_errno(err, errno, "cannot make %s %llu bytes long", img->tmp.path,
+                   (unsigned long long)size);
     goto out;
   }
-  made = 1;
-  img->cleanup_slot = bg_cleanup_add(tmp);
-  /* mkstemp makes 0600; an image is an ordinary output file, so it gets what the umask allows */
-  mask = umask(0);
-  umask(mask);
-  if (fchmod(fd, 0666 & ~mask) != 0 || ftruncate(fd, (off_t)size) != 0) {
-    en = errno;
-    close(fd);
-    bg_error_errno(err, en, "cannot make %s %llu bytes long", tmp, (unsigned long long)size);
-    goto out;
-  }
-  close(fd);
 
   bg_ext4_fill_param(&param, opts, size, inodes);
-  rc = ext2fs_initialize(tmp, EXT2_FLAG_64BITS, &param, unix_io_manager, &fs);
+  rc = ext2fs_initialize(img->tmp.path, EXT2_FLAG_64BITS, &param, unix_io_manager, &fs);
   if (rc != 0) {
     bg_ext4_fail(err, rc, "while formatting %s", path);
     goto out;
@@ -516,8 +508,7 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
   if (bg_ext4_format(fs, opts, now, 0, err) != 0)
     goto out;
   img->path = strdup(path);
-  img->tmp = strdup(tmp);
-  if (img->path == NULL || img->tmp == NULL) {
+  if (img->path == NULL) {
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
@@ -559,12 +550,9 @@ out:
     return img;
   if (fs != NULL)
     ext2fs_free(fs); /* discards: nothing more reaches the file */
-  if (made)
-    unlink(tmp);
-  bg_cleanup_forget(img->cleanup_slot);
+  bg_tmpfile_discard(&img->tmp); /* removes it */
   bg_notes_free(&img->notes);
   free(img->path);
-  free(img->tmp);
   free(img);
   return NULL;
 }

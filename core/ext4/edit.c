@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include "ext4_internal.h"
-#include "../util/cleanup.h"
 
 static errcode_t on_write_error(io_channel channel, unsigned long block, int count,
                                 const void *data, size_t size, int actual, errcode_t error)
@@ -81,15 +80,17 @@ struct bg_ext4 *bg_ext4_open(const char *path, int flags, struct bg_error *err)
   }
   img->fs = fs;
   img->writable = (flags & BG_EXT4_WRITE) != 0;
-  img->cleanup_slot = -1;
+  img->tmp.fd = -1;
+  img->tmp.slot = -1;
   bg_notes_init(&img->notes);
   bg_ext4_watch_writes(img);
   return img;
 }
 
-static int sync_path(const char *path, int dir, struct bg_error *err)
+/* Syncs a directory, so that a rename in it is on disk. */
+static int sync_dir(const char *path, struct bg_error *err)
 {
-  int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDWR) | O_CLOEXEC);
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int en;
 
   if (fd < 0)
@@ -119,10 +120,9 @@ static void dir_of(const char *path, char *dir, size_t size)
 static void release(struct bg_ext4 *img)
 {
   bg_ext4_dir_cache_free(img);
-  bg_cleanup_forget(img->cleanup_slot);
+  bg_tmpfile_discard(&img->tmp); /* a built image not put in place goes */
   bg_notes_free(&img->notes);
   free(img->path);
-  free(img->tmp);
   free(img);
 }
 
@@ -141,24 +141,21 @@ int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
     bg_ext4_fail(err, rc, "while writing %s back", img->path);
     goto out;
   }
-  if (img->tmp != NULL) { /* a built image: in place only once complete and on disk */
-    if (sync_path(img->tmp, 0, err) != 0)
-      goto out;
-    if (rename(img->tmp, img->path) != 0) {
-      bg_error_errno(err, errno, "cannot rename %s to %s", img->tmp, img->path);
+  if (img->tmp.fd >= 0) { /* a built image: in place only once complete and on disk */
+    if (fsync(img->tmp.fd) != 0) {
+      bg_error_errno(err, errno, "cannot sync %s", img->tmp.path);
       goto out;
     }
-    free(img->tmp);
-    img->tmp = NULL;
+    if (bg_tmpfile_commit(&img->tmp, img->path, err) != 0 ||
+        bg_tmpfile_close(&img->tmp, err) != 0)
+      goto out;
     dir_of(img->path, dir, sizeof(dir));
-    if (sync_path(dir, 1, err) != 0)
+    if (sync_dir(dir, err) != 0)
       goto out;
   }
   ret = 0;
 out:
-  if (img->tmp != NULL)
-    unlink(img->tmp);
-  release(img);
+  release(img); /* a built image that did not reach its place is removed */
   return ret;
 }
 
@@ -166,9 +163,8 @@ void bg_ext4_discard(struct bg_ext4 *img)
 {
   if (img == NULL)
     return;
-  if (img->tmp != NULL) {
-    ext2fs_free(img->fs); /* nothing more reaches the file, which goes */
-    unlink(img->tmp);
+  if (img->tmp.fd >= 0) {
+    ext2fs_free(img->fs); /* nothing more reaches the file, which release removes */
   } else {
     ext2fs_close_free(&img->fs);
   }

@@ -9,6 +9,7 @@
 #include <ext2fs/ext2fs.h>
 
 #include "ext4.h"
+#include "../util/tmpfile.h"
 
 /* Directory blocks and extent headers are built in host order and checksummed in place before a
  * bulk write, which is only right where host order is disk order. */
@@ -221,8 +222,7 @@ struct bg_ext4 {
   ext2_filsys fs;
   int writable;
   char *path;          /* where the image is (built images: where it goes at close) */
-  char *tmp;           /* built images: the temporary name until close; else NULL */
-  int cleanup_slot;    /* the temporary name's registration for signals, or -1 */
+  struct bg_tmpfile tmp; /* built images: the temporary file (locked) until close; fd -1 else */
   struct bg_notes notes;
   struct bg_ext4_dircache *dirs; /* directory blocks read and checked (dir.c), or NULL */
   errcode_t write_error;         /* the first write libext2fs could only report to a handler */
