@@ -50,6 +50,7 @@ struct writer {
   struct bg_notes *notes;
   struct bg_error *err;
   int failed;
+  const struct bg_ext4_opts *opts;
 };
 
 static size_t slot_of(const struct nodemap *m, const struct bg_node *node)
@@ -386,9 +387,14 @@ static int populate(struct writer *wr)
   note_splits(wr);
   if (write_one(wr, EXT2_ROOT_INO) != 0 || write_one(wr, BG_EXT4_LPF_INO) != 0)
     return -1;
-  for (ino = BG_EXT4_LPF_INO + 1; ino < wr->next; ino++)
+  for (ino = BG_EXT4_LPF_INO + 1; ino < wr->next; ino++) {
     if (write_one(wr, ino) != 0)
       return -1;
+    if (wr->opts->progress != NULL && (ino & 255) == 0)
+      wr->opts->progress(wr->opts->progress_ctx, ino, wr->next - 1);
+  }
+  if (wr->opts->progress != NULL)
+    wr->opts->progress(wr->opts->progress_ctx, wr->next - 1, wr->next - 1);
   return 0;
 }
 
@@ -513,6 +519,7 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
     goto out;
   }
   wr.fs = fs;
+  wr.opts = opts;
   wr.tree = tree;
   wr.err = err;
   wr.notes = &img->notes;

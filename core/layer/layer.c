@@ -596,6 +596,9 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
       bg_error_prefix(err, "%s", shown);
       goto out;
     }
+    if (ap.policy->progress != NULL)
+      ap.policy->progress(ap.policy->progress_ctx, bg_lstream_blob_bytes(ap.stream),
+                          t->layer_entries);
   }
 finish:
   if (bg_lstream_finish(ap.stream, got, &ap.serr) != 0) {

@@ -43,6 +43,9 @@ struct bg_layer_policy {
   int xattrs;           /* enum bg_layer_xattrs */
   uint64_t max_bytes;   /* uncompressed bytes read into this tree over all layers; 0: 64 GiB */
   uint64_t max_entries; /* tar entries read into this tree over all layers; 0: 8 million */
+  /* called after each entry: blob bytes read so far in this layer, entries of all layers */
+  void (*progress)(void *ctx, uint64_t blob_bytes, uint64_t entries);
+  void *progress_ctx;
 };
 
 /* Media types this reader accepts, and the compression each implies. */

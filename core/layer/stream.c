@@ -22,6 +22,7 @@ struct bg_lstream {
   uint64_t max_bytes;
   uint64_t used; /* by earlier layers */
   uint64_t total;
+  uint64_t blob_bytes; /* read from the file */
   struct bg_sha256 *sha;
   unsigned char *in;
   size_t in_pos, in_len; /* unconsumed input is in[in_pos..in_len) */
@@ -74,6 +75,7 @@ static int fill(struct bg_lstream *s, struct bg_error *err)
       break;
     }
     s->in_len += (size_t)r;
+    s->blob_bytes += (uint64_t)r;
     break;
   }
   return 0;
@@ -285,4 +287,9 @@ int bg_lstream_finish(struct bg_lstream *s, char *out, struct bg_error *err)
 uint64_t bg_lstream_total(const struct bg_lstream *s)
 {
   return s->total;
+}
+
+uint64_t bg_lstream_blob_bytes(const struct bg_lstream *s)
+{
+  return s->blob_bytes;
 }

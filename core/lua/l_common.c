@@ -29,6 +29,40 @@ lua_Integer bg_lua_optfield_int(lua_State *L, int idx, const char *key, lua_Inte
   return v;
 }
 
+lua_Integer bg_lua_optfield_mode(lua_State *L, int idx, const char *key, lua_Integer def)
+{
+  lua_Integer v = def;
+  const char *s;
+  size_t n, i;
+
+  if (lua_isnoneornil(L, idx))
+    return def;
+  switch (lua_getfield(L, idx, key)) {
+  case LUA_TNIL:
+    break;
+  case LUA_TSTRING:
+    /* "0755", "644", "1777": octal digits, as chmod(1) reads them */
+    s = lua_tolstring(L, -1, &n);
+    if (n == 0 || n > 5)
+      luaL_error(L, "option '%s' must be octal digits such as \"0755\", not \"%s\"", key, s);
+    for (i = 0, v = 0; i < n; i++) {
+      if (s[i] < '0' || s[i] > '7')
+        luaL_error(L, "option '%s' must be octal digits such as \"0755\", not \"%s\"", key, s);
+      v = v * 8 + (s[i] - '0');
+    }
+    break;
+  case LUA_TNUMBER:
+    if (!lua_isinteger(L, -1))
+      luaL_error(L, "option '%s' must be an integer or a string of octal digits", key);
+    v = lua_tointeger(L, -1);
+    break;
+  default:
+    luaL_error(L, "option '%s' must be a string of octal digits such as \"0755\"", key);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
 int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def)
 {
   int v = def;

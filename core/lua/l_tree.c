@@ -6,6 +6,8 @@
 #include "../layer/layer.h"
 #include "l_common.h"
 #include "l_tree.h"
+#include "l_runtime.h"
+#include "../util/meter.h"
 
 #define READ_MAX_DEFAULT (1 << 20)
 
@@ -64,7 +66,7 @@ static int tree_new(lua_State *L)
 /* Reads mode/uid/gid/mtime from the option table at idx into m. */
 void bg_lua_meta(lua_State *L, int idx, uint32_t defmode, struct bg_meta *m)
 {
-  lua_Integer mode = bg_lua_optfield_int(L, idx, "mode", defmode);
+  lua_Integer mode = bg_lua_optfield_mode(L, idx, "mode", defmode);
   lua_Integer uid = bg_lua_optfield_int(L, idx, "uid", 0);
   lua_Integer gid = bg_lua_optfield_int(L, idx, "gid", 0);
 
@@ -309,7 +311,40 @@ static int t_stats(lua_State *L)
 struct layer_opts {
   struct bg_layer_policy policy;
   const char *image; /* for messages; NULL when not given */
+  int progress;      /* enum bg_meter_mode */
 };
+
+/* Flattening progress: blob bytes read over all layers, entries, the layer being read. */
+struct flatten_meter {
+  struct bg_meter m;
+  uint64_t total, done_before; /* blob bytes of all layers, of the layers already read */
+  uint64_t entries;            /* tar entries read so far */
+  lua_Integer layer, layers;
+};
+
+static void flatten_text(struct flatten_meter *fm, uint64_t read, uint64_t entries, char *out,
+                         size_t cap)
+{
+  char have[32], total[32];
+
+  bg_human_bytes((double)(fm->done_before + read), have, sizeof(have));
+  bg_human_bytes((double)fm->total, total, sizeof(total));
+  snprintf(out, cap, "layer %lld of %lld, %s of %s read, %llu entries", (long long)fm->layer,
+           (long long)fm->layers, have, total, (unsigned long long)entries);
+}
+
+static void flatten_progress(void *ctx, uint64_t read, uint64_t entries)
+{
+  struct flatten_meter *fm = ctx;
+  char text[160];
+
+  fm->entries = entries;
+  if (!bg_meter_due(&fm->m))
+    return;
+  flatten_text(fm, read, entries, text, sizeof(text));
+  bg_meter_show(&fm->m, fm->total ? (double)(fm->done_before + read) / (double)fm->total : -1,
+                text);
+}
 
 static void read_layer_opts(lua_State *L, int idx, struct layer_opts *o)
 {
@@ -341,6 +376,7 @@ static void read_layer_opts(lua_State *L, int idx, struct layer_opts *o)
   luaL_argcheck(L, n >= 0, idx, "max_entries must not be negative");
   o->policy.max_entries = (uint64_t)n;
   o->image = bg_lua_optfield_str(L, idx, "image", NULL);
+  o->progress = bg_runtime_progress_opt(L, idx);
 }
 
 /* Applies the layer table at idx ({path, media_type, diff_id, digest}) as layer number
@@ -379,18 +415,45 @@ static int apply_one(lua_State *L, LTree *lt, int idx, const struct layer_opts *
   return 0;
 }
 
+/* The size of the blob of layers[i] (the table at idx), 0 when it cannot be told. */
+static uint64_t blob_size(lua_State *L, int idx, lua_Integer i)
+{
+  struct stat st;
+  uint64_t size = 0;
+  int top = lua_gettop(L);
+
+  if (lua_geti(L, idx, i) == LUA_TTABLE && lua_getfield(L, -1, "path") == LUA_TSTRING &&
+      stat(lua_tostring(L, -1), &st) == 0)
+    size = (uint64_t)st.st_size;
+  lua_settop(L, top);
+  return size;
+}
+
 /* tree.from_layers(layers, opts) -> tree | nil, message, code */
 static int tree_from_layers(lua_State *L)
 {
   struct bg_tree_limits lim;
+  struct flatten_meter fm;
   struct layer_opts o;
   struct bg_error err;
   lua_Integer i, n;
+  char text[160];
   LTree *lt;
 
   luaL_checktype(L, 1, LUA_TTABLE);
   read_layer_opts(L, 2, &o);
   n = (lua_Integer)luaL_len(L, 1);
+  memset(&fm, 0, sizeof(fm));
+  lua_pushfstring(L, "flattening %s", o.image ? o.image : "layers");
+  bg_meter_init(&fm.m, o.progress, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  fm.layers = n;
+  for (i = 1; o.progress != BG_METER_NONE && i <= n; i++)
+    fm.total += blob_size(L, 1, i);
+  if (o.progress != BG_METER_NONE) {
+    o.policy.progress = flatten_progress;
+    o.policy.progress_ctx = &fm;
+  }
   lim.max_entries = o.policy.max_entries;
   lim.max_spool_bytes = o.policy.max_bytes;
   lt = push_ltree(L);
@@ -399,15 +462,24 @@ static int tree_from_layers(lua_State *L)
   if (lt->t == NULL)
     return bg_lua_raise(L, &err);
   for (i = 1; i <= n; i++) {
+    fm.layer = i;
     lua_geti(L, 1, i);
     if (apply_one(L, lt, lua_gettop(L), &o) != 0) {
       /* a half-applied tree is of no use to anyone */
+      bg_meter_done(&fm.m);
       bg_tree_free(lt->t);
       lt->t = NULL;
       return 3;
     }
     lua_pop(L, 1);
+    if (o.progress != BG_METER_NONE)
+      fm.done_before += blob_size(L, 1, i);
+    if (o.progress == BG_METER_PLAIN) {
+      flatten_text(&fm, 0, fm.entries, text, sizeof(text));
+      bg_meter_line(&fm.m, text);
+    }
   }
+  bg_meter_done(&fm.m);
   return 1;
 }
 

@@ -15,6 +15,7 @@ local ext4 = {}
 ---@field inode_ratio? integer  bytes per inode instead
 ---@field reserved? number      percent of blocks reserved for root (default 5)
 ---@field time? integer         every filesystem timestamp (default SOURCE_DATE_EPOCH, else now)
+---@field progress? "bar"|"plain"|"none"  inodes written, on stderr (default --progress)
 
 --- Writes the tree as a new ext4 image under a temporary name and returns it open for editing;
 --- close() puts it at path once written back and synced. nil, message, code on failure ("image
@@ -75,7 +76,7 @@ function Image:mkdir(path, opts) end
 --- symlink too, without following it).
 ---@param path string
 ---@param bytes? string
----@param opts? {from?: string, mode?: integer, uid?: integer, gid?: integer, mtime?: integer, parents?: boolean}
+---@param opts? {from?: string, mode?: integer|string, uid?: integer, gid?: integer, mtime?: integer, parents?: boolean}
 function Image:write(path, bytes, opts) end
 
 ---@param path string

@@ -18,9 +18,10 @@ local tree = {}
 ---@field image? string the image name used in error messages
 ---@field max_bytes? integer uncompressed bytes over all layers (default 64 GiB)
 ---@field max_entries? integer tar entries over all layers (default 8 million)
+---@field progress? "bar"|"plain"|"none" blob bytes read and entries, on stderr (default --progress)
 
 ---@class banger.tree.Meta
----@field mode? integer permission bits, 0..07777
+---@field mode? integer|string permission bits, 0..07777, or octal digits: "0755"
 ---@field uid? integer
 ---@field gid? integer
 ---@field mtime? integer seconds since the epoch (may be negative)
