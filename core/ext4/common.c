@@ -349,14 +349,36 @@ int bg_ext4_host_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
   return 0;
 }
 
-int bg_ext4_host_extent_count(struct bg_ext4_host *h, uint64_t size, uint32_t bs,
-                              uint64_t *blocks, uint64_t *runs, struct bg_error *err)
+int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
+                      struct bg_error *err)
+{
+  struct bg_ext4_treesrc *s = ctx;
+
+  return bg_tree_read(s->tree, s->ti, off, buf, n, got, err);
+}
+
+int bg_ext4_tree_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
+                      struct bg_error *err)
+{
+  struct bg_ext4_treesrc *s = ctx;
+
+  if (bg_tree_next_data(s->tree, s->ti, off, start, err) != 0)
+    return -1;
+  if (*start >= s->ti->size) { /* nothing but a hole from off on */
+    *start = *end = UINT64_MAX;
+    return 0;
+  }
+  return bg_tree_next_hole(s->tree, s->ti, *start, end, err);
+}
+
+int bg_ext4_extent_count(const struct bg_ext4_src *src, uint64_t size, uint32_t bs,
+                         uint64_t *blocks, uint64_t *runs, struct bg_error *err)
 {
   uint64_t off = 0, s, e, b0, b1, last = 0;
 
   *blocks = *runs = 0;
   while (off < size) {
-    if (bg_ext4_host_data(h, off, &s, &e, err) != 0)
+    if (src->data(src->ctx, off, &s, &e, err) != 0)
       return -1;
     if (s >= size)
       break;

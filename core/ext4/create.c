@@ -15,6 +15,7 @@
 
 #include "ext4_internal.h"
 #include "layout.h"
+#include "../util/path.h"
 
 #define WBUF_BLOCKS 256 /* 1 MiB: the data of consecutive small files goes out in one write */
 
@@ -190,19 +191,6 @@ static void note_splits(struct writer *wr)
   }
 }
 
-struct treesrc {
-  struct bg_tree *tree;
-  const struct bg_inode *ti;
-};
-
-static int tree_src_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
-                         struct bg_error *err)
-{
-  struct treesrc *s = ctx;
-
-  return bg_tree_read(s->tree, s->ti, off, buf, n, got, err);
-}
-
 static int write_inode(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large *in,
                        const char *what)
 {
@@ -295,8 +283,8 @@ static int write_file(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large
                       const struct bg_inode *ti, const char *what)
 {
   const int flags = BG_EXT4_PUT_HOLES | BG_EXT4_PUT_SWEEP;
-  struct treesrc ts = {wr->tree, ti};
-  struct bg_ext4_src src = {tree_src_read, NULL, &ts};
+  struct bg_ext4_treesrc ts = {wr->tree, ti};
+  struct bg_ext4_src src = {bg_ext4_tree_read, bg_ext4_tree_data, &ts};
   struct bg_ext4_host h;
   int rc;
 
@@ -398,29 +386,6 @@ static int populate(struct writer *wr)
   return 0;
 }
 
-static int split_path(const char *path, char *dir, size_t dsz, const char **base,
-                      struct bg_error *err)
-{
-  const char *slash = strrchr(path, '/');
-  size_t n;
-
-  *base = slash ? slash + 1 : path;
-  if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0)
-    return bg_error_set(err, BG_EINVAL, "%s: not a file name", path);
-  if (slash == NULL) {
-    snprintf(dir, dsz, ".");
-    return 0;
-  }
-  n = (size_t)(slash - path);
-  if (n == 0)
-    n = 1; /* "/x" lives in "/" */
-  if (n >= dsz)
-    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
-  memcpy(dir, path, n);
-  dir[n] = '\0';
-  return 0;
-}
-
 /* Does the tree fit? Decided before any file exists, by the sizing model. */
 static int check_fits(const struct bg_ext4_opts *opts, uint64_t size, struct bg_tree *tree,
                       uint64_t *inodes, uint64_t *highest, struct bg_error *err)
@@ -478,7 +443,7 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
            NULL;
   if (opts->reserved_permille > 500)
     return bg_error_set(err, BG_EINVAL, "reserved blocks above 50%%"), NULL;
-  if (split_path(path, dir, sizeof(dir), &base, err) != 0)
+  if (bg_path_split(path, dir, sizeof(dir), &base, err) != 0)
     return NULL;
   if (check_fits(opts, size, tree, &inodes, &highest, err) != 0)
     return NULL;

@@ -113,10 +113,21 @@ int bg_ext4_host_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
                       struct bg_error *err);
 int bg_ext4_host_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
                       struct bg_error *err);
-/* Blocks of bs bytes and runs of data within the first size bytes of the host file, as
- * SEEK_DATA sees them: what bg_ext4_put_data can take at most. */
-int bg_ext4_host_extent_count(struct bg_ext4_host *h, uint64_t size, uint32_t bs,
-                              uint64_t *blocks, uint64_t *runs, struct bg_error *err);
+
+/* A regular file of the tree; content in the spool keeps its holes (SEEK_DATA), never read. */
+struct bg_ext4_treesrc {
+  struct bg_tree *tree;
+  const struct bg_inode *ti;
+};
+int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
+                      struct bg_error *err);
+int bg_ext4_tree_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
+                      struct bg_error *err);
+
+/* Blocks of bs bytes and runs of data within the first size bytes of a source that knows its
+ * holes (src->data): what bg_ext4_put_data can take at most. */
+int bg_ext4_extent_count(const struct bg_ext4_src *src, uint64_t size, uint32_t bs,
+                         uint64_t *blocks, uint64_t *runs, struct bg_error *err);
 
 #define BG_EXT4_PUT_HOLES 1 /* all-zero blocks become holes */
 #define BG_EXT4_PUT_SWEEP 2 /* take free blocks strictly in order from the goal (the writer: what

@@ -75,6 +75,7 @@ static int xattr_block(const struct bg_inode *ti, int *block, const char *what,
 }
 
 struct mctx {
+  struct bg_tree *tree;
   struct bg_ext4_need *nd;
   int own_lpf; /* the image's lost+found is made by the writer */
   struct bg_error *err;
@@ -116,16 +117,25 @@ static int file_cost(struct mctx *c, const struct bg_inode *ti, const char *what
 {
   const uint64_t bs = BG_EXT4_BLOCK_SIZE;
   uint64_t nb = (ti->size + bs - 1) / bs, runs = 1, extents;
+  struct bg_ext4_treesrc ts = {c->tree, ti};
+  struct bg_ext4_src src = {bg_ext4_tree_read, bg_ext4_tree_data, &ts};
   struct bg_ext4_host h;
+  int rc;
 
-  if (ti->content.kind == BG_CONTENT_HOST && ti->size > 0) { /* its holes cost nothing */
+  /* holes cost nothing: a host file's (SEEK_DATA), and the spool's where the layer had zeros */
+  if (ti->content.kind == BG_CONTENT_HOST && ti->size > 0) {
     if (bg_ext4_host_open(&h, ti->content.host_path, NULL, c->err) != 0)
       return bg_error_prefix(c->err, "%s", what);
-    if (bg_ext4_host_extent_count(&h, ti->size, (uint32_t)bs, &nb, &runs, c->err) != 0) {
-      bg_ext4_host_close(&h);
-      return bg_error_prefix(c->err, "%s", what);
-    }
+    src.read = bg_ext4_host_read;
+    src.data = bg_ext4_host_data;
+    src.ctx = &h;
+    rc = bg_ext4_extent_count(&src, ti->size, (uint32_t)bs, &nb, &runs, c->err);
     bg_ext4_host_close(&h);
+    if (rc != 0)
+      return bg_error_prefix(c->err, "%s", what);
+  } else if (ti->content.kind == BG_CONTENT_SPOOL && ti->zero_blocks > 0) {
+    if (bg_ext4_extent_count(&src, ti->size, (uint32_t)bs, &nb, &runs, c->err) != 0)
+      return bg_error_prefix(c->err, "%s", what);
   }
   extents = (nb + BG_EXT4_EXT_MAX_LEN - 1) / BG_EXT4_EXT_MAX_LEN + (runs > 1 ? runs : 0);
   *blocks = nb + bg_ext4_extent_index_blocks(extents);
@@ -200,6 +210,7 @@ int bg_ext4_measure(struct bg_tree *tree, struct bg_ext4_need *nd, struct bg_err
   int rc;
 
   memset(nd, 0, sizeof(*nd));
+  c.tree = tree;
   c.nd = nd;
   c.own_lpf = lpf == NULL || !S_ISDIR(lpf->inode->mode);
   c.err = err;

@@ -47,6 +47,9 @@ static const char *kind_of(const unsigned char *p, size_t n)
     return "gzip";
   if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
     return "zstd";
+  /* a skippable frame (magic 0x184D2A50 to 0x184D2A5F) may come first; libzstd skips it */
+  if (n >= 4 && (p[0] & 0xf0) == 0x50 && p[1] == 0x2a && p[2] == 0x4d && p[3] == 0x18)
+    return "zstd";
   if (n >= 6 && memcmp(p, xz, sizeof(xz)) == 0)
     return "xz";
   if (n >= 3 && memcmp(p, "BZh", 3) == 0)

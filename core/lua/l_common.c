@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "l_common.h"
 
 int bg_lua_fail(lua_State *L, const struct bg_error *err)
@@ -81,13 +83,17 @@ int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def)
 const char *bg_lua_optfield_str(lua_State *L, int idx, const char *key, const char *def)
 {
   const char *v = def;
+  size_t len;
 
   if (lua_isnoneornil(L, idx))
     return def;
   if (lua_getfield(L, idx, key) != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "option '%s' must be a string", key);
-    v = lua_tostring(L, -1);
+    v = lua_tolstring(L, -1, &len);
+    /* a C string would end at the NUL: the option would quietly mean something shorter */
+    if (strlen(v) != len)
+      luaL_error(L, "option '%s' holds a NUL byte", key);
   }
   lua_pop(L, 1); /* the table still holds the string, so v stays valid */
   return v;

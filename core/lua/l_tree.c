@@ -47,6 +47,34 @@ struct bg_tree *bg_lua_checktree(lua_State *L, int idx)
   return check_ltree(L, idx)->t;
 }
 
+/* A path in the tree: "." and ".." components, a NUL byte, a component over 255 bytes or a
+ * path over 4095 are misuse, so they raise instead of quietly meaning something else. */
+static const char *check_path(lua_State *L, int idx)
+{
+  char buf[BG_PATH_MAX];
+  size_t len, n;
+  const char *p = luaL_checklstring(L, idx, &len);
+  int problem = bg_path_clean(p, len, BG_PATH_API, buf, sizeof(buf), &n);
+
+  if (problem != BG_PATH_OK)
+    luaL_argerror(L, idx, lua_pushfstring(L, "%s in path %s", bg_path_problem_str(problem), p));
+  return p;
+}
+
+/* A symlink target: bytes without a NUL, at most what ext4 and Linux hold. */
+static const char *check_target(lua_State *L, int idx)
+{
+  size_t len;
+  const char *p = luaL_checklstring(L, idx, &len);
+
+  luaL_argcheck(L, len > 0, idx, "empty symlink target");
+  luaL_argcheck(L, strlen(p) == len, idx, "a NUL byte in the symlink target");
+  if (len > BG_TREE_SYMLINK_MAX)
+    luaL_argerror(L, idx, lua_pushfstring(L, "symlink target too long (%d bytes, at most %d)",
+                                          (int)len, BG_TREE_SYMLINK_MAX));
+  return p;
+}
+
 static int tree_new(lua_State *L)
 {
   struct bg_tree_limits lim;
@@ -92,7 +120,7 @@ static int flags_of(lua_State *L, int idx)
 static int t_mkdir(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   struct bg_meta m;
   struct bg_error err;
 
@@ -108,7 +136,7 @@ static int t_mkdir(lua_State *L)
 static int t_write(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   const char *from = bg_lua_optfield_str(L, 4, "from", NULL);
   struct bg_content c;
   struct bg_meta m;
@@ -156,8 +184,8 @@ static int t_write(lua_State *L)
 static int t_symlink(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
-  const char *target = luaL_checkstring(L, 3);
+  const char *path = check_path(L, 2);
+  const char *target = check_target(L, 3);
   struct bg_meta m;
   struct bg_error err;
 
@@ -172,8 +200,8 @@ static int t_symlink(lua_State *L)
 static int t_link(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
-  const char *existing = luaL_checkstring(L, 3);
+  const char *path = check_path(L, 2);
+  const char *existing = check_path(L, 3);
   struct bg_error err;
 
   bg_error_clear(&err);
@@ -186,7 +214,7 @@ static int t_link(lua_State *L)
 static int t_remove(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   struct bg_error err;
 
   bg_error_clear(&err);
@@ -210,36 +238,37 @@ const char *bg_lua_type_name(uint32_t mode)
   return "unknown";
 }
 
+static void set_int(lua_State *L, const char *key, lua_Integer v)
+{
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
+}
+
 void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
 {
   uint32_t i;
 
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 16);
   lua_pushstring(L, bg_lua_type_name(ino->mode));
   lua_setfield(L, -2, "type");
-  lua_pushinteger(L, ino->mode & 07777);
-  lua_setfield(L, -2, "mode");
-  lua_pushinteger(L, ino->uid);
-  lua_setfield(L, -2, "uid");
-  lua_pushinteger(L, ino->gid);
-  lua_setfield(L, -2, "gid");
-  lua_pushinteger(L, (lua_Integer)ino->size);
-  lua_setfield(L, -2, "size");
-  lua_pushinteger(L, ino->mtime.sec);
-  lua_setfield(L, -2, "mtime");
-  lua_pushinteger(L, ino->mtime.nsec);
-  lua_setfield(L, -2, "mtime_nsec");
-  lua_pushinteger(L, ino->nlink);
-  lua_setfield(L, -2, "nlink");
+  set_int(L, "mode", ino->mode & 07777);
+  set_int(L, "uid", ino->uid);
+  set_int(L, "gid", ino->gid);
+  set_int(L, "size", (lua_Integer)ino->size);
+  set_int(L, "mtime", ino->mtime.sec);
+  set_int(L, "mtime_nsec", ino->mtime.nsec);
+  set_int(L, "atime", ino->atime.sec);
+  set_int(L, "atime_nsec", ino->atime.nsec);
+  set_int(L, "ctime", ino->ctime.sec);
+  set_int(L, "ctime_nsec", ino->ctime.nsec);
+  set_int(L, "nlink", ino->nlink);
   if (ino->target != NULL) {
     lua_pushstring(L, ino->target);
     lua_setfield(L, -2, "target");
   }
   if (S_ISCHR(ino->mode) || S_ISBLK(ino->mode)) {
-    lua_pushinteger(L, ino->rdev_major);
-    lua_setfield(L, -2, "major");
-    lua_pushinteger(L, ino->rdev_minor);
-    lua_setfield(L, -2, "minor");
+    set_int(L, "major", ino->rdev_major);
+    set_int(L, "minor", ino->rdev_minor);
   }
   if (ino->nxattrs > 0) {
     lua_createtable(L, 0, (int)ino->nxattrs);
@@ -255,7 +284,7 @@ void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
 static int t_stat(lua_State *L)
 {
   struct bg_tree *t = check_ltree(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   int follow = bg_lua_optfield_bool(L, 3, "follow", 0);
   struct bg_node *n;
   struct bg_error err;
@@ -270,7 +299,7 @@ static int t_stat(lua_State *L)
 static int t_exists(lua_State *L)
 {
   struct bg_tree *t = check_ltree(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   struct bg_node *n;
   struct bg_error err;
 
@@ -502,7 +531,7 @@ static int t_apply_layer(lua_State *L)
 static int t_read(lua_State *L)
 {
   struct bg_tree *t = check_ltree(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   lua_Integer max = luaL_optinteger(L, 3, READ_MAX_DEFAULT);
   struct bg_node *n;
   struct bg_error err;
@@ -556,8 +585,9 @@ static int walk_next(lua_State *L)
     lua_seti(L, lua_upvalueindex(2), top--);
     path = lua_tolstring(L, -1, &plen);
     bg_error_clear(&err);
-    /* looked up afresh: a name the loop body removed is simply not visited */
-    if (bg_tree_lookup(lt->t, path, 0, &n, &err) == 0)
+    /* looked up afresh, following no symlink: a name the loop body removed or replaced on the
+     * way is simply not visited (every name's path fits a lookup: the tree makes none deeper) */
+    if (bg_tree_lookup(lt->t, path, BG_EXACT, &n, &err) == 0)
       break;
     lua_pop(L, 1);
   }
@@ -690,15 +720,17 @@ static int t_mknod(lua_State *L)
   static const char *const types[] = {"chr", "blk", "fifo", NULL};
   static const uint32_t ifmt[] = {S_IFCHR, S_IFBLK, S_IFIFO};
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   int type = luaL_checkoption(L, 3, NULL, types);
   lua_Integer major = bg_lua_optfield_int(L, 4, "major", 0);
   lua_Integer minor = bg_lua_optfield_int(L, 4, "minor", 0);
   struct bg_meta m;
   struct bg_error err;
 
-  luaL_argcheck(L, major >= 0 && major <= 0xffffffffLL, 4, "major out of range");
-  luaL_argcheck(L, minor >= 0 && minor <= 0xffffffffLL, 4, "minor out of range");
+  /* what Linux can encode: 12 bits of major, 20 of minor */
+  luaL_argcheck(L, major >= 0 && major <= BG_DEV_MAJOR_MAX, 4, "major must be within 0..4095");
+  luaL_argcheck(L, minor >= 0 && minor <= BG_DEV_MINOR_MAX, 4,
+                "minor must be within 0..1048575");
   bg_lua_meta(L, 4, 0644, &m);
   bg_error_clear(&err);
   if (bg_tree_mknod(t, path, ifmt[type], &m, (uint32_t)major, (uint32_t)minor, flags_of(L, 4),
@@ -708,21 +740,23 @@ static int t_mknod(lua_State *L)
   return 1;
 }
 
-/* t:xattr(path, name) -> value | nil; t:xattr(path, name, value) sets; value nil removes. */
+/* t:xattr(path, name) -> value | nil; t:xattr(path, name, value) sets; value nil removes.
+ * Setting what the kernel could not show or ext4 could not hold raises. */
 static int t_xattr(lua_State *L)
 {
   int set = lua_gettop(L) >= 4;
   LTree *lt = set ? check_mutable(L, 1) : check_ltree(L, 1);
-  const char *path = luaL_checkstring(L, 2);
-  const char *name = luaL_checkstring(L, 3);
-  const char *value = NULL;
+  const char *path = check_path(L, 2);
+  const char *value = NULL, *why;
   struct bg_node *n;
   struct bg_error err;
-  size_t len = 0;
+  size_t len = 0, namelen;
+  const char *name = luaL_checklstring(L, 3, &namelen);
   uint32_t i;
 
   if (set && !lua_isnil(L, 4))
     value = luaL_checklstring(L, 4, &len);
+  luaL_argcheck(L, strlen(name) == namelen, 3, "a NUL byte in the xattr name");
   luaL_argcheck(L, strchr(name, '.') != NULL, 3, "xattr names have a namespace (user.x)");
   bg_error_clear(&err);
   if (bg_tree_lookup(lt->t, path, 0, &n, &err) != 0)
@@ -737,10 +771,56 @@ static int t_xattr(lua_State *L)
     lua_pushnil(L);
     return 1;
   }
+  if (value != NULL) {
+    why = bg_xattr_problem(name, namelen, value, len, n->inode->mode);
+    if (why != NULL)
+      return luaL_argerror(L, 3, lua_pushfstring(L, "xattr %s on %s: %s", name, path, why));
+  }
   if (bg_inode_set_xattr(n->inode, name, value, len, &err) != 0)
-    return bg_lua_fail(L, &err);
+    return bg_lua_raise(L, &err);
   lua_pushboolean(L, 1);
   return 1;
+}
+
+/* t:notes() -> { {kind=, path=, layer=, detail=}, ... }, total: what the layers had that the tree
+ * dropped (xattrs, devices), for the build's report; total counts those beyond the list's cap. */
+static int t_notes(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  const struct bg_tree_note *n;
+  uint64_t total;
+  size_t count, i;
+
+  n = bg_tree_notes(t, &count, &total);
+  lua_createtable(L, (int)count, 0);
+  for (i = 0; i < count; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, bg_note_kind_name(n[i].kind));
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, n[i].path);
+    lua_setfield(L, -2, "path");
+    set_int(L, "layer", n[i].layer);
+    lua_pushstring(L, n[i].detail);
+    lua_setfield(L, -2, "detail");
+    lua_seti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_pushinteger(L, (lua_Integer)total);
+  return 2;
+}
+
+/* t:spool_usage() -> logical bytes, bytes on disk | nil, message, code */
+static int t_spool_usage(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  uint64_t logical, allocated;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  if (bg_tree_spool_usage(t, &logical, &allocated, &err) != 0)
+    return bg_lua_fail(L, &err);
+  lua_pushinteger(L, (lua_Integer)logical);
+  lua_pushinteger(L, (lua_Integer)allocated);
+  return 2;
 }
 
 static int t_close(lua_State *L)
@@ -772,9 +852,11 @@ static const luaL_Reg tree_methods[] = {
   {"link", t_link},
   {"mkdir", t_mkdir},
   {"mknod", t_mknod},
+  {"notes", t_notes},
   {"read", t_read},
   {"remap", t_remap},
   {"remove", t_remove},
+  {"spool_usage", t_spool_usage},
   {"stat", t_stat},
   {"stats", t_stats},
   {"symlink", t_symlink},

@@ -36,6 +36,10 @@ local function take_warnings(fs)
   warned[fs] = #w
 end
 
+--- Entries of the layers that flatten dropped (xattrs and device nodes Linux cannot show or
+--- encode), reported by --json; tree:notes() says which and why.
+M.dropped = 0
+
 local function timed(name, fn, ...)
   local t0 = runtime.clock()
   local results = table.pack(fn(...))
@@ -116,6 +120,13 @@ function M.flatten(img, opts)
   if not t then raise(string.format("flattening %s: %s", img.ref, err)) end
   local st = t:stats(4096)
   M.info("flattened %s: %d entries, %s of files", img.ref, st.entries, sizes.format(st.bytes))
+  -- what the layers had that Linux could not show (xattrs, device numbers): each is logged as
+  -- it happens, and counted in the report
+  local _, dropped = t:notes()
+  M.dropped = (M.dropped or 0) + dropped
+  if dropped > 0 then
+    M.warn("%s: %d xattrs or device nodes of the layers dropped", img.ref, dropped)
+  end
   return t
 end
 
@@ -237,6 +248,7 @@ function M.report(r)
     sha256 = sum,
     timings = M.timings,
     warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
+    dropped = M.dropped or 0,
   }
   runtime.set_result(result)
   if not runtime.json then
