@@ -508,6 +508,8 @@ static int read_content(struct reader *rd, struct archive *a, struct archive_ent
     if (pos < *size && bg_spool_hole(rd->d->spool, *size - pos, err) != 0)
       return -1;
     *zero_blocks = (*size + BLOCK - 1) / BLOCK - data_blocks;
+    if (*zero_blocks == 0)
+      c->flags |= BG_CONTENT_DENSE;
   }
   return 0;
 }

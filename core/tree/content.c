@@ -384,7 +384,10 @@ static int spool_seek(struct bg_tree *t, const struct bg_inode *ino, uint64_t of
   off_t r;
 
   *at = whence == SEEK_DATA ? off : ino->size;
-  if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL || off >= ino->size)
+  /* dense content has no holes to look for: asking the spool's filesystem would cost a scan to
+   * the next hole anywhere in the spool (tmpfs walks its pages) */
+  if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL || (c->flags & BG_CONTENT_DENSE) ||
+      off >= ino->size)
     return 0;
   s = spool_of(t, c, c->offset + ino->size, err);
   if (s == NULL)

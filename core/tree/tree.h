@@ -48,12 +48,16 @@ enum bg_content_kind {
 };
 
 struct bg_content {
-  int kind;            /* enum bg_content_kind */
+  uint16_t kind;       /* enum bg_content_kind */
+  uint16_t flags;      /* BG_CONTENT_DENSE */
   uint32_t spool;      /* SPOOL: which of the tree's spools */
   uint64_t offset;     /* SPOOL */
   unsigned char *mem;  /* MEM: owned */
   char *host_path;     /* HOST: owned */
 };
+
+/* SPOOL: every block of the content holds data (none is a hole), as the layer reader knows. */
+#define BG_CONTENT_DENSE 1
 
 /* Frees what a content record owns and empties it. */
 void bg_content_clear(struct bg_content *c);
@@ -222,7 +226,7 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
                  size_t *got, struct bg_error *err);
 /* The first offset at or after off where a regular file's content may hold data, its size when
  * none is left: what lies before is a hole (of a sparse entry, a run of zeros), reading as
- * zeros. Content whose holes are not known says off. */
+ * zeros. Content whose holes are not known says off; dense content asks no one. */
 int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
                       struct bg_error *err);
 /* The first offset at or after off where such a hole starts, its size when none does: the data
