@@ -30,8 +30,8 @@ void bg_oci_image_free(struct bg_oci_image *img)
 
 /* Builds the result from a manifest whose blobs are all in the cache (config already read). */
 static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, const char *digest,
-                      const char *name, const struct bg_buf *config, struct bg_oci_image **out,
-                      struct bg_error *err)
+                      const char *name, const struct bg_buf *config, int defer, const char *need,
+                      struct bg_oci_image **out, struct bg_error *err)
 {
   struct bg_oci_image *img = calloc(1, sizeof(*img));
   char(*ids)[BG_DIGEST_STRLEN] = NULL;
@@ -61,6 +61,8 @@ static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, con
     l->size = m->items[i].size;
     memcpy(l->diff_id, ids[i], BG_DIGEST_STRLEN);
     bg_cache_blob_path(c, m->items[i].digest.hex, l->path, sizeof(l->path));
+    /* fetched now (need: 1, or 2 for a repeat of one fetched), or rehashed */
+    l->verified = !defer || need[i] != 0;
   }
   free(ids);
   *out = img;
@@ -112,10 +114,11 @@ static int cached_manifest(const struct bg_cache *c, const struct bg_index_hit *
   return rc;
 }
 
-/* Every blob of m in the cache, rehashed? Marks what is missing in need[] (n+1 entries,
- * the config last). Returns the number missing, or -1. */
-static long check_blobs(const struct bg_cache *c, const struct bg_manifest *m, char *need,
-                        struct bg_error *err)
+/* Every blob of m in the cache, rehashed (layers, with defer, only there and of the right
+ * size)? Marks what is missing in need[] (n+1 entries, the config last). Returns the number
+ * missing, or -1. */
+static long check_blobs(const struct bg_cache *c, const struct bg_manifest *m, int defer,
+                        char *need, struct bg_error *err)
 {
   long missing = 0;
   size_t i;
@@ -123,7 +126,10 @@ static long check_blobs(const struct bg_cache *c, const struct bg_manifest *m, c
 
   for (i = 0; i <= m->n; i++) {
     const struct bg_descriptor *d = i < m->n ? &m->items[i] : &m->config;
-    rc = bg_cache_check(c, &d->digest, d->size, err);
+    if (defer && i < m->n)
+      rc = bg_cache_present(c, &d->digest, d->size, err);
+    else
+      rc = bg_cache_check(c, &d->digest, d->size, err);
     if (rc < 0)
       return -1;
     need[i] = rc != 0;
@@ -147,7 +153,7 @@ static int read_config(const struct bg_cache *c, const struct bg_manifest *m, st
 /* pull = missing/never: the image as the cache has it; 1 if anything is absent, 2 if its
  * index entry is damaged (why in err). */
 static int from_cache(const struct bg_cache *c, const char *name, const struct bg_platform *p,
-                      struct bg_oci_image **out, struct bg_error *err)
+                      int defer, struct bg_oci_image **out, struct bg_error *err)
 {
   struct bg_index_hit hit;
   struct bg_manifest m;
@@ -169,7 +175,7 @@ static int from_cache(const struct bg_cache *c, const char *name, const struct b
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
-  missing = check_blobs(c, &m, need, err);
+  missing = check_blobs(c, &m, defer, need, err);
   if (missing < 0)
     goto out;
   if (missing > 0) {
@@ -178,7 +184,7 @@ static int from_cache(const struct bg_cache *c, const char *name, const struct b
   }
   if (read_config(c, &m, &config, err) != 0)
     goto out;
-  rc = fill_image(c, &m, hit.digest, name, &config, out, err);
+  rc = fill_image(c, &m, hit.digest, name, &config, defer, need, out, err);
 out:
   free(need);
   bg_buf_free(&config);
@@ -323,7 +329,7 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
-  missing = check_blobs(c, &m, need, err);
+  missing = check_blobs(c, &m, o->defer_layers, need, err);
   if (missing < 0)
     goto out;
   nreq = plan(&m, need, reqs, &bytes);
@@ -346,7 +352,7 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
     goto out;
   if (bg_cache_index_record(c, ref->name, want, &m, digest, body.len, err) != 0)
     goto out;
-  rc = fill_image(c, &m, digest, ref->name, &config, out, err);
+  rc = fill_image(c, &m, digest, ref->name, &config, o->defer_layers, need, out, err);
 out:
   bg_progress_free(&prog);
   free(need);
@@ -396,7 +402,7 @@ int bg_oci_pull(const char *refstr, const struct bg_oci_pull_opts *o, struct bg_
     bg_cache_sweep(&c);
     rc = bg_oci_local_import(ref, &c, &want, digest, mt, sizeof(mt), err);
     if (rc == 0) {
-      rc = from_cache(&c, ref->name, &want, out, err);
+      rc = from_cache(&c, ref->name, &want, 0, out, err);
       if (rc > 0)
         rc = bg_error_set(err, BG_EMISMATCH, "the imported image is incomplete");
     }
@@ -404,7 +410,7 @@ int bg_oci_pull(const char *refstr, const struct bg_oci_pull_opts *o, struct bg_
   }
   if (opts.policy != BG_PULL_ALWAYS) {
     bg_error_clear(&why);
-    rc = from_cache(&c, ref->name, &want, out, &why);
+    rc = from_cache(&c, ref->name, &want, opts.defer_layers, out, &why);
     if (rc < 0)
       *err = why;
     if (rc <= 0)
