@@ -905,6 +905,7 @@ void *bg_layer_decode(void *arg)
 
   memset(&rd, 0, sizeof(rd));
   rd.d = arg;
+  pthread_setname_np(pthread_self(), "bg-layer");
   decode(&rd);
   for (i = 0; i < rd.nnotes; i++)
     free(rd.notes[i]);

@@ -311,6 +311,7 @@ static void *producer(void *arg)
   struct bg_lstream *s = arg;
   struct chunk *c;
 
+  pthread_setname_np(pthread_self(), "bg-inflate");
   for (;;) {
     c = bg_chan_get(&s->free_chunks);
     if (c == NULL) /* closed: the reader is gone */

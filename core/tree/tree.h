@@ -234,6 +234,12 @@ int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t of
 int bg_tree_next_hole(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *hole,
                       struct bg_error *err);
 
+/* Copies n bytes of a regular file's spool content from off to fd at dst without passing them
+ * through memory where the kernel can (copy_file_range; pread and pwrite where it cannot).
+ * Safe beside other readers once the spools are flushed (every layer's are when it is done). */
+int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n, int fd,
+                 uint64_t dst, struct bg_error *err);
+
 /* Layers. Each layer replayed into the tree gets a generation number, so whiteouts can tell
  * what lower layers put there from what the current layer did. Returns the new generation (1 for
  * the first layer). */

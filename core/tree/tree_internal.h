@@ -2,6 +2,8 @@
 #ifndef BG_TREE_INTERNAL_H
 #define BG_TREE_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "tree.h"
 
 /* A spool's write buffer holds file bytes; extents say where in the spool each run goes, so
@@ -26,6 +28,7 @@ struct bg_spool {
   size_t buffered;
   struct bg_spool_extent ext[BG_SPOOL_EXTENTS];
   size_t next;             /* extents in use */
+  atomic_int no_copy_range; /* copy_file_range refused once: pread and pwrite from then on */
 };
 
 struct bg_tree {
