@@ -47,13 +47,16 @@ enum bg_content_kind {
   BG_CONTENT_HOST,     /* bytes of a host file, read when the image is written */
 };
 
+/* One of offset, mem and host_path, as kind says (a million small files are a million of these). */
 struct bg_content {
   uint16_t kind;       /* enum bg_content_kind */
   uint16_t flags;      /* BG_CONTENT_DENSE */
   uint32_t spool;      /* SPOOL: which of the tree's spools */
-  uint64_t offset;     /* SPOOL */
-  unsigned char *mem;  /* MEM: owned */
-  char *host_path;     /* HOST: owned */
+  union {
+    uint64_t offset;     /* SPOOL */
+    unsigned char *mem;  /* MEM: owned */
+    char *host_path;     /* HOST: owned */
+  };
 };
 
 /* SPOOL: every block of the content holds data (none is a hole), as the layer reader knows. */
@@ -70,40 +73,42 @@ struct bg_xattr {
 
 struct bg_node;
 
+/* Fields ordered so that none needs padding: the tree holds one of these per file. */
 struct bg_inode {
   uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK/S_IFCHR/S_IFBLK/S_IFIFO/S_IFSOCK | 07777 */
   uint32_t uid;
   uint32_t gid;
+  uint32_t nlink;        /* names in the tree that refer to this inode */
   struct bg_time mtime;
   struct bg_time atime;
   struct bg_time ctime;
   uint64_t size;         /* regular file: content bytes; symlink: target length */
-  uint32_t rdev_major;   /* character and block devices */
-  uint32_t rdev_minor;
-  char *target;          /* symlink target, owned */
-  struct bg_xattr *xattrs; /* owned, sorted by name */
-  uint32_t nxattrs;
-  struct bg_content content;
   uint64_t zero_blocks;  /* regular file: 4 KiB blocks of content known to be all zeros, which
                             become holes in the spool and in the image */
-  uint32_t nlink;        /* names in the tree that refer to this inode */
-  uint32_t ino;          /* free for a writer to record the inode number it chose; 0 at first */
+  char *target;          /* symlink target, owned */
+  struct bg_xattr *xattrs; /* owned, sorted by name */
   void *user;            /* free for a writer's bookkeeping */
+  struct bg_content content;
+  uint32_t rdev_major;   /* character and block devices */
+  uint32_t rdev_minor;
+  uint32_t nxattrs;
+  uint32_t ino;          /* free for a writer to record the inode number it chose; 0 at first */
 };
 
 struct bg_dirindex; /* a directory's children: hashed by name, sorted on demand */
 
+/* One allocation per name, the name at its end. */
 struct bg_node {
-  char *name;              /* one component, owned; "" for the root */
-  uint32_t namelen;
   struct bg_node *parent;  /* the root's parent is itself */
   struct bg_inode *inode;
   struct bg_dirindex *children; /* directories only */
+  uint32_t namelen;
   uint32_t gen; /* the layer that last wrote this name or something below it (see
                    bg_tree_begin_layer); 0 for names made outside a layer */
   uint32_t clean_gen; /* directories: a layer during which nothing below is known to come from
                          a lower layer (made in it, or made opaque in it) */
   uint32_t pathlen;   /* bytes of the absolute path ("/a/b" is 4; 0 for the root) */
+  char name[];        /* one component, NUL-terminated; "" for the root */
 };
 
 struct bg_tree;
