@@ -579,6 +579,8 @@ static void scratch_free(struct bg_inode *ino)
 
   while (ino->nxattrs > 0)
     bg_inode_set_xattr(ino, ino->xattrs[0].name, NULL, 0, &e);
+  free(ino->xattrs);
+  ino->xattrs = NULL;
 }
 
 /* The xattrs of the scratch inode, serialised for a record into buf (malloc'ed). */
