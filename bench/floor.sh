@@ -83,7 +83,7 @@ disk=$(mktemp -d "$cache/floor-work.XXXXXX")
 export BANGER_SOURCE_DIR=$src
 cd "$work"
 . "$src/tests/lib/registry.sh"
-trap 'bg_cleanup; cd /; rm -rf "$work" "$disk"' EXIT
+trap 'set +e; bg_cleanup; cd /; rm -rf "$work" "$disk"' EXIT
 registry_start
 registry_push "$cache/oci-bookworm" bookworm bench/bookworm:1
 registry_push "$cache/oci-sshd" sshd bench/sshd:1
@@ -137,7 +137,8 @@ with tarfile.open(sys.argv[1]) as t:
 PY
 mkdir inject
 : > inject.cmds
-for d in /usr/local/libexec /var/lib/banger /etc/systemd/system/multi-user.target.wants; do
+for d in /usr/local/bin /usr/local/libexec /var/lib/banger /etc/modules-load.d /etc/systemd \
+  /etc/systemd/system /etc/systemd/system/multi-user.target.wants; do
   echo "mkdir $d" >> inject.cmds
 done
 n=0
@@ -212,6 +213,13 @@ for i in $(seq "$runs"); do
 done
 e2fsck -fn "$work/warm.ext4" > /dev/null 2>&1 && clean=clean || clean=NOT-CLEAN
 e2fsck -fn old.ext4 > /dev/null 2>&1 && old_clean=clean || old_clean=NOT-CLEAN
+# the old pipeline's image holds what banger's does: every injected file, with the same bytes
+for f in $(awk '/^cd /{d=$2} /^write /{print d "/" $3} /^symlink /{print d "/" $2}' inject.cmds); do
+  a=$(debugfs -R "cat $f" old.ext4 2>/dev/null | sha256sum)
+  b=$(debugfs -R "cat $f" "$work/warm.ext4" 2>/dev/null | sha256sum)
+  [ "$a" = "$b" ] && debugfs -R "stat $f" old.ext4 2>/dev/null | grep -q "Inode:" ||
+    old_clean="$old_clean, $f differs"
+done
 
 col() { awk -v c="$1" '{print $c}' runs.txt | sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 all() { awk -v c="$1" '{printf "%s%s", sep, $c; sep = " "} END {print ""}' runs.txt; }
