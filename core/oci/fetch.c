@@ -106,7 +106,7 @@ static int blob_done(struct bg_xfer *x)
   return 0;
 }
 
-static const struct bg_xfer_sink blob_sink = {blob_prepare, blob_write, blob_done};
+static const struct bg_xfer_sink blob_sink = {blob_prepare, blob_write, blob_done, NULL, NULL};
 
 int bg_reg_get_manifest(struct bg_reg *r, const char *reference, struct bg_buf *body,
                         char *content_type, size_t ctcap, struct bg_error *err)
