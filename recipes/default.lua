@@ -4,7 +4,11 @@
 -- write ext4.
 --
 --   banger-build recipes/default.lua image=debian:bookworm [out=FILE] [size=2G]
---                [platform=linux/amd64]
+--                [platform=linux/amd64] [cache=off|local|REGISTRY/REPO]
+--                [push=REGISTRY/REPO[:TAG]] [mirrors=HOST[:PORT],...]
+--
+-- cache= and push= are docs/fleet.md's: a build with the same key is restored from its artifact
+-- (this host's cache, or REGISTRY/REPO:banger-<key hex>), and pushed where asked.
 local banger = require "banger"
 local distros = require "banger.distros"
 
@@ -13,6 +17,9 @@ return banger.run {
   out = args.out,
   size = args.size,
   platform = args.platform or "linux/amd64",
+  cache = args.cache,
+  push = args.push,
+  mirrors = args.mirrors,
   devices = "skip",
   xattrs = "drop",
   agents = "systemd",
