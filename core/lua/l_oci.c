@@ -5,6 +5,7 @@
 
 #include "l_runtime.h"
 #include "../oci/cache.h"
+#include "../oci/index.h"
 #include "../oci/oci.h"
 #include "../oci/progress.h"
 #include "../oci/ref.h"
@@ -544,15 +545,23 @@ static int add_repaired(void *ctx, const char *what)
   return add_line(l->L, l->repaired, what);
 }
 
-/* gc: the removed digests; verify: those and the index entries repaired. */
+/* gc: the removed digests and the artifact entries dropped (opts.keep_artifacts: how many of
+ * the most recently used to keep, default all); verify: the removed digests and the index
+ * entries repaired. */
 static int cache_op(lua_State *L, int gc)
 {
   const char *dir = luaL_optstring(L, 1, bg_runtime.cache_dir);
   struct lists l = {L, 0, 0};
   struct bg_cache *c;
   struct bg_error err;
-  int rc;
+  lua_Integer keep;
+  int rc = 0;
 
+  if (!lua_isnoneornil(L, 2))
+    luaL_checktype(L, 2, LUA_TTABLE);
+  keep = bg_lua_optfield_int(L, 2, "keep_artifacts", -1);
+  luaL_argcheck(L, keep >= -1, 2, "keep_artifacts must be 0 or more");
+  lua_settop(L, 2);
   if (dir == NULL || dir[0] == '\0')
     return luaL_error(L, "no cache directory given");
   c = lua_newuserdatauv(L, sizeof(*c), 0);
@@ -563,15 +572,15 @@ static int cache_op(lua_State *L, int gc)
   l.removed = lua_gettop(L);
   lua_newtable(L);
   l.repaired = lua_gettop(L);
-  if (gc)
+  if (gc && keep >= 0)
+    rc = bg_cache_index_trim_artifacts(c, (size_t)keep, add_repaired, &l, &err);
+  if (rc == 0 && gc)
     rc = bg_cache_gc(c, add_removed, &l, &err);
-  else
+  else if (rc == 0)
     rc = bg_cache_verify(c, add_removed, add_repaired, &l, &err);
   if (rc != 0)
     return bg_lua_fail(L, &err);
-  if (gc)
-    lua_pop(L, 1);
-  return gc ? 1 : 2;
+  return 2;
 }
 
 static int oci_verify_cache(lua_State *L)

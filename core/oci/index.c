@@ -466,7 +466,67 @@ int bg_cache_index_find_artifact(const struct bg_cache *c, const char *artifact_
   return rc;
 }
 
+int bg_cache_index_trim_artifacts(const struct bg_cache *c, size_t keep, bg_cache_note_fn fn,
+                                  void *ctx, struct bg_error *err)
+{
+  json_t *root = NULL, *list, *e;
+  struct bg_error why;
+  char name[300], line[400];
+  size_t i, seen = 0;
+  int lockfd, damaged, rc = -1, changed = 0;
+
+  lockfd = lock_and_load(c, &root, &damaged, &why, err);
+  if (lockfd < 0)
+    return -1;
+  if (damaged) {
+    bg_error_set(err, BG_EINVAL, "%s/index.json is damaged (%s): run verify first", c->dir,
+                 why.msg);
+    goto out;
+  }
+  /* the last entries are the most recently used: kept; the older ones go */
+  list = json_object_get(root, "manifests");
+  for (i = json_array_size(list); i > 0; i--) {
+    e = json_array_get(list, i - 1);
+    if (bg_json_getstr(e, "artifactType") == NULL || ++seen <= keep)
+      continue;
+    bg_escape_str(entry_name(e) ? entry_name(e) : "(no name)", name, sizeof(name));
+    snprintf(line, sizeof(line), "artifact %s", name);
+    json_array_remove(list, i - 1);
+    changed = 1;
+    if (fn != NULL && fn(ctx, line) != 0)
+      goto out;
+  }
+  rc = changed ? save_index(c, root, err) : 0;
+out:
+  if (root != NULL)
+    json_decref(root);
+  close(lockfd);
+  return rc;
+}
+
 /* ---- verify ---- */
+
+/* 0 when every blob of the artifact manifest m is in the cache; 2 naming the first missing. */
+static int artifact_blobs(const struct bg_cache *c, const struct bg_manifest *m, char *why,
+                          size_t cap, struct bg_error *err)
+{
+  char path[PATH_MAX];
+  struct stat st;
+  size_t i;
+
+  for (i = 0; i <= m->n; i++) {
+    const struct bg_descriptor *d = i < m->n ? &m->items[i] : &m->config;
+    bg_cache_blob_path(c, d->digest.hex, path, sizeof(path));
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == d->size)
+      continue;
+    if (errno != ENOENT && lstat(path, &st) != 0)
+      return bg_error_errno(err, errno, "cannot stat %s", path);
+    snprintf(why, cap, "its %s sha256:%.64s is missing", i < m->n ? "layer" : "config",
+             d->digest.hex);
+    return 2;
+  }
+  return 0;
+}
 
 /* What is wrong with one entry: 0 fine, 1 fixed in place, 2 to be dropped; why says it. */
 static int check_entry(const struct bg_cache *c, json_t *e, char *why, size_t cap,
@@ -509,6 +569,14 @@ static int check_entry(const struct bg_cache *c, json_t *e, char *why, size_t ca
     snprintf(why, cap, "mediaType corrected to %s", m.media_type);
     json_object_set_new(e, "mediaType", json_string(m.media_type));
     fixed = 1;
+  }
+  /* an artifact cannot be pulled again: all its blobs must be there (verify has rehashed them,
+   * so a blob present is a good one) */
+  if (bg_json_getstr(e, "artifactType") != NULL &&
+      (rc = artifact_blobs(c, &m, why, cap, err)) != 0) {
+    bg_manifest_free(&m);
+    bg_buf_free(&b);
+    return rc;
   }
   bg_manifest_free(&m);
   if (bg_json_uint(json_object_get(e, "size"), &size) != 0 || size != b.len) {

@@ -55,10 +55,17 @@ int bg_cache_index_find_artifact(const struct bg_cache *c, const char *artifact_
                                  const char *key, struct bg_index_hit *hit,
                                  struct bg_error *err);
 
-/* verify: checks every entry against the blobs it names; an entry whose manifest is missing,
- * corrupt or no manifest is dropped, a wrong mediaType or size is corrected, a damaged
- * index.json is replaced by an empty one. fn gets one line per change. Takes the lock. */
 typedef int (*bg_cache_note_fn)(void *ctx, const char *what);
+
+/* Drops the artifact entries but the keep last (most recently used) ones; fn gets a line per
+ * entry dropped. gc then removes their blobs. Takes the lock. */
+int bg_cache_index_trim_artifacts(const struct bg_cache *c, size_t keep, bg_cache_note_fn fn,
+                                  void *ctx, struct bg_error *err);
+
+/* verify: checks every entry against the blobs it names; an entry whose manifest is missing,
+ * corrupt or no manifest (or an artifact missing a blob: it cannot be pulled again) is dropped,
+ * a wrong mediaType or size is corrected, a damaged index.json is replaced by an empty one.
+ * fn gets one line per change. Takes the lock. */
 int bg_cache_index_repair(const struct bg_cache *c, bg_cache_note_fn fn, void *ctx,
                           struct bg_error *err);
 

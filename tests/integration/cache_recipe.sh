@@ -38,6 +38,6 @@ expect_eq "$(sha256sum < "cache/blobs/sha256/$layer" | cut -d' ' -f1)" "$layer" 
 
 "$BANGER" --cache-dir "$PWD/cache" "$recipe" action=shred 2>err
 expect_eq "$?" 1 "unknown action"
-expect_contains "$(cat err)" "cache.lua:15: action=shred: expected action=verify or action=gc" \
+expect_contains "$(cat err)" "cache.lua:19: action=shred: expected action=verify or action=gc" \
   "unknown action message"
 finish
