@@ -226,6 +226,7 @@ static int oci_pull(lua_State *L)
   o.policy = i;
   o.progress = progress_opt(L, 2);
   o.manifest_only = !bg_lua_optfield_bool(L, 2, "layers", 1);
+  o.pin = bg_lua_optfield_str(L, 2, "digest", NULL);
   o.mirrors = check_mirrors(L, 2, &o.nmirrors);
 
   box = lua_newuserdatauv(L, sizeof(*box), 0);

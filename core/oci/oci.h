@@ -35,6 +35,7 @@ struct bg_oci_pull_opts {
   double backoff_scale;   /* < 0 = default: $BANGER_OCI_BACKOFF_SCALE or 1.0 */
   double timeout_scale;   /* <= 0 = default: $BANGER_OCI_TIMEOUT_SCALE or 1.0 */
   int manifest_only;      /* resolve the manifest and the config, fetch no layer */
+  const char *pin;        /* "sha256:..": the manifest a tag named when resolved before, or NULL */
   const struct bg_mirror *mirrors; /* tried in order before the registry */
   size_t nmirrors;
 };

@@ -443,10 +443,12 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
   bg_cache_sweep(c);
   if (make_sources(ref, o, &src, &nsrc, err) != 0)
     goto out;
-  if (ref->digest[0] != '\0') {
-    if (bg_digest_parse(ref->digest, &pinned, err) != 0)
+  if (ref->digest[0] != '\0' || o->pin != NULL) {
+    if (bg_digest_parse(ref->digest[0] ? ref->digest : o->pin, &pinned, err) != 0)
       goto out;
     pin = 1;
+    bg_digest_format(pinned.raw, ref_s);
+    reference = ref_s;
   } else if (nsrc > 1 && !any_resolves(o)) {
     /* with mirrors, the origin says what the tag names and they serve it by digest */
     rc = origin_digest(&src[nsrc - 1], ref->tag, o, &pinned, err);

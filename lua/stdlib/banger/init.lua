@@ -51,14 +51,15 @@ end
 ---@field insecure? boolean  https without verification, then plain http (Docker's rule)
 ---@field cache_dir? string
 ---@field mirrors? string|table  mirrors of the image's registry (default: the site config's)
+---@field digest? string      the manifest the reference named when it was resolved before
 
 --- Pulls an image into the cache (or finds it there) with every blob verified.
 ---@param ref string  "debian:bookworm", "127.0.0.1:5000/x:1", "oci:DIR:TAG", ...
 ---@param opts? banger.PullOpts
 ---@return table img  ref, digest, platform, config, layers
 function M.pull(ref, opts)
-  opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1, mirrors = 1 },
-    "pull")
+  opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1, mirrors = 1,
+    digest = 1 }, "pull")
   if type(ref) ~= "string" or ref == "" then
     raise("pull: an image reference is required (image=NAME[:TAG])")
   end
@@ -69,6 +70,7 @@ function M.pull(ref, opts)
     insecure = opts.insecure,
     cache_dir = opts.cache_dir,
     mirrors = require("banger.config").mirrors(ref, opts.mirrors),
+    digest = opts.digest,
   })
   -- banger.oci's messages already say "pulling <ref>: ..."
   if not img then raise(err) end
@@ -286,7 +288,8 @@ function M.run(opts)
     if r then return report(job.img, r) end
   end
   local img = M.pull(opts.image, { platform = opts.platform, insecure = opts.insecure,
-    pull = opts.pull == "never" and "never" or "missing", mirrors = mirrors })
+    pull = opts.pull == "never" and "never" or "missing", mirrors = mirrors,
+    digest = job.img.digest })
   if img.digest ~= job.img.digest then
     raise(string.format("%s changed while it was pulled (%s, then %s)", opts.image,
       job.img.digest, img.digest))
