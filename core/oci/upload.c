@@ -296,6 +296,7 @@ static int up_done(struct bg_xfer *x)
   const char *dcd;
   int64_t h;
 
+  c->unsure = 0; /* the registry answered: it is known what it did */
   switch (c->mode) {
   case UP_HEAD:
   case UP_CHECK:
@@ -347,6 +348,7 @@ static int up_status(struct bg_xfer *x, long code)
 {
   struct up_ctx *c = x->ctx;
 
+  c->unsure = 0;
   switch (c->mode) {
   case UP_HEAD:
   case UP_CHECK:
