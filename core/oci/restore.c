@@ -303,6 +303,7 @@ int bg_rootfs_restore(const struct bg_cache *c, const struct bg_rootfs *a, const
 {
   struct ring g;
   struct bg_tmpfile t = {.fd = -1, .slot = -1};
+  struct bg_error e2;
   unsigned char seen[BG_SHA256_LEN], image[BG_SHA256_LEN];
   char dir[PATH_MAX], prefix[PATH_MAX], layer[PATH_MAX], hex[BG_SHA256_HEXLEN + 1];
   const char *base;
@@ -345,8 +346,16 @@ int bg_rootfs_restore(const struct bg_cache *c, const struct bg_rootfs *a, const
   finish_ring(&g, dec != 0);
   pthread_join(th, NULL);
   started = 0;
-  if (dec != 0)
+  if (dec != 0) {
+    /* a stream that does not decompress may be a blob damaged in the cache: then it goes */
+    bg_error_clear(&e2);
+    if (bg_cache_check(c, &a->layer.digest, a->layer.size, &e2) == 2) {
+      bg_error_clear(err);
+      bg_error_set(err, BG_EMISMATCH, "layer sha256:%s does not match its digest (removed "
+                   "from the cache)", a->layer.digest.hex);
+    }
     goto out;
+  }
   if (g.failed) {
     *err = g.err;
     goto out;
