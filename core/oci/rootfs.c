@@ -274,8 +274,9 @@ static int compress_image(const struct bg_cache *c, const char *path, struct bg_
     goto out;
   }
   zr = ZSTD_CCtx_setParameter(q.z, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+  /* no frame checksum: the layer's sha256 and the image's are checked on every restore */
   if (!ZSTD_isError(zr))
-    zr = ZSTD_CCtx_setParameter(q.z, ZSTD_c_checksumFlag, 1);
+    zr = ZSTD_CCtx_setParameter(q.z, ZSTD_c_checksumFlag, 0);
   if (!ZSTD_isError(zr))
     zr = ZSTD_CCtx_setParameter(q.z, ZSTD_c_nbWorkers, (int)workers());
   if (ZSTD_isError(zr)) {
