@@ -23,6 +23,10 @@ return banger.run {
   size = args.size,
   platform = args.platform,
   dispatch = distros.default(),
+  -- the files read below: their contents are part of the build key, so a changed agent or
+  -- config is a new build, not the restore of an old one
+  inputs = { here .. "/site/site-agent", here .. "/site/site-agent.conf",
+    here .. "/site/site-agent.service" },
   edit_tree = function(tree)
     guest.file(tree, "/usr/local/bin/site-agent", nil,
       { mode = 493, from = here .. "/site/site-agent" })

@@ -34,4 +34,9 @@ function runtime.asset(name) end
 ---@return string[]
 function runtime.assets() end
 
+--- What the binary brings to every build, for the build key: sha256 = of the Lua library (as
+--- loaded: BANGER_LUA_PATH counts) and the compiled-in assets; ext2fs = libext2fs's version.
+---@return {sha256: string, ext2fs: string}
+function runtime.builtins() end
+
 return runtime
