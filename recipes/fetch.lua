@@ -2,8 +2,8 @@
 -- holds (docs/fleet.md), checked (its artifactType, every digest, the image's sha256 and size)
 -- and written sparse under a temp name, renamed when whole.
 --
---   banger-build recipes/fetch.lua ref=REGISTRY/REPO:TAG [out=FILE] [insecure=true]
---   banger-build recipes/fetch.lua key=sha256:<hex> cache=REGISTRY/REPO [out=FILE]
+--   banger-build fetch ref=REGISTRY/REPO:TAG [out=FILE] [insecure=true]
+--   banger-build fetch key=sha256:<hex> cache=REGISTRY/REPO [out=FILE]
 --
 -- By key, the artifact this host's cache holds for it is used when there is one; otherwise (and
 -- by ref always) it is fetched into the cache first (--cache-dir), so a second fetch of the same
@@ -12,14 +12,13 @@ local banger = require "banger"
 local oci = require "banger.oci"
 local runtime = require "banger.runtime"
 
-local known = { ref = true, key = true, cache = true, out = true, insecure = true }
-for k in pairs(args) do
-  if not known[k] then
-    error(string.format("unknown argument %s= (expected ref=, key=, cache=, out=, insecure=)",
-      k))
-  end
-end
-local insecure = args.insecure == "true" or args.insecure == "1"
+local args = banger.arguments {
+  { "ref", "string", nil, "the artifact: REGISTRY/REPO:TAG (or REGISTRY/REPO@sha256:...)" },
+  { "key", "string", nil, "or the build key (sha256:...), with cache=" },
+  { "cache", "string", nil, "with key=: the registry cache holding it, REGISTRY/REPO" },
+  { "out", "path", nil, "the image file to write (default NAME-TAG.ext4 here)" },
+  { "insecure", "boolean", false, "plain http or unverified TLS to a registry not on loopback" },
+}
 local ref, key = args.ref, args.key
 if ref and key then error("give ref= or key= (with cache=), not both") end
 if key then
@@ -39,7 +38,7 @@ local art = key and oci.find_rootfs(key)
 if not art then
   local err
   source = "registry"
-  art, err = oci.fetch_rootfs(ref, { key = key, insecure = insecure })
+  art, err = oci.fetch_rootfs(ref, { key = key, insecure = args.insecure })
   if not art then error(string.format("fetching %s: %s", ref, err), 0) end
 end
 local t1 = runtime.clock()

@@ -6,6 +6,7 @@
 #include "l_runtime.h"
 #include "../oci/cache.h"
 #include "../oci/index.h"
+#include "../oci/manifest.h"
 #include "../oci/oci.h"
 #include "../oci/progress.h"
 #include "../oci/ref.h"
@@ -41,6 +42,22 @@ static int oci_parse_ref(lua_State *L)
   } else {
     set_str(L, "path", ref->path);
   }
+  return 1;
+}
+
+/* oci.parse_platform("linux/arm64/v8") -> the normalised string, or nil, message, code */
+static int oci_parse_platform(lua_State *L)
+{
+  const char *s = luaL_checkstring(L, 1);
+  struct bg_platform p;
+  struct bg_error err;
+  char out[128];
+
+  bg_error_clear(&err);
+  if (bg_platform_parse(s, &p, &err) != 0)
+    return bg_lua_fail(L, &err);
+  bg_platform_format(&p, out, sizeof(out));
+  lua_pushstring(L, out);
   return 1;
 }
 
@@ -140,21 +157,6 @@ static const char *cache_dir_opt(lua_State *L, int idx)
 
 #define MAX_MIRRORS 16
 
-/* opts.progress: "bar" | "plain" | "none", default from --progress */
-static int progress_opt(lua_State *L, int idx)
-{
-  static const char *const modes[] = {"none", "plain", "bar", NULL};
-  const char *s = bg_lua_optfield_str(L, idx, "progress",
-                                      bg_runtime.progress ? bg_runtime.progress : "plain");
-  int i;
-
-  for (i = 0; modes[i] != NULL && strcmp(modes[i], s) != 0; i++)
-    ;
-  if (modes[i] == NULL)
-    return luaL_error(L, "option 'progress' must be \"bar\", \"plain\" or \"none\", not '%s'", s);
-  return i;
-}
-
 /* opts.mirrors: a list of "HOST[:PORT][/PREFIX]" or {location =, insecure =, resolve =}, in a
  * userdata left on the stack (scratch a raise cannot leak). */
 static const struct bg_mirror *check_mirrors(lua_State *L, int idx, size_t *n)
@@ -210,6 +212,7 @@ static int oci_pull(lua_State *L)
 
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TTABLE);
+  bg_runtime_guard(L, BG_ACT_FETCH, "oci.pull");
   memset(&o, 0, sizeof(o));
   o.backoff_scale = -1;
   o.cache_dir = cache_dir_opt(L, 2);
@@ -224,7 +227,7 @@ static int oci_pull(lua_State *L)
     return luaL_error(L, "option 'pull' must be \"missing\", \"always\" or \"never\", not '%s'",
                       s);
   o.policy = i;
-  o.progress = progress_opt(L, 2);
+  o.progress = bg_runtime_progress_opt(L, 2);
   o.manifest_only = !bg_lua_optfield_bool(L, 2, "layers", 1);
   o.pin = bg_lua_optfield_str(L, 2, "digest", NULL);
   o.mirrors = check_mirrors(L, 2, &o.nmirrors);
@@ -341,6 +344,7 @@ static int oci_store_rootfs(lua_State *L)
   struct bg_error err;
 
   lua_settop(L, 3); /* the options stay where they are, whatever is pushed */
+  bg_runtime_guard(L, BG_ACT_WRITE, "oci.store_rootfs");
 
   luaL_checktype(L, 2, LUA_TTABLE);
   if (!lua_isnoneornil(L, 3))
@@ -393,6 +397,7 @@ static int oci_restore_rootfs(lua_State *L)
   struct bg_error err;
 
   lua_settop(L, 3); /* the options stay where they are, whatever is pushed */
+  bg_runtime_guard(L, BG_ACT_WRITE, "oci.restore_rootfs");
 
   bg_error_clear(&err);
   a = lua_newuserdatauv(L, sizeof(*a), 0);
@@ -414,7 +419,7 @@ static void remote_opts(lua_State *L, int idx, struct bg_remote_opts *o)
   o->backoff_scale = bg_oci_env_scale("BANGER_OCI_BACKOFF_SCALE");
   o->timeout_scale = bg_oci_env_scale("BANGER_OCI_TIMEOUT_SCALE");
   o->insecure = bg_lua_optfield_bool(L, idx, "insecure", 0);
-  o->progress = progress_opt(L, idx);
+  o->progress = bg_runtime_progress_opt(L, idx);
   o->mount_from = bg_lua_optfield_str(L, idx, "mount_from", NULL);
   chunk = bg_lua_optfield_int(L, idx, "chunk_size", 0);
   luaL_argcheck(L, chunk == 0 || (chunk >= 4096 && chunk <= (1LL << 30)), idx,
@@ -434,6 +439,7 @@ static int oci_fetch_rootfs(lua_State *L)
   int rc;
 
   lua_settop(L, 2); /* the options stay where they are, whatever is pushed */
+  bg_runtime_guard(L, BG_ACT_FETCH | BG_ACT_WRITE, "oci.fetch_rootfs");
 
   remote_opts(L, 2, &o);
   bg_error_clear(&err);
@@ -462,6 +468,7 @@ static int oci_lookup(lua_State *L)
   int rc;
 
   lua_settop(L, 2); /* the options stay where they are, whatever is pushed */
+  bg_runtime_guard(L, BG_ACT_FETCH, "oci.lookup");
 
   remote_opts(L, 2, &o);
   bg_error_clear(&err);
@@ -488,6 +495,7 @@ static int oci_push(lua_State *L)
   struct bg_digest d;
 
   lua_settop(L, 3); /* the options stay where they are, whatever is pushed */
+  bg_runtime_guard(L, BG_ACT_FETCH | BG_ACT_WRITE, "oci.push");
 
   remote_opts(L, 3, &o);
   bg_error_clear(&err);
@@ -565,6 +573,7 @@ static int cache_op(lua_State *L, int gc)
   lua_settop(L, 2);
   if (dir == NULL || dir[0] == '\0')
     return luaL_error(L, "no cache directory given");
+  bg_runtime_guard(L, BG_ACT_WRITE, gc ? "oci.gc" : "oci.verify_cache");
   c = lua_newuserdatauv(L, sizeof(*c), 0);
   bg_error_clear(&err);
   if (bg_cache_open(dir, c, &err) != 0)
@@ -599,6 +608,7 @@ static const luaL_Reg oci_funcs[] = {
   {"find_rootfs", oci_find_rootfs},
   {"gc", oci_gc},
   {"lookup", oci_lookup},
+  {"parse_platform", oci_parse_platform},
   {"parse_ref", oci_parse_ref},
   {"pull", oci_pull},
   {"push", oci_push},

@@ -139,6 +139,14 @@ def tree():
     return [b"\0".join(prog), b"\x10a\0\x02a/s\0..\0\x01a/s/s/s/f", b"\x05/", b"\x09.."]
 
 
+def paths():
+    # first byte: flags (util/path.h), second: buffer size and where the input is cut
+    names = [b"./a//b/", b"/etc/passwd", b"a/../b", b"usr/lib/../../..", b"/a/./b/.",
+             b".wh.etc/x", b"a\0b", b"n" * 256 + b"/x", b"d/" * 2100, b"", b"/", b"..", b"."]
+    return [bytes([f, c]) + n for n in names for f, c in ((0x0b, 255), (0x11, 128), (0x0c, 17),
+                                                          (0x20, 200), (0x00, 3))]
+
+
 SEEDS = {
     "fuzz_json": [b'{"a":[1,-2.5e+3,true,false,null,"\\u00e9\\ud83d\\ude00\\n"],"b":{}}',
                   b"[]", b'"x"', b"0", b'{"a":1,"a":2}', b"[" * 70,
@@ -160,6 +168,7 @@ SEEDS = {
     "fuzz_rootfs": rootfs(),
     "fuzz_layer": layers(),
     "fuzz_tree": tree(),
+    "fuzz_path": paths(),
 }
 
 

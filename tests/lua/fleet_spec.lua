@@ -53,6 +53,29 @@ it("hashes the files a recipe names as inputs", function()
   spec.raises(function() key({ inputs = { "missing.txt" } }) end, "input missing.txt")
 end)
 
+it("counts the payload, the bytes of its file: sources, and the dispatch table", function()
+  local here = io.open("agent.bin", "wb")
+  here:write("v1")
+  here:close()
+  local cwd = os.getenv("PWD")
+  local payload = { { path = "/usr/local/bin/a", kind = "file", mode = "0755",
+    source = "file:" .. cwd .. "/agent.bin" } }
+  local k1 = key({ payload = payload })
+  eq(key({ payload = payload }), k1, "stable")
+  assert(k1 ~= key(), "a payload counts")
+  here = io.open("agent.bin", "wb")
+  here:write("v2")
+  here:close()
+  assert(key({ payload = payload }) ~= k1, "the bytes of a file: source count")
+  local k2 = key({ payload = payload })
+  payload[1].mode = "0700"
+  assert(key({ payload = payload }) ~= k2, "an entry's mode counts")
+  local d = { { ids = { "debian" }, manager = "apt-get", install = {}, enable = {} } }
+  local k3 = key({ dispatch = d })
+  d[1].ids[2] = "ubuntu"
+  assert(key({ dispatch = d }) ~= k3, "the dispatch table counts")
+end)
+
 it("reads cache= as off, local or a registry repository", function()
   eq(fleet.cache_mode(nil), "local")
   eq(fleet.cache_mode("local"), "local")

@@ -33,9 +33,24 @@ local function sorted_keys(t)
   return keys
 end
 
---- The lines the key is the sha256 of, in order (also what `banger.fleet.explain` shows).
+-- Plain data (strings, numbers, booleans, tables of them) as one canonical text: keys sorted,
+-- strings quoted; anything else (a function) is named by its type only.
+local function canonical(v, depth)
+  local t = type(v)
+  if t == "string" then return string.format("%q", v) end
+  if t == "number" or t == "boolean" or t == "nil" then return tostring(v) end
+  if t ~= "table" or depth > 16 then return "<" .. t .. ">" end
+  local parts = {}
+  for _, k in ipairs(sorted_keys(v)) do
+    parts[#parts + 1] = canonical(k, depth + 1) .. "=" .. canonical(v[k], depth + 1)
+  end
+  return "{" .. table.concat(parts, ",") .. "}"
+end
+
+--- The lines the key is the sha256 of, in order.
 ---@param img table    from banger.oci.pull (config and layers with diff_id)
----@param ctx table    recipe_text, args (the command line's key=value strings), inputs (paths)
+---@param ctx table    recipe_text, args (the command line's key=value strings), inputs (paths),
+---                    payload and dispatch (banger.run's, when given)
 ---@return string[]
 function M.key_lines(img, ctx)
   local b = runtime.builtins()
@@ -60,7 +75,22 @@ function M.key_lines(img, ctx)
     lines[#lines + 1] = string.format("layer %d %s", i, l.diff_id)
   end
   lines[#lines + 1] = "time " .. (os.getenv("SOURCE_DATE_EPOCH") or "unset")
-  for _, path in ipairs(ctx.inputs or {}) do
+  local inputs = {}
+  for _, path in ipairs(ctx.inputs or {}) do inputs[#inputs + 1] = path end
+  if ctx.payload ~= nil then
+    lines[#lines + 1] = "payload " .. digest.sha256(canonical(ctx.payload, 0))
+    -- the bytes of host files the payload takes are inputs too
+    local dir = runtime.recipe and runtime.recipe:match("^(.*)/[^/]*$") or "."
+    for _, e in ipairs(type(ctx.payload) == "table" and ctx.payload or {}) do
+      local host = type(e) == "table" and type(e.source) == "string" and
+        e.source:match("^file:(.+)$")
+      if host then inputs[#inputs + 1] = host:sub(1, 1) == "/" and host or dir .. "/" .. host end
+    end
+  end
+  if ctx.dispatch ~= nil then
+    lines[#lines + 1] = "dispatch " .. digest.sha256(canonical(ctx.dispatch, 0))
+  end
+  for _, path in ipairs(inputs) do
     local s, err = digest.file(path)
     if not s then raise(string.format("input %s: %s", path, err)) end
     lines[#lines + 1] = string.format("input %q %s", path, s)
@@ -129,7 +159,7 @@ function M.start(opts, log)
   if not img then raise(err) end
   job.img = img
   job.key = M.key(img, { recipe_text = opts.recipe_text, args = opts.args,
-    inputs = opts.inputs })
+    inputs = opts.inputs, payload = opts.payload, dispatch = opts.dispatch })
   job.tag = "banger-" .. job.key:sub(8)
   job.seed = job.key
   if mode == "off" then

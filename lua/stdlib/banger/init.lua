@@ -7,11 +7,38 @@ local M = {}
 local runtime = require "banger.runtime"
 local raise = require("banger.errors").raise
 local sizes = require "banger.sizes"
+local args = require "banger.args"
 
 M.sizes = sizes
 
+--- The recipe's arguments: `local args = banger.arguments(banger.BUILD_ARGS)` checks the
+--- command line's key=value pairs against the declared rows (banger.args) and returns them typed.
+M.arguments = args.parse
+--- The arguments of a build, one row per banger.run option a command line may set.
+M.BUILD_ARGS = args.BUILD
+
 --- Phase timings of this run, in seconds, reported by --json.
 M.timings = {}
+
+--- What the images of this run had changed to be valid ({kind, path, detail}), reported by
+--- --json (when there are any) and printed as warnings.
+M.warnings = {}
+
+local warned = setmetatable({}, { __mode = "k" })
+
+-- Prints and records the image's warnings not seen yet.
+local function take_warnings(fs)
+  local w = fs:warnings()
+  for i = (warned[fs] or 0) + 1, #w do
+    M.warnings[#M.warnings + 1] = w[i]
+    M.warn("%s: %s", w[i].path, w[i].detail)
+  end
+  warned[fs] = #w
+end
+
+--- Entries of the layers that flatten dropped (xattrs and device nodes Linux cannot show or
+--- encode), reported by --json; tree:notes() says which and why.
+M.dropped = 0
 
 local function timed(name, fn, ...)
   local t0 = runtime.clock()
@@ -98,6 +125,13 @@ function M.flatten(img, opts)
   if not t then raise(string.format("flattening %s: %s", img.ref, err)) end
   local st = t:stats(4096)
   M.info("flattened %s: %d entries, %s of files", img.ref, st.entries, sizes.format(st.bytes))
+  -- what the layers had that Linux could not show (xattrs, device numbers): each is logged as
+  -- it happens, and counted in the report
+  local _, dropped = t:notes()
+  M.dropped = (M.dropped or 0) + dropped
+  if dropped > 0 then
+    M.warn("%s: %d xattrs or device nodes of the layers dropped", img.ref, dropped)
+  end
   return t
 end
 
@@ -107,7 +141,8 @@ end
 ---@field min_free? integer      content-aware: at least this many free bytes
 ---@field min_free_inodes? integer
 
---- Decides the image size: fixed, or content-aware from the tree. Never under 64 MiB.
+--- Decides the image size: fixed, or content-aware from the tree (the ext4 writer's model plus the
+--- policy's free space). Never under 64 MiB.
 ---@param tree userdata
 ---@param opts? banger.SizeOpts
 ---@return integer bytes
@@ -122,12 +157,10 @@ function M.size(tree, opts)
     end
     return n
   end
-  local bytes, inodes = sizes.content(tree:stats(4096), opts)
-  -- never below what the ext4 writer itself computes the tree needs, plus the free space asked
-  local need, err = require("banger.ext4").min_size(tree, { inodes = inodes })
-  if not need then raise("sizing: " .. err) end
-  local floor = need + (opts.min_free or 64 * 1024 * 1024)
-  if bytes < floor then bytes = (floor + 1048575) // 1048576 * 1048576 end
+  local policy, perr = sizes.policy(opts)
+  if not policy then raise("size: " .. perr) end
+  local bytes, inodes = require("banger.ext4").size_for(tree, policy)
+  if not bytes then raise("sizing: " .. inodes) end
   return bytes, inodes
 end
 
@@ -182,8 +215,9 @@ end
 ---@field label? string
 ---@field journal? boolean
 
---- Writes the ext4 image from the tree (under a temporary name, renamed when complete) and
---- returns the open image for edits.
+--- Writes the ext4 image from the tree under a temporary name and returns it open for edits;
+--- `fs:close()` puts it in place once written back and synced (and returns nil, message if that
+--- fails); leaving a `<close>` scope by an error removes it.
 ---@param tree userdata
 ---@param opts banger.BuildOpts
 ---@return userdata fs  a banger.ext4 image, open for writing
@@ -201,6 +235,7 @@ function M.build(tree, opts)
     journal = opts.journal,
   })
   if not fs then raise(string.format("building %s: %s", opts.out, err)) end
+  take_warnings(fs)
   return fs
 end
 
@@ -224,6 +259,8 @@ function M.report(r)
     pushed = f.pushed,
     artifact = f.artifact,
     timings = M.timings,
+    warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
+    dropped = M.dropped or 0,
   }
   runtime.set_result(result)
   if not runtime.json then
@@ -242,8 +279,12 @@ end
 ---@field devices? "skip"|"keep"
 ---@field xattrs? "drop"|"keep"
 ---@field headroom? number        content-aware sizing: free space as a fraction of the content
----@field agents? "systemd"|"openrc"|false  which guest side to inject (default "systemd")
+---@field agents? "systemd"|"openrc"|false  the guest's init system (default "systemd"): picks
+---                               the default payload and the warnings
+---@field payload? banger.guest.Entry[]|false  what is injected (default guest.payload(agents))
 ---@field dispatch? table         first-boot dispatch table (default banger.distros.default())
+---@field plan? boolean           print what the build would do and write nothing
+---@field args? table             banger.arguments' values: each one named like an option sets it
 ---@field expect? string[]        distro ids (ID or ID_LIKE) the recipe is for; others fail early
 ---@field remap? fun(uid: integer, gid: integer, path: string): integer, integer  ownership policy
 ---@field edit_tree? fun(tree: userdata, info: banger.distro.Info|nil)  before sizing
@@ -257,7 +298,7 @@ end
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
+  label = 1, payload = 1, plan = 1, args = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -265,7 +306,9 @@ local RUN_OPTS = {
 ---@param opts banger.RunOpts
 ---@return table result  what --json prints
 function M.run(opts)
-  opts = check_opts(opts, RUN_OPTS, "run")
+  opts = args.spread(check_opts(opts, RUN_OPTS, "run"), RUN_OPTS, "run")
+  if opts.plan then runtime.enter_plan() end
+  local plan = runtime.mode() == "plan"
   if type(opts.image) ~= "string" or opts.image == "" then
     raise("image= is required, e.g. image=debian:bookworm")
   end
@@ -274,9 +317,12 @@ function M.run(opts)
   local out = opts.out or M.default_out(opts.image)
   -- the key first (manifest and config only): a build done before is restored, not redone
   local mirrors = require("banger.config").mirrors(opts.image, opts.mirrors)
+  -- a plan writes nothing: no restore, no artifact, no push
   local job = timed("resolve", require("banger.fleet").start, {
-    image = opts.image, cache = opts.cache, push = opts.push, platform = opts.platform,
+    image = opts.image, cache = plan and "off" or opts.cache, push = not plan and opts.push or nil,
+    platform = opts.platform,
     pull = opts.pull, insecure = opts.insecure, mirrors = mirrors, inputs = opts.inputs,
+    payload = opts.payload, dispatch = opts.dispatch,
     recipe_text = M.recipe_text(), args = rawget(_G, "args"),
   }, M)
   local function report(img, r)
@@ -313,39 +359,45 @@ function M.run(opts)
     M.warn("%s has no OpenRC: the services will not run; use recipes/default.lua", opts.image)
   end
 
+  if agents ~= "systemd" and agents ~= "openrc" and agents ~= false then
+    raise(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
+      tostring(agents)))
+  end
+  local dispatch = opts.dispatch or require("banger.distros").default()
+  local payload = opts.payload
+  if payload == nil then payload = guest.payload(agents or "none") end
+  local injected
   timed("inject", function()
     if opts.remap then
       tree:remap(opts.remap)
     end
-    guest.mountpoints(tree)
-    local dispatch = opts.dispatch or require("banger.distros").default()
-    if agents == "systemd" then
-      guest.systemd_agents(tree, { dispatch = dispatch })
-    elseif agents == "openrc" then
-      guest.openrc_agents(tree, { dispatch = dispatch })
-    elseif agents ~= false then
-      raise(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
-        tostring(agents)))
+    if payload then
+      if plan then injected = guest.describe(tree, payload, { dispatch = dispatch }) end
+      guest.install(tree, payload, { dispatch = dispatch })
     end
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
 
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
+  if plan then
+    return require("banger.plan").report {
+      img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
+      fixed = opts.size ~= nil, injected = injected or {}, dispatch = dispatch,
+      payload = payload, edit_tree = opts.edit_tree ~= nil, edit_image = opts.edit_image ~= nil,
+    }
+  end
   local fs <close> = M.build(tree, {
     out = out, size = size, inodes = inodes, label = opts.label,
     -- the UUID and hash seed come from the key, so equal keys give equal bytes
     seed = job.seed,
   })
   if opts.edit_image then
-    -- the image is already in place: a failed edit must not leave it looking like a result
-    local ok, err = pcall(timed, "edit", opts.edit_image, fs)
-    if not ok then
-      fs:close()
-      os.remove(out)
-      error(err, 0)
-    end
+    -- an edit that raises leaves this scope: <close> drops the unfinished image
+    timed("edit", opts.edit_image, fs)
+    take_warnings(fs)
   end
-  fs:close()
+  local ok, err = fs:close()
+  if not ok then raise(string.format("writing %s: %s", out, err)) end
   return report(img, job:finish(out, M.timings))
 end
 
