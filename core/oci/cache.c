@@ -32,18 +32,6 @@ static int mkdir_p(const char *path, struct bg_error *err)
   return 0;
 }
 
-static int fsync_dir(const char *dir, struct bg_error *err)
-{
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-  if (fd < 0)
-    return bg_error_errno(err, errno, "cannot open %s", dir);
-  if (fsync(fd) != 0 && errno != EINVAL)
-    rc = bg_error_errno(err, errno, "cannot sync %s", dir);
-  close(fd);
-  return rc;
-}
-
 static int write_all(int fd, const void *p, size_t n)
 {
   const char *s = p;
@@ -82,7 +70,7 @@ int bg_cache_write_file(const struct bg_cache *c, const char *name, const void *
   }
   if (bg_tmpfile_close(&t, err) != 0)
     return -1;
-  return fsync_dir(c->dir, err);
+  return bg_fsync_dir(c->dir, err);
 }
 
 static int write_layout(const struct bg_cache *c, struct bg_error *err)
@@ -249,7 +237,7 @@ int bg_blob_writer_commit(const struct bg_cache *c, struct bg_blob_writer *w,
     goto out;
   memcpy(w->final_digest, got, sizeof(got));
   snprintf(dir, sizeof(dir), "%s/blobs/sha256", c->dir);
-  rc = fsync_dir(dir, err);
+  rc = bg_fsync_dir(dir, err);
 out:
   bg_blob_writer_abort(w);
   return rc;

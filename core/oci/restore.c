@@ -272,18 +272,6 @@ static int split(const char *path, char *dir, size_t cap, const char **base,
   return 0;
 }
 
-static int sync_dir(const char *dir, struct bg_error *err)
-{
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-  if (fd < 0)
-    return bg_error_errno(err, errno, "cannot open %s", dir);
-  if (fsync(fd) != 0 && errno != EINVAL)
-    rc = bg_error_errno(err, errno, "cannot sync %s", dir);
-  close(fd);
-  return rc;
-}
-
 static int open_layer(const struct bg_cache *c, const struct bg_rootfs *a, char *path,
                       size_t cap, struct bg_error *err)
 {
@@ -393,7 +381,7 @@ int bg_rootfs_restore(const struct bg_cache *c, const struct bg_rootfs *a, const
     goto out;
   }
   if (bg_tmpfile_commit(&t, out, err) != 0 || bg_tmpfile_close(&t, err) != 0 ||
-      sync_dir(dir, err) != 0)
+      bg_fsync_dir(dir, err) != 0)
     goto out;
   rc = 0;
 out:

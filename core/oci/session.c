@@ -221,6 +221,40 @@ void bg_xfer_free(struct bg_xfer *x)
   bg_buf_free(&x->errbody);
 }
 
+int bg_xfer_batch_init(struct bg_xfer_batch *b, struct bg_reg *r, size_t n, int kind,
+                       const struct bg_xfer_sink *sink, size_t ctx_size, struct bg_error *err)
+{
+  size_t i;
+
+  memset(b, 0, sizeof(*b));
+  b->n = n;
+  b->xs = calloc(n ? n : 1, sizeof(*b->xs));
+  b->v = calloc(n ? n : 1, sizeof(*b->v));
+  b->ctx = calloc(n ? n : 1, ctx_size);
+  if (b->xs == NULL || b->v == NULL || b->ctx == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  for (i = 0; i < n; i++) {
+    if (bg_xfer_init(&b->xs[i], r, kind, sink, err) != 0)
+      return -1;
+    b->made++;
+    b->xs[i].ctx = (char *)b->ctx + i * ctx_size;
+    b->v[i] = &b->xs[i];
+  }
+  return 0;
+}
+
+void bg_xfer_batch_free(struct bg_xfer_batch *b)
+{
+  size_t i;
+
+  for (i = 0; i < b->made; i++)
+    bg_xfer_free(&b->xs[i]);
+  free(b->xs);
+  free(b->v);
+  free(b->ctx);
+  memset(b, 0, sizeof(*b));
+}
+
 static const char *origin(const struct bg_reg *r, char *out, size_t cap)
 {
   snprintf(out, cap, "%s://%s", r->https ? "https" : "http", r->host);

@@ -125,6 +125,17 @@ extern const struct bg_xfer_sink bg_sink_memory;
 int bg_xfer_init(struct bg_xfer *x, struct bg_reg *r, int kind, const struct bg_xfer_sink *sink,
                  struct bg_error *err);
 void bg_xfer_free(struct bg_xfer *x);
+/* n transfers of one kind and sink, each with a zeroed context of ctx_size bytes of its own
+ * (xs[i].ctx), and the list bg_reg_run takes (v). */
+struct bg_xfer_batch {
+  struct bg_xfer *xs, **v;
+  void *ctx;
+  size_t n, made;
+};
+int bg_xfer_batch_init(struct bg_xfer_batch *b, struct bg_reg *r, size_t n, int kind,
+                       const struct bg_xfer_sink *sink, size_t ctx_size, struct bg_error *err);
+void bg_xfer_batch_free(struct bg_xfer_batch *b);
+
 /* Runs the transfers until all are done or one fails (the others are then stopped); the token
  * request auth.c starts on the way runs alongside them. */
 int bg_reg_run(struct bg_reg *r, struct bg_xfer **xs, size_t n, struct bg_error *err);

@@ -399,49 +399,36 @@ int bg_reg_push_blobs(struct bg_reg *r, struct bg_push_blob *blobs, size_t n,
                       const char *mount_from, uint64_t chunk, struct bg_progress *p,
                       struct bg_error *err)
 {
-  struct bg_xfer *xs = NULL, **v = NULL;
-  struct up_ctx *ctx = NULL;
-  size_t i, made = 0;
+  struct bg_xfer_batch b;
+  struct up_ctx *ctx;
+  size_t i, opened = 0;
   int rc = -1;
 
   if (n == 0)
     return 0;
-  xs = calloc(n, sizeof(*xs));
-  v = calloc(n, sizeof(*v));
-  ctx = calloc(n, sizeof(*ctx));
-  if (xs == NULL || v == NULL || ctx == NULL) {
-    bg_error_set(err, BG_ENOMEM, "out of memory");
+  if (bg_xfer_batch_init(&b, r, n, XK_BLOB, &up_sink, sizeof(*ctx), err) != 0)
     goto out;
-  }
-  for (i = 0; i < n; i++)
-    ctx[i].fd = -1;
+  ctx = b.ctx;
   for (i = 0; i < n; i++) {
-    if (bg_xfer_init(&xs[i], r, XK_BLOB, &up_sink, err) != 0)
-      goto out;
-    made++;
     ctx[i].b = &blobs[i];
     ctx[i].chunk = chunk > 0 ? chunk : BG_PUSH_CHUNK;
     ctx[i].prog = p;
     ctx[i].mount_from = mount_from != NULL && strcmp(mount_from, r->repo) != 0 ? mount_from
                                                                                : NULL;
     ctx[i].mode = UP_HEAD;
+    snprintf(b.xs[i].what, sizeof(b.xs[i].what), "upload of blob sha256:%s",
+             blobs[i].digest.hex);
     if (open_blob_file(&blobs[i], &ctx[i].fd, err) != 0)
       goto out;
-    xs[i].ctx = &ctx[i];
-    v[i] = &xs[i];
-    snprintf(xs[i].what, sizeof(xs[i].what), "upload of blob sha256:%s", blobs[i].digest.hex);
+    opened++;
   }
-  if (bg_reg_run(r, v, n, err) != 0)
+  if (bg_reg_run(r, b.v, n, err) != 0)
     goto out;
   rc = 0;
 out:
-  for (i = 0; i < made; i++)
-    bg_xfer_free(&xs[i]);
-  for (i = 0; ctx != NULL && i < n; i++)
-    if (ctx[i].fd >= 0)
-      close(ctx[i].fd);
-  free(xs);
-  free(v);
-  free(ctx);
+  ctx = b.ctx;
+  for (i = 0; i < opened; i++)
+    close(ctx[i].fd);
+  bg_xfer_batch_free(&b);
   return rc;
 }
