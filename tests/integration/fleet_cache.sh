@@ -110,6 +110,44 @@ expect_file_absent h.ext4 "nothing written"
 expect_eq "$?" 1 "fetch.lua of a tag that does not exist fails"
 expect_contains "$(cat err)" "no such manifest" "and says so"
 
+expect_eq "$(( $(du -k f.ext4 | cut -f1) <= $(du -k a.ext4 | cut -f1) ))" 1 \
+  "fetch.lua writes the image sparse (no more allocated than the build)"
+
+# through a logging front: a hit is one HEAD of the key's tag, then the artifact by digest; a
+# miss is that HEAD, a build, and a push under the tag
+faultserver_start front --upstream "http://$REGISTRY"
+asked() { python3 -c 'import json
+for l in open("front.log"):
+    e = json.loads(l)
+    if "/manifests/" in e["path"]: print(e["method"], e["path"])'; }
+h=$("$BANGER" -q --json --cache-dir host-f "$recipe" "image=$image" out=hf.ext4 \
+  "cache=$FRONT/fleet/cache") || { echo "host f failed" >&2; exit 1; }
+expect_eq "$(jq cache <<<"$h")" "registry" "host f: from the registry, through the front"
+expect_eq "$(asked | grep -v 'manifests/sha256:')" \
+  "HEAD /v2/fleet/cache/manifests/banger-${key#sha256:}" "the lookup: one HEAD of the key's tag"
+cmp -s a.ext4 hf.ext4
+expect_eq "$?" 0 "host f: the same bytes"
+: >front.log
+h=$("$BANGER" -q --json --cache-dir host-f "$recipe" "image=$image" out=hg.ext4 size=88M \
+  "cache=$FRONT/fleet/cache")
+k=$(jq key <<<"$h")
+expect_eq "$(jq cache <<<"$h")" "miss" "a new key through the front: a miss"
+expect_eq "$(asked | head -1)" "HEAD /v2/fleet/cache/manifests/banger-${k#sha256:}" \
+  "looked up with a HEAD first"
+expect_contains "$(asked)" "PUT /v2/fleet/cache/manifests/banger-${k#sha256:}" \
+  "then pushed under the key's tag"
+
+# a registry cache serving wrong bytes: found out by digest, nothing written, nothing cached
+echo '[{"path": "/blobs/", "times": -1, "action": "flip"}]' >front.faults
+"$BANGER" -q --cache-dir host-g "$BANGER_SOURCE_DIR/recipes/fetch.lua" \
+  "ref=$FRONT/fleet/cache:banger-${key#sha256:}" out=bad.ext4 2>err
+expect_eq "$?" 1 "fetch.lua of an artifact whose blobs are altered fails"
+expect_contains "$(cat err)" "mismatch" "found by digest"
+expect_file_absent bad.ext4 "nothing written"
+python3 "$T/checkcache.py" host-g
+expect_eq "$?" 0 "nothing wrong reached the cache"
+echo '[]' >front.faults
+
 # gc keeps artifacts by default and trims them on request; verify drops an artifact whose
 # layer is gone
 out=$("$BANGER" -q --json --cache-dir host-b "$BANGER_SOURCE_DIR/recipes/cache.lua" action=gc)

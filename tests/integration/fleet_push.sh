@@ -103,6 +103,34 @@ users = {json.loads(l)["basic_user"] for l in open("basic.log")
          if json.loads(l)["method"] in ("POST", "PUT", "PATCH") and json.loads(l)["status"] < 400}
 print(sorted(users))')" "['pusher']" "uploads carry the configured credentials"
 
+# a registry with the referrers API lists the artifact itself: it says so in the manifest PUT's
+# reply (OCI-Subject), or answers GET /v2/REPO/referrers/DIGEST; no referrers tag is written
+faultserver_start api --upstream "http://$REGISTRY"
+asked() { python3 -c 'import json, sys
+print(sum(1 for l in open("api.log") if json.loads(l)["path"].find(sys.argv[1]) >= 0))' "$1"; }
+python3 -c 'import json, sys; json.dump([{"path": "/manifests/v1$", "method": "PUT", "times": -1,
+  "action": "add-headers", "headers": {"OCI-Subject": sys.argv[1]}}], open("api.faults", "w"))' \
+  "$subject"
+p=$("$BANGER" -q --cache-dir cache "$T/push.lua" "what=$key" "dest=$FRONT/api/put:v1")
+expect_contains "$p" "referrers=api" "OCI-Subject in the PUT's reply: the registry lists it"
+expect_eq "$(asked /referrers/) $(asked /manifests/sha256-)" "0 0" \
+  "neither the referrers API nor the tag schema asked"
+python3 -c 'import json, sys; json.dump([{"path": "/referrers/sha256:" + sys.argv[1] + "$",
+  "method": "GET", "times": -1, "action": "serve",
+  "content_type": "application/vnd.oci.image.index.v1+json", "body": json.dumps({
+  "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+  "manifests": []})}], open("api.faults", "w"))' "${subject#sha256:}"
+: >api.log
+p=$("$BANGER" -q --cache-dir cache "$T/push.lua" "what=$key" "dest=$FRONT/api/get:v1")
+expect_contains "$p" "referrers=api" "a referrers API that answers: the registry lists it"
+expect_eq "$(asked /v2/api/get/referrers/)" "1" "the referrers API asked once"
+expect_eq "$(asked /manifests/sha256-)" "0" "no referrers tag read or written"
+skopeo inspect --tls-verify=false --raw "docker://$REGISTRY/api/get:sha256-${subject#sha256:}" \
+  >/dev/null 2>&1
+expect_eq "$?" 1 "the registry holds no referrers tag there"
+p=$("$BANGER" -q --cache-dir cache "$T/push.lua" "what=$key" "dest=$REGISTRY/api/tag:v1")
+expect_contains "$p" "referrers=tag" "docker-registry's 404: the tag schema"
+
 # the same build again: restored from the cache, identical, sparse, a valid ext4 the kernel reads
 out=$("$BANGER" -q --json --cache-dir cache "$recipe" image=oci:demo:demo out=again.ext4)
 expect_eq "$(jq cache <<<"$out")" "local" "the same key again: restored"

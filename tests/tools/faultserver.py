@@ -28,6 +28,7 @@ requests that carry a valid token, unless "before_auth" is true. Actions:
   hang          read the request, then say nothing until the client goes
   cut           (uploads) read "bytes" of the request body (default half), then close
   lose-reply    proxy the request, then close without a reply (the registry did the work)
+  add-headers   proxy the request, and add "headers" to the registry's reply
 Requests with a body (POST, PUT, PATCH) are proxied too, with the Host header kept so the
 registry's upload Locations point back here. A rule with "method" applies to that method only.
 With --auth, /v2/ needs "Authorization: Bearer <token>" from GET /token (answered with
@@ -266,6 +267,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
+        if action == "add-headers":
+            headers.update(rule.get("headers", {}))
+            return self.reply(code, body, headers, None)
         if code >= 300 or action in (None, "delay"):
             return self.reply(code, body, headers, None)
         if action == "ignore-range":
