@@ -23,7 +23,7 @@ static void set_str(lua_State *L, const char *key, const char *v)
 
 static int oci_parse_ref(lua_State *L)
 {
-  const char *s = luaL_checkstring(L, 1);
+  const char *s = bg_lua_checkcstr(L, 1, "image reference");
   struct bg_oci_ref *ref;
   struct bg_error err;
 
@@ -48,7 +48,7 @@ static int oci_parse_ref(lua_State *L)
 /* oci.parse_platform("linux/arm64/v8") -> the normalised string, or nil, message, code */
 static int oci_parse_platform(lua_State *L)
 {
-  const char *s = luaL_checkstring(L, 1);
+  const char *s = bg_lua_checkcstr(L, 1, "platform");
   struct bg_platform p;
   struct bg_error err;
   char out[128];
@@ -181,7 +181,10 @@ static const struct bg_mirror *check_mirrors(lua_State *L, int idx, size_t *n)
   for (i = 0; i < len; i++) {
     lua_rawgeti(L, -2, (lua_Integer)i + 1);
     if (lua_type(L, -1) == LUA_TSTRING) {
-      loc = lua_tostring(L, -1);
+      size_t got;
+      loc = lua_tolstring(L, -1, &got);
+      if (strlen(loc) != got)
+        luaL_error(L, "option 'mirrors': a NUL byte in mirror %d", (int)i + 1);
     } else if (lua_istable(L, -1)) {
       loc = bg_lua_optfield_str(L, -1, "location", NULL);
       m[i].insecure = bg_lua_optfield_bool(L, -1, "insecure", 0);
@@ -203,7 +206,7 @@ static const struct bg_mirror *check_mirrors(lua_State *L, int idx, size_t *n)
 static int oci_pull(lua_State *L)
 {
   static const char *const policies[] = {"missing", "always", "never", NULL};
-  const char *ref = luaL_checkstring(L, 1);
+  const char *ref = bg_lua_checkcstr(L, 1, "image reference");
   struct bg_oci_pull_opts o;
   struct bg_error err;
   const char *s;
@@ -305,7 +308,7 @@ static int rootfs_arg(lua_State *L, int idx, const struct bg_cache *c, struct bg
   int rc;
 
   if (lua_type(L, idx) == LUA_TSTRING) {
-    s = lua_tostring(L, idx);
+    s = bg_lua_checkcstr(L, idx, "build key");
     rc = bg_rootfs_find(c, s, a, err);
     if (rc == 1)
       bg_error_set(err, BG_ENOTFOUND, "no artifact of key %s in the cache %s", s, c->dir);
@@ -337,7 +340,7 @@ static const char *field_str(lua_State *L, int idx, const char *key)
  * platform=}, [opts]): the artifact made from the image and recorded in the cache. */
 static int oci_store_rootfs(lua_State *L)
 {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = bg_lua_checkcstr(L, 1, "image path");
   struct bg_rootfs_meta m;
   struct bg_rootfs *a;
   struct bg_cache *c;
@@ -377,7 +380,7 @@ static int oci_find_rootfs(lua_State *L)
 
   lua_settop(L, 2); /* the options stay where they are, whatever is pushed */
 
-  luaL_checkstring(L, 1);
+  bg_lua_checkcstr(L, 1, "build key");
   bg_error_clear(&err);
   a = lua_newuserdatauv(L, sizeof(*a), 0);
   c = open_cache(L, 2, &err);
@@ -391,7 +394,7 @@ static int oci_find_rootfs(lua_State *L)
  * artifact (now the most recently used in the index). */
 static int oci_restore_rootfs(lua_State *L)
 {
-  const char *out = luaL_checkstring(L, 2);
+  const char *out = bg_lua_checkcstr(L, 2, "output path");
   struct bg_rootfs *a;
   struct bg_cache *c;
   struct bg_error err;
@@ -431,7 +434,7 @@ static void remote_opts(lua_State *L, int idx, struct bg_remote_opts *o)
  * checked (opts.key: the key it must carry); nil, message, "notfound" when ref names none. */
 static int oci_fetch_rootfs(lua_State *L)
 {
-  const char *ref = luaL_checkstring(L, 1);
+  const char *ref = bg_lua_checkcstr(L, 1, "artifact reference");
   struct bg_remote_opts o;
   struct bg_rootfs *a;
   struct bg_cache *c;
@@ -461,7 +464,7 @@ static int oci_fetch_rootfs(lua_State *L)
  * "notfound". */
 static int oci_lookup(lua_State *L)
 {
-  const char *ref = luaL_checkstring(L, 1);
+  const char *ref = bg_lua_checkcstr(L, 1, "reference");
   char digest[BG_DIGEST_STRLEN];
   struct bg_remote_opts o;
   struct bg_error err;
@@ -485,7 +488,7 @@ static int oci_lookup(lua_State *L)
  * "REGISTRY/REPO:TAG@sha256:..." and a table of what happened. */
 static int oci_push(lua_State *L)
 {
-  const char *dest = luaL_checkstring(L, 2);
+  const char *dest = bg_lua_checkcstr(L, 2, "push destination");
   struct bg_remote_push_result *res;
   struct bg_remote_opts o;
   struct bg_rootfs *a;
@@ -504,8 +507,8 @@ static int oci_push(lua_State *L)
   c = open_cache(L, 3, &err);
   if (c == NULL)
     return bg_lua_fail(L, &err);
-  digest = lua_tostring(L, 1);
-  if (lua_type(L, 1) == LUA_TSTRING && bg_digest_parse(digest, &d, &err) == 0 &&
+  digest = lua_type(L, 1) == LUA_TSTRING ? bg_lua_checkcstr(L, 1, "build key or digest") : NULL;
+  if (digest != NULL && bg_digest_parse(digest, &d, &err) == 0 &&
       bg_rootfs_find(c, digest, a, &err) != 0) {
     bg_error_clear(&err); /* a manifest digest, not a key */
   } else {
@@ -559,7 +562,8 @@ static int add_repaired(void *ctx, const char *what)
  * entries repaired. */
 static int cache_op(lua_State *L, int gc)
 {
-  const char *dir = luaL_optstring(L, 1, bg_runtime.cache_dir);
+  const char *dir = lua_isnoneornil(L, 1) ? bg_runtime.cache_dir
+                                          : bg_lua_checkcstr(L, 1, "cache directory");
   struct lists l = {L, 0, 0};
   struct bg_cache *c;
   struct bg_error err;

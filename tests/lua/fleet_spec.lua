@@ -102,4 +102,17 @@ it("takes mirrors as given, or from the site configuration", function()
   eq(paths[#paths], "/etc/banger/config.lua")
 end)
 
+it("refuses a NUL byte in a key, reference, path or mirror", function()
+  local oci = require "banger.oci"
+  local k = "sha256:" .. string.rep("ab", 32)
+  spec.raises(function() oci.find_rootfs(k .. "\0x") end, "a NUL byte in the build key")
+  spec.raises(function() oci.fetch_rootfs("127.0.0.1:1/x:1\0y") end,
+    "a NUL byte in the artifact reference")
+  spec.raises(function() oci.push(k, "127.0.0.1:1/x:1\0y") end,
+    "a NUL byte in the push destination")
+  spec.raises(function() oci.restore_rootfs(k, "out\0.ext4") end, "a NUL byte in the output path")
+  spec.raises(function() oci.pull("127.0.0.1:1/x:1", { mirrors = { "m:5000\0x" } }) end,
+    "a NUL byte in mirror 1")
+end)
+
 spec.done()
