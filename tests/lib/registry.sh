@@ -17,10 +17,10 @@ free_port() {
 bg_bg_pids=""
 bg_cleanup() {
   for pid in $bg_bg_pids; do
-    kill "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || :
   done
   for pid in $bg_bg_pids; do
-    wait "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || : # killed: not a failure (benchmarks run under set -e)
   done
 }
 trap bg_cleanup EXIT
