@@ -67,6 +67,17 @@ expect_contains "$(cat err)" "mirror 127.0.0.1:1" "the unreachable mirror is nam
 cmp -s ref.ext4 three.ext4
 expect_eq "$?" 0 "the same bytes"
 
+# two mirrors, the first unreachable: the second serves the layers, not the origin
+echo '[]' >mirror.faults
+: >origin.log; : >mirror.log
+build c3b three-b.ext4 "mirrors=127.0.0.1:1,$MFRONT" 2>err
+expect_eq "$?" 0 "the first of two mirrors unreachable: still built"
+expect_contains "$(asked mirror.log)" "GET /v2/src/demo/blobs/sha256:" \
+  "the second mirror serves the layers"
+expect_eq "$(asked origin.log | grep -c blobs)" "0" "and the origin none"
+cmp -s ref.ext4 three-b.ext4
+expect_eq "$?" 0 "the same bytes"
+
 # the mirror serves wrong bytes: the digest says so, the origin serves the right ones
 echo '[{"path": "/blobs/", "times": -1, "action": "flip"}]' >mirror.faults
 : >origin.log
