@@ -192,3 +192,15 @@ int bg_tmpfile_sweep(const char *dir, const char *prefix)
   closedir(d);
   return removed;
 }
+
+int bg_fsync_dir(const char *dir, struct bg_error *err)
+{
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
+
+  if (fd < 0)
+    return bg_error_errno(err, errno, "cannot open %s", dir);
+  if (fsync(fd) != 0 && errno != EINVAL)
+    rc = bg_error_errno(err, errno, "cannot sync %s", dir);
+  close(fd);
+  return rc;
+}

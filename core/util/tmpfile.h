@@ -30,6 +30,10 @@ int bg_tmpfile_close(struct bg_tmpfile *t, struct bg_error *err);
  * Safe on a closed one. */
 void bg_tmpfile_discard(struct bg_tmpfile *t);
 
+/* fsync of a directory, so a rename into it lasts (EINVAL, a filesystem that cannot, is no
+ * error). */
+int bg_fsync_dir(const char *dir, struct bg_error *err);
+
 /* Removes DIR's temporary files whose writer is gone: the PID in the name is not a live
  * process and nobody holds the lock. prefix NULL matches any ".NAME.tmp-" (outputs of earlier
  * builds). Returns how many were removed; errors are ignored (a sweep is best effort). */

@@ -77,6 +77,8 @@ end
 ---@field pull? "missing"|"always"|"never"
 ---@field insecure? boolean  https without verification, then plain http (Docker's rule)
 ---@field cache_dir? string
+---@field mirrors? string|table  mirrors of the image's registry (default: the site config's)
+---@field digest? string      the manifest the reference named when it was resolved before
 
 -- How each pulled image can be pulled again with every blob rehashed: a cached layer's digest
 -- is checked by the flatten that reads it, and a damaged one is fetched again from there.
@@ -88,7 +90,8 @@ local repull = setmetatable({}, { __mode = "k" })
 ---@param opts? banger.PullOpts
 ---@return table img  ref, digest, platform, config, layers
 function M.pull(ref, opts)
-  opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1 }, "pull")
+  opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1, mirrors = 1,
+    digest = 1 }, "pull")
   if type(ref) ~= "string" or ref == "" then
     raise("pull: an image reference is required (image=NAME[:TAG])")
   end
@@ -99,6 +102,8 @@ function M.pull(ref, opts)
       pull = opts.pull,
       insecure = opts.insecure,
       cache_dir = opts.cache_dir,
+      mirrors = require("banger.config").mirrors(ref, opts.mirrors),
+      digest = opts.digest,
       verify = verify,
     })
   end
@@ -257,27 +262,37 @@ end
 ---@param r table  image, digest, platform, output
 function M.report(r)
   local digest = require "banger.digest"
-  local f = io.open(r.output, "rb")
-  local size = f and f:seek("end")
-  if f then f:close() end
+  local f = r.fleet or {}
+  -- an image written from a verified artifact has a known sha256: no second pass over it
+  local sum, size = f.sha256, f.size
+  if not size then
+    local h = io.open(r.output, "rb")
+    size = h and h:seek("end")
+    if h then h:close() end
+  end
   local result = {
     image = r.image,
     digest = r.digest,
     platform = r.platform,
     output = r.output,
     size = size,
+    sha256 = sum,
+    key = f.key,
+    cache = f.cache,
+    pushed = f.pushed,
+    artifact = f.artifact,
     timings = M.timings,
     warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
     dropped = M.dropped or 0,
   }
-  if runtime.json then
+  if not sum and runtime.json then
     result.sha256 = (digest.file(r.output))
-  else
+  elseif not sum then
     setmetatable(result, { __index = function(t, k)
       if k ~= "sha256" then return nil end
-      local sum = digest.file(r.output)
-      rawset(t, "sha256", sum)
-      return sum
+      local later = digest.file(r.output)
+      rawset(t, "sha256", later)
+      return later
     end })
   end
   runtime.set_result(result)
@@ -308,11 +323,15 @@ end
 ---@field edit_tree? fun(tree: userdata, info: banger.distro.Info|nil)  before sizing
 ---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
 ---@field label? string
+---@field cache? string           "off", "local" (default) or REGISTRY/REPO (banger.fleet)
+---@field push? string            REGISTRY/REPO[:TAG]: push the image as an artifact
+---@field mirrors? string|table   mirrors of the image's registry (default: the site config's)
+---@field inputs? string[]        host files the recipe reads: their contents join the key
 
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, payload = 1, plan = 1, args = 1,
+  label = 1, payload = 1, plan = 1, args = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -328,8 +347,32 @@ function M.run(opts)
   end
   local distro = require "banger.distro"
   local guest = require "banger.guest"
-  local img = M.pull(opts.image, { platform = opts.platform, pull = opts.pull,
-    insecure = opts.insecure })
+  local out = opts.out or M.default_out(opts.image)
+  -- the key first (manifest and config only): a build done before is restored, not redone
+  local mirrors = require("banger.config").mirrors(opts.image, opts.mirrors)
+  -- a plan writes nothing: no restore, no artifact, no push
+  local job = timed("resolve", require("banger.fleet").start, {
+    image = opts.image, cache = plan and "off" or opts.cache, push = not plan and opts.push or nil,
+    platform = opts.platform,
+    pull = opts.pull, insecure = opts.insecure, mirrors = mirrors, inputs = opts.inputs,
+    payload = opts.payload, dispatch = opts.dispatch,
+    recipe_text = M.recipe_text(), args = rawget(_G, "args"),
+  }, M)
+  local function report(img, r)
+    return M.report { image = img.ref, digest = img.digest, platform = img.platform,
+      output = out, fleet = r }
+  end
+  if job.hit then
+    local r = job:restore(out, M.timings)
+    if r then return report(job.img, r) end
+  end
+  local img = M.pull(opts.image, { platform = opts.platform, insecure = opts.insecure,
+    pull = opts.pull == "never" and "never" or "missing", mirrors = mirrors,
+    digest = job.img.digest })
+  if img.digest ~= job.img.digest then
+    raise(string.format("%s changed while it was pulled (%s, then %s)", opts.image,
+      job.img.digest, img.digest))
+  end
   local tree <close> = M.flatten(img, { devices = opts.devices, xattrs = opts.xattrs })
 
   local info = distro.detect(tree)
@@ -369,7 +412,6 @@ function M.run(opts)
   end)
 
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
-  local out = opts.out or M.default_out(opts.image)
   if plan then
     return require("banger.plan").report {
       img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
@@ -379,7 +421,8 @@ function M.run(opts)
   end
   local fs <close> = M.build(tree, {
     out = out, size = size, inodes = inodes, label = opts.label,
-    seed = M.seed(img, M.recipe_text()),
+    -- the UUID and hash seed come from the key, so equal keys give equal bytes
+    seed = job.seed,
   })
   if opts.edit_image then
     -- an edit that raises leaves this scope: <close> drops the unfinished image
@@ -388,7 +431,7 @@ function M.run(opts)
   end
   local ok, err = fs:close()
   if not ok then raise(string.format("writing %s: %s", out, err)) end
-  return M.report { image = img.ref, digest = img.digest, platform = img.platform, output = out }
+  return report(img, job:finish(out, M.timings))
 end
 
 return M
