@@ -2,7 +2,8 @@
 # Every performance figure in one run (not a test): medians of RUNS interleaved runs of each
 # measurement, side by side with its baseline, then the ratios against the targets.
 #
-#   warm build   the default recipe on debian:bookworm (one gzip layer, 170 MB of tar) from a
+#   warm build   the default recipe (cache=off: built, not restored from an artifact) on
+#                debian:bookworm (one gzip layer, 170 MB of tar) from a
 #                loopback registry, cache warm  vs  `igzip -dc` of its layer (<= 2.0x), and vs
 #                the pipeline it replaces, run here on tmpfs (>= 4x faster): umoci raw unpack
 #                --rootless, mkfs.ext4 -d with root_owner=0:0, a debugfs `sif` pass for the
@@ -122,7 +123,8 @@ printf 'local oci = require "banger.oci"\nassert(oci.pull(args.ref, { cache_dir 
 
 # the old pipeline's scripts, made before any timing (its best case): owners from the tar
 # headers, and the injection of what the default recipe puts in (taken from a banger image)
-"$banger" -q --cache-dir "$work/cache" "$src/recipes/default.lua" "image=$REGISTRY/bench/bookworm:1" out="$work/warm.ext4"
+"$banger" -q --cache-dir "$work/cache" "$src/recipes/default.lua" "image=$REGISTRY/bench/bookworm:1" out="$work/warm.ext4" \
+  cache=off
 python3 - "$TARBALL" > sif.cmds <<'PY'
 import sys, tarfile
 with tarfile.open(sys.argv[1]) as t:
@@ -159,7 +161,7 @@ done
 img_size=$(stat -c %s "$work/warm.ext4")
 # the steps of a warm build, as --json gives them (--json also hashes the output)
 "$banger" -q --json --cache-dir "$work/cache" "$src/recipes/default.lua" "image=$REGISTRY/bench/bookworm:1" \
-  out="$work/warm.ext4" > warm.json
+  out="$work/warm.ext4" cache=off > warm.json
 steps=$(python3 -c '
 import json
 t = json.load(open("warm.json"))["timings"]
@@ -191,7 +193,7 @@ for i in $(seq "$runs"); do
   rm -f warm.ext4
   t=$(now)
   /usr/bin/time -f %M -o warm.rss "$banger" -q --cache-dir "$work/cache" "$src/recipes/default.lua" \
-    "image=$REGISTRY/bench/bookworm:1" out="$work/warm.ext4"
+    "image=$REGISTRY/bench/bookworm:1" out="$work/warm.ext4" cache=off
   warm=$(since "$t")
 
   f1=$("$banger" -q flat1.lua)
