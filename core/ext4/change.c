@@ -283,7 +283,7 @@ static int make_dir(struct bg_ext4 *img, ext2_ino_t parent, const char *name,
   ext2_filsys fs = img->fs;
   struct ext2_inode_large in, pin;
   struct bg_ext4_memsrc ms;
-  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &ms};
+  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &ms, NULL};
   unsigned char *blocks = NULL;
   uint32_t nb = 0;
   struct bg_ext4_cursor at = {0, NULL, NULL};
@@ -430,7 +430,7 @@ static int put_content(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_la
   struct bg_ext4_cursor at = {ext2fs_group_first_block2(img->fs, ext2fs_group_of_ino(img->fs, ino)),
                               NULL, NULL};
   struct bg_ext4_memsrc ms;
-  struct bg_ext4_src s = {bg_ext4_mem_read, NULL, &ms};
+  struct bg_ext4_src s = {bg_ext4_mem_read, NULL, &ms, NULL};
   struct bg_ext4_host h;
   uint64_t size;
   int rc;

@@ -357,6 +357,15 @@ int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
   return bg_tree_read(s->tree, s->ti, off, buf, n, got, err);
 }
 
+int bg_ext4_tree_copy(void *ctx, uint64_t off, uint64_t n, uint64_t dst, struct bg_error *err)
+{
+  struct bg_ext4_treesrc *s = ctx;
+
+  if (s->copier != NULL)
+    return bg_ext4_copier_add(s->copier, s->ti, off, n, dst, err);
+  return bg_tree_copy(s->tree, s->ti, off, n, s->fd, dst, err);
+}
+
 int bg_ext4_tree_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
                       struct bg_error *err)
 {
@@ -636,13 +645,15 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
   size_t have, got;
   errcode_t rc;
   int ret = -1, mapping = 0;
+  /* the source writes its runs into the image file itself: nothing is read or checked here */
+  const int copying = src->copy != NULL && (flags & BG_EXT4_PUT_HOLES);
 
   x.v = x.few;
   x.n = 0;
   x.alloc = sizeof(x.few) / sizeof(x.few[0]);
   if (nblocks > 0 && at->scratch != NULL) {
     buf = at->scratch;
-  } else if (nblocks > 0) {
+  } else if (nblocks > 0 && !copying) {
     buf = malloc(nblocks * bs < CHUNK ? (size_t)(nblocks * bs) : CHUNK);
     if (buf == NULL) {
       bg_error_set(err, BG_ENOMEM, "out of memory");
@@ -668,7 +679,9 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
     want = size - off < CHUNK ? size - off : CHUNK;
     if (src->data != NULL && want > dend - off)
       want = dend - off;
-    for (have = 0; have < want; have += got) {
+    lbase = off / bs;
+    cnt = (want + bs - 1) / bs;
+    for (have = copying ? want : 0; have < want; have += got) {
       if (src->read(src->ctx, off + have, buf + have, (size_t)(want - have), &got, err) != 0)
         goto out;
       if (got == 0) {
@@ -677,15 +690,15 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
         goto out;
       }
     }
-    lbase = off / bs;
-    cnt = (want + bs - 1) / bs;
-    memset(buf + want, 0, (size_t)(cnt * bs - want));
+    if (!copying)
+      memset(buf + want, 0, (size_t)(cnt * bs - want));
     for (i = 0; i < cnt; i = j) {
-      if (holes && block_is_zero(buf + i * bs, (size_t)bs)) {
+      if (!copying && holes && block_is_zero(buf + i * bs, (size_t)bs)) {
         j = i + 1;
         continue;
       }
-      for (j = i + 1; j < cnt && !(holes && block_is_zero(buf + j * bs, (size_t)bs)); j++)
+      for (j = i + 1;
+           j < cnt && (copying || !(holes && block_is_zero(buf + j * bs, (size_t)bs))); j++)
         ;
       for (k = i; k < j; k += remain) {
         if (pused == plen) {
@@ -710,7 +723,17 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
           *goal = pstart + plen;
         }
         remain = j - k < plen - pused ? j - k : plen - pused;
-        if (emit(fs, at->wb, pstart + pused, remain, buf + k * bs, err) != 0) {
+        if (copying) {
+          /* the last block's tail past the file stays as the fresh image has it: zeros */
+          uint64_t from = (lbase + k) * bs, n = remain * bs;
+
+          if (n > size - from)
+            n = size - from;
+          if (src->copy(src->ctx, from, n, (pstart + pused) * bs, err) != 0) {
+            bg_error_prefix(err, "%s", what);
+            goto out;
+          }
+        } else if (emit(fs, at->wb, pstart + pused, remain, buf + k * bs, err) != 0) {
           bg_error_prefix(err, "%s", what);
           goto out;
         }
@@ -760,7 +783,7 @@ int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large 
 {
   size_t len = strlen(target);
   struct bg_ext4_memsrc m;
-  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &m};
+  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &m, NULL};
 
   if (len == 0)
     return bg_error_set(err, BG_EINVAL, "%s: empty symlink target", what);

@@ -43,6 +43,8 @@ struct writer {
   uint64_t nw;
   uint32_t next; /* next free inode number */
   struct bg_ext4_cursor at; /* where the next run goes, through a buffer joining the runs */
+  int fd;        /* the image file, for what is copied into it past libext2fs */
+  struct bg_ext4_copier *copier;
   struct bg_ext4_wbuf wb;
   unsigned char *scratch;
   struct bg_time now;
@@ -233,7 +235,7 @@ static int write_dir(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large 
   struct bg_node *const *kids = NULL;
   struct bg_ext4_dentry *ents = NULL;
   struct bg_ext4_memsrc m;
-  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &m};
+  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &m, NULL};
   unsigned char *blocks = NULL;
   size_t nk = 0, n = 0, i;
   uint32_t nb = 0, links;
@@ -283,11 +285,14 @@ static int write_file(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large
                       const struct bg_inode *ti, const char *what)
 {
   const int flags = BG_EXT4_PUT_HOLES | BG_EXT4_PUT_SWEEP;
-  struct bg_ext4_treesrc ts = {wr->tree, ti};
-  struct bg_ext4_src src = {bg_ext4_tree_read, bg_ext4_tree_data, &ts};
+  struct bg_ext4_treesrc ts = {wr->tree, ti, wr->fd, wr->copier};
+  struct bg_ext4_src src = {bg_ext4_tree_read, bg_ext4_tree_data, &ts, NULL};
   struct bg_ext4_host h;
   int rc;
 
+  /* a layer's file with no block of zeros goes from the spool to the image in the kernel */
+  if (ti->content.kind == BG_CONTENT_SPOOL && (ti->content.flags & BG_CONTENT_DENSE))
+    src.copy = bg_ext4_tree_copy;
   if (ti->content.kind != BG_CONTENT_HOST || ti->size == 0)
     return bg_ext4_put_data(wr->fs, ino, in, ti->size, &src, flags, &wr->at, what, wr->err);
   /* a host file is read here, holes skipped */
@@ -502,17 +507,22 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
+  wr.fd = img->tmp.fd;
+  wr.copier = bg_ext4_copier_start(tree, wr.fd, err);
+  if (wr.copier == NULL)
+    goto out;
   wr.at.goal = fs->super->s_first_data_block;
   wr.at.wb = &wr.wb;
   wr.at.scratch = wr.scratch;
   if (populate(&wr) != 0 || bg_ext4_wbuf_flush(fs, &wr.wb, err) != 0 ||
-      bg_ext4_writes_ok(img, path, err) != 0) {
+      bg_ext4_copier_finish(wr.copier, err) != 0 || bg_ext4_writes_ok(img, path, err) != 0) {
     bg_error_prefix(err, "building %s", path);
     goto out;
   }
   img->writable = 1;
   ok = 1;
 out:
+  bg_ext4_copier_free(wr.copier);
   bg_ext4_wbuf_free(&wr.wb);
   free(wr.scratch);
   free(wr.w);

@@ -663,7 +663,7 @@ static int make_indexed(struct bg_ext4 *img, ext2_ino_t dir, struct ext2_inode_l
   struct gather g;
   struct ext2_inode_large nin;
   struct bg_ext4_memsrc ms;
-  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &ms};
+  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &ms, NULL};
   unsigned char *blocks = NULL;
   uint32_t nb = 0;
   struct bg_ext4_cursor at = {0, NULL, NULL};

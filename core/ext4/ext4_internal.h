@@ -86,10 +86,16 @@ typedef int (*bg_ext4_read_fn)(void *ctx, uint64_t off, void *buf, size_t n, siz
 typedef int (*bg_ext4_data_fn)(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
                                struct bg_error *err);
 
+/* Writes n bytes from off straight into the image file, at byte dst of it. */
+typedef int (*bg_ext4_copy_fn)(void *ctx, uint64_t off, uint64_t n, uint64_t dst,
+                               struct bg_error *err);
+
 struct bg_ext4_src {
   bg_ext4_read_fn read;
   bg_ext4_data_fn data; /* NULL: every byte may be data */
   void *ctx;
+  bg_ext4_copy_fn copy; /* the data runs hold no block of zeros and can go to the image without
+                           being read here; NULL: read them */
 };
 
 /* Memory. */
@@ -118,9 +124,24 @@ int bg_ext4_host_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
 struct bg_ext4_treesrc {
   struct bg_tree *tree;
   const struct bg_inode *ti;
+  int fd;                          /* the image file, for bg_ext4_tree_copy */
+  struct bg_ext4_copier *copier;   /* which does the copies when not NULL */
 };
 int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
                       struct bg_error *err);
+/* Copies spool content into the image (fd), or hands the copy to the copier. */
+int bg_ext4_tree_copy(void *ctx, uint64_t off, uint64_t n, uint64_t dst, struct bg_error *err);
+
+/* The writer's copies of file data, on a thread of its own (copier.c): added in any order (the
+ * ranges of the image never overlap), all done and checked by finish. */
+struct bg_ext4_copier;
+struct bg_ext4_copier *bg_ext4_copier_start(struct bg_tree *tree, int fd, struct bg_error *err);
+int bg_ext4_copier_add(struct bg_ext4_copier *c, const struct bg_inode *ti, uint64_t off,
+                       uint64_t n, uint64_t dst, struct bg_error *err);
+/* Waits for every copy: the first one's error, if any. */
+int bg_ext4_copier_finish(struct bg_ext4_copier *c, struct bg_error *err);
+/* Stops it (what is still queued is dropped) and frees it. */
+void bg_ext4_copier_free(struct bg_ext4_copier *c);
 int bg_ext4_tree_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
                       struct bg_error *err);
 

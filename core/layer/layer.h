@@ -1,7 +1,8 @@
-/* Replaying one image layer (a tar stream, gzip, zstd or plain) into a tree, with the OCI
- * whiteout rules. The blob is read once, as a stream: decompressed in-process, hashed (the
- * DiffID), parsed by libarchive's tar reader, and every regular file's bytes appended to the
- * tree's spool. Nothing is written to the host filesystem except that spool.
+/* Replaying image layers (tar streams, gzip, zstd or plain) into a tree, with the OCI whiteout
+ * rules. Each blob is read once, as a stream: decompressed in-process, hashed (the DiffID, and
+ * the blob's digest when asked), parsed by libarchive's tar reader, and every regular file's
+ * bytes appended to a spool of the tree. Nothing is written to the host filesystem except the
+ * spools.
  *
  * Rules (see README.md, banger.tree; paths through util/path.h):
  * - entry names: a leading "/" or any ".." component is "unsafe path"; "./a", "a//b", "a/" are
@@ -53,8 +54,12 @@ struct bg_layer_policy {
   uint64_t max_bytes;   /* uncompressed bytes read into this tree over all layers, and regular
                            files' logical bytes over all layers; 0: 64 GiB */
   uint64_t max_entries; /* tar entries read into this tree over all layers; 0: 8 million */
-  /* called after each entry: blob bytes read so far in this layer, entries of all layers */
-  void (*progress)(void *ctx, uint64_t blob_bytes, uint64_t entries);
+  unsigned parallel;    /* layers read at once, each on two threads of its own, applied in order
+                           (0: 2; at most BG_TREE_SPOOLS) */
+  /* called after each entry: the layer (0 for the first), blob bytes read so far in it, entries
+   * of all layers; and when a layer is done */
+  void (*progress)(void *ctx, size_t layer, uint64_t blob_bytes, uint64_t entries);
+  void (*layer_done)(void *ctx, size_t layer);
   void *progress_ctx;
 };
 
@@ -63,10 +68,25 @@ enum bg_layer_compression { BG_LAYER_PLAIN = 0, BG_LAYER_GZIP = 1, BG_LAYER_ZSTD
 /* Returns the compression for media_type, or -1 when it is not a layer media type. */
 int bg_layer_compression_of(const char *media_type);
 
-/* Replays the layer blob at path into t. expected_diff_id ("sha256:<hex>") is compared with the
- * digest of the uncompressed stream when not NULL. label names the layer in every error message
- * ("layer 2 (sha256:...) of debian:bookworm"); messages read "<label>: <entry>: <problem>".
- * On failure the tree holds part of the layer and should be discarded. */
+/* One layer to replay. */
+struct bg_layer_src {
+  const char *path;
+  const char *media_type;
+  const char *diff_id;     /* "sha256:<hex>", compared with the uncompressed stream's digest */
+  const char *blob_digest; /* "sha256:<hex>", checked against the blob as it is read */
+  const char *label;       /* names the layer in every message ("layer 2 (sha256:...) of x") */
+};
+
+/* Replays layers into t, oldest first: up to policy->parallel of them are read at once (each
+ * inflated, hashed and parsed on threads of its own, its contents in a spool of its own) and
+ * applied to the tree in order, so the result, the caps and the first error are what replaying
+ * them one by one would give. diff_id and blob_digest are checked when not NULL. Messages read
+ * "<label>: <entry>: <problem>". On failure the tree holds part of the layers and should be
+ * discarded. */
+int bg_layer_apply_all(struct bg_tree *t, const struct bg_layer_src *layers, size_t n,
+                       const struct bg_layer_policy *policy, struct bg_error *err);
+
+/* The same for one layer at path. label NULL is "layer". */
 int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
                    const char *expected_diff_id, const struct bg_layer_policy *policy,
                    const char *label, struct bg_error *err);

@@ -1,38 +1,68 @@
-/* Decompressing a layer blob in-process (zlib, libzstd), hashing and counting what comes out.
- * Doing it here rather than through libarchive's filters means no external program can ever be
- * spawned, and the DiffID is computed over exactly the bytes the tar reader sees. */
+/* Decompressing a layer blob in-process (ISA-L for gzip, libzstd), hashing and counting what
+ * comes out. Doing it here rather than through libarchive's filters means no external program
+ * can ever be spawned, and the DiffID is computed over exactly the bytes the tar reader sees.
+ *
+ * Threaded, the stream's thread fills CHUNKS buffers in turn (read, blob hash, inflate, cap,
+ * and the DiffID with hash_ahead) and hands them over through a channel; the reader gives each
+ * back when it asks for the next. An error travels in the chunk where it happened, so the
+ * reader meets it at the same byte as it would unthreaded. */
 #include "stream.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <isa-l/igzip_lib.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <zlib.h>
 #include <zstd.h>
 
 #include "layer.h"
+#include "../util/chan.h"
 
 #define IN_SIZE (256 * 1024)
-#define OUT_SIZE (256 * 1024)
+#define IN_SLACK 16 /* room to put back the bytes ISA-L's bit buffer held past a gzip member */
+#define CHUNK_SIZE (256 * 1024)
+#define CHUNKS 4
+
+struct chunk {
+  unsigned char *data;
+  size_t len;
+  uint64_t blob_bytes; /* of the blob read when the chunk was done */
+  int failed;
+  struct bg_error err;
+};
 
 struct bg_lstream {
   int fd;
   int compression;
   uint64_t max_bytes;
-  uint64_t used; /* by earlier layers */
-  uint64_t total;
+  uint64_t used;  /* by earlier layers */
+  uint64_t total; /* uncompressed bytes produced */
+  uint64_t handed; /* uncompressed bytes handed to the reader */
   uint64_t blob_bytes; /* read from the file */
+  uint64_t reader_blob_bytes;
+  int hash_ahead;
   struct bg_sha256 *sha;
+  struct bg_sha256 *blob_sha;
+  char blob_hex[BG_SHA256_HEXLEN + 1];
   unsigned char *in;
   size_t in_pos, in_len; /* unconsumed input is in[in_pos..in_len) */
   int in_eof;
-  unsigned char *out;
   int done;
-  z_stream z;
-  int z_live;
+  struct inflate_state *gz;
   ZSTD_DStream *zs;
   size_t zs_ret; /* last ZSTD_decompressStream result: 0 at a frame boundary */
+  /* the chunks, and with a thread the channels between it and the reader */
+  struct chunk chunks[CHUNKS];
+  struct chunk *current; /* handed to the reader */
+  int threaded;
+  pthread_t thread;
+  int thread_live;
+  struct bg_chan free_chunks, full_chunks;
+  int chans_live;
+  int finished; /* the producer has delivered its last chunk (end or error) */
 };
 
 static const char *kind_of(const unsigned char *p, size_t n)
@@ -57,68 +87,306 @@ static const char *kind_of(const unsigned char *p, size_t n)
   return "uncompressed";
 }
 
+/* Reads into dst (at most cap bytes), hashing the blob's bytes when asked. *got 0 is the end. */
+static int read_blob(struct bg_lstream *s, unsigned char *dst, size_t cap, size_t *got,
+                     struct bg_error *err)
+{
+  ssize_t r;
+
+  *got = 0;
+  for (;;) {
+    r = read(s->fd, dst, cap);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return bg_error_errno(err, errno, "cannot read the layer blob");
+    break;
+  }
+  if (r == 0) {
+    s->in_eof = 1;
+    return 0;
+  }
+  s->blob_bytes += (uint64_t)r;
+  if (s->blob_sha != NULL && bg_sha256_update(s->blob_sha, dst, (size_t)r, err) != 0)
+    return -1;
+  *got = (size_t)r;
+  return 0;
+}
+
 /* Keeps the unconsumed input and reads more after it. */
 static int fill(struct bg_lstream *s, struct bg_error *err)
 {
-  ssize_t r;
+  size_t got;
 
   if (s->in_pos > 0) {
     memmove(s->in, s->in + s->in_pos, s->in_len - s->in_pos);
     s->in_len -= s->in_pos;
     s->in_pos = 0;
   }
-  while (s->in_len < IN_SIZE) {
-    r = read(s->fd, s->in + s->in_len, IN_SIZE - s->in_len);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0)
-      return bg_error_errno(err, errno, "cannot read the layer blob");
-    if (r == 0) {
-      s->in_eof = 1;
-      break;
+  if (s->in_len >= IN_SIZE || s->in_eof)
+    return 0;
+  if (read_blob(s, s->in + s->in_len, IN_SIZE - s->in_len, &got, err) != 0)
+    return -1;
+  s->in_len += got;
+  return 0;
+}
+
+static const char *isal_message(int rc)
+{
+  switch (rc) {
+  case ISAL_INVALID_BLOCK:
+    return "invalid deflate block";
+  case ISAL_INVALID_SYMBOL:
+    return "invalid deflate symbol";
+  case ISAL_INVALID_LOOKBACK:
+    return "invalid distance too far back";
+  case ISAL_INVALID_WRAPPER:
+    return "invalid gzip header";
+  case ISAL_UNSUPPORTED_METHOD:
+    return "unknown compression method";
+  case ISAL_INCORRECT_CHECKSUM:
+    return "incorrect data check";
+  default:
+    return "inflate failed";
+  }
+}
+
+/* At the end of a member, ISA-L's bit buffer may hold bytes that follow it: they go back in
+ * front of the unconsumed input, where the next member (or trailing garbage) starts. */
+static void unread_bits(struct bg_lstream *s)
+{
+  size_t k = (size_t)(s->gz->read_in_length > 0 ? s->gz->read_in_length / 8 : 0), i;
+  uint64_t bits = s->gz->read_in >> (s->gz->read_in_length > 0 ? s->gz->read_in_length % 8 : 0);
+
+  if (k == 0)
+    return;
+  if (s->in_pos < k) {
+    memmove(s->in + k, s->in + s->in_pos, s->in_len - s->in_pos);
+    s->in_len = s->in_len - s->in_pos + k;
+    s->in_pos = k;
+  }
+  s->in_pos -= k;
+  for (i = 0; i < k; i++)
+    s->in[s->in_pos + i] = (unsigned char)(bits >> (8 * i));
+  s->gz->read_in = 0;
+  s->gz->read_in_length = 0;
+}
+
+static int next_gzip(struct bg_lstream *s, unsigned char *out, size_t cap, size_t *n,
+                     struct bg_error *err)
+{
+  struct inflate_state *st = s->gz;
+  size_t before_in, before_out, had;
+  int rc, stalled = 0;
+
+  while (*n < cap && !s->done) {
+    if ((s->in_pos == s->in_len || stalled) && !s->in_eof) {
+      had = s->in_len - s->in_pos;
+      if (fill(s, err) != 0)
+        return -1;
+      if (stalled && s->in_len - s->in_pos == had && !s->in_eof)
+        return bg_error_set(err, BG_EINVAL, "corrupt gzip stream: no progress");
     }
-    s->in_len += (size_t)r;
-    s->blob_bytes += (uint64_t)r;
-    break;
+    st->next_in = s->in + s->in_pos;
+    st->avail_in = (uint32_t)(s->in_len - s->in_pos);
+    st->next_out = out + *n;
+    st->avail_out = (uint32_t)(cap - *n);
+    before_in = st->avail_in;
+    before_out = *n;
+    rc = isal_inflate(st);
+    s->in_pos = s->in_len - st->avail_in;
+    *n = cap - st->avail_out;
+    if (rc < 0 || rc == ISAL_NEED_DICT)
+      return bg_error_set(err, BG_EINVAL, "corrupt gzip stream: %s", isal_message(rc));
+    if (st->block_state == ISAL_BLOCK_FINISH) {
+      unread_bits(s);
+      /* another gzip member may follow (pigz and friends write several) */
+      while (s->in_len - s->in_pos < 2 && !s->in_eof)
+        if (fill(s, err) != 0)
+          return -1;
+      if (s->in_pos == s->in_len) {
+        s->done = 1;
+      } else if (s->in_len - s->in_pos >= 2 && s->in[s->in_pos] == 0x1f &&
+                 s->in[s->in_pos + 1] == 0x8b) {
+        isal_inflate_reset(st);
+        st->crc_flag = ISAL_GZIP;
+      } else {
+        return bg_error_set(err, BG_EINVAL, "corrupt gzip stream: trailing data after the end");
+      }
+      stalled = 0;
+      continue;
+    }
+    stalled = st->avail_in == before_in && *n == before_out;
+    if (stalled && s->in_eof)
+      return bg_error_set(err, BG_EINVAL, "truncated gzip stream");
   }
   return 0;
 }
 
+static int next_zstd(struct bg_lstream *s, unsigned char *dst, size_t cap, size_t *n,
+                     struct bg_error *err)
+{
+  ZSTD_inBuffer in;
+  ZSTD_outBuffer out;
+  size_t ret, before;
+
+  while (*n < cap && !s->done) {
+    if (s->in_pos == s->in_len && !s->in_eof && fill(s, err) != 0)
+      return -1;
+    in.src = s->in;
+    in.size = s->in_len;
+    in.pos = s->in_pos;
+    out.dst = dst;
+    out.size = cap;
+    out.pos = *n;
+    before = in.pos;
+    ret = ZSTD_decompressStream(s->zs, &out, &in);
+    s->in_pos = in.pos;
+    if (ZSTD_isError(ret))
+      return bg_error_set(err, BG_EINVAL, "corrupt zstd stream: %s", ZSTD_getErrorName(ret));
+    /* a call without input only hints at the next frame: a frame ended where progress did */
+    if (in.pos != before || out.pos > *n)
+      s->zs_ret = ret;
+    if (out.pos > *n) {
+      *n = out.pos;
+      continue;
+    }
+    if (s->in_pos == s->in_len && s->in_eof) {
+      if (s->zs_ret != 0)
+        return bg_error_set(err, BG_EINVAL, "truncated zstd stream");
+      s->done = 1;
+    }
+  }
+  return 0;
+}
+
+static int next_plain(struct bg_lstream *s, unsigned char *dst, size_t cap, size_t *n,
+                      struct bg_error *err)
+{
+  size_t k, got;
+
+  while (*n < cap && !s->done) {
+    if (s->in_pos < s->in_len) { /* what the magic check read first */
+      k = s->in_len - s->in_pos < cap - *n ? s->in_len - s->in_pos : cap - *n;
+      memcpy(dst + *n, s->in + s->in_pos, k);
+      s->in_pos += k;
+      *n += k;
+      continue;
+    }
+    if (read_blob(s, dst + *n, cap - *n, &got, err) != 0)
+      return -1;
+    if (got == 0)
+      s->done = 1;
+    *n += got;
+  }
+  return 0;
+}
+
+/* Fills one chunk: as many uncompressed bytes as fit, fewer only at the end of the stream. */
+static int produce(struct bg_lstream *s, struct chunk *c, int hash, struct bg_error *err)
+{
+  int rc;
+
+  c->len = 0;
+  if (s->compression == BG_LAYER_GZIP)
+    rc = next_gzip(s, c->data, CHUNK_SIZE, &c->len, err);
+  else if (s->compression == BG_LAYER_ZSTD)
+    rc = next_zstd(s, c->data, CHUNK_SIZE, &c->len, err);
+  else
+    rc = next_plain(s, c->data, CHUNK_SIZE, &c->len, err);
+  c->blob_bytes = s->blob_bytes;
+  if (rc != 0)
+    return -1;
+  if (c->len > s->max_bytes - s->used - s->total)
+    return bg_error_set(err, BG_ETOOBIG, "the uncompressed layers exceed the limit of %llu bytes",
+                        (unsigned long long)s->max_bytes);
+  s->total += c->len;
+  if (hash && c->len > 0 && bg_sha256_update(s->sha, c->data, c->len, err) != 0)
+    return -1;
+  return 0;
+}
+
+static void *producer(void *arg)
+{
+  struct bg_lstream *s = arg;
+  struct chunk *c;
+
+  pthread_setname_np(pthread_self(), "bg-inflate");
+  for (;;) {
+    c = bg_chan_get(&s->free_chunks);
+    if (c == NULL) /* closed: the reader is gone */
+      break;
+    bg_error_clear(&c->err);
+    c->failed = produce(s, c, s->hash_ahead, &c->err) != 0;
+    if (c->failed)
+      c->len = 0;
+    if (bg_chan_put(&s->full_chunks, c) != 0 || c->failed || c->len == 0)
+      break;
+  }
+  return NULL;
+}
+
 void bg_lstream_close(struct bg_lstream *s)
 {
+  size_t i;
+
   if (s == NULL)
     return;
+  if (s->chans_live) {
+    bg_chan_close(&s->free_chunks);
+    bg_chan_close(&s->full_chunks);
+  }
+  if (s->thread_live)
+    pthread_join(s->thread, NULL);
+  if (s->chans_live) {
+    bg_chan_destroy(&s->free_chunks);
+    bg_chan_destroy(&s->full_chunks);
+  }
   if (s->fd >= 0)
     close(s->fd);
-  if (s->z_live)
-    inflateEnd(&s->z);
+  free(s->gz);
   ZSTD_freeDStream(s->zs);
   bg_sha256_free(s->sha);
+  bg_sha256_free(s->blob_sha);
+  for (i = 0; i < CHUNKS; i++)
+    free(s->chunks[i].data);
   free(s->in);
-  free(s->out);
   free(s);
 }
 
-struct bg_lstream *bg_lstream_open(const char *path, int compression, uint64_t max_bytes,
-                                   uint64_t used, struct bg_error *err)
+struct bg_lstream *bg_lstream_open(const char *path, const struct bg_lstream_opts *o,
+                                   struct bg_error *err)
 {
   static const char *const names[] = {"uncompressed", "gzip", "zstd"};
   struct bg_lstream *s = calloc(1, sizeof(*s));
   const char *found;
+  size_t i;
 
   if (s == NULL)
     goto nomem;
   s->fd = -1;
-  s->compression = compression;
-  s->max_bytes = max_bytes;
-  s->used = used < max_bytes ? used : max_bytes;
-  s->in = malloc(IN_SIZE);
-  s->out = malloc(OUT_SIZE);
-  if (s->in == NULL || s->out == NULL)
+  s->compression = o->compression;
+  s->max_bytes = o->max_bytes;
+  s->used = o->used < o->max_bytes ? o->used : o->max_bytes;
+  s->threaded = o->threaded;
+  s->hash_ahead = o->threaded && o->hash_ahead;
+  s->in = malloc(IN_SIZE + IN_SLACK);
+  if (s->in == NULL)
     goto nomem;
+  for (i = 0; i < (s->threaded ? CHUNKS : 1); i++) {
+    s->chunks[i].data = malloc(CHUNK_SIZE);
+    if (s->chunks[i].data == NULL)
+      goto nomem;
+  }
   s->sha = bg_sha256_new(err);
   if (s->sha == NULL)
     goto fail;
+  if (o->blob_hex != NULL) {
+    snprintf(s->blob_hex, sizeof(s->blob_hex), "%s", o->blob_hex);
+    s->blob_sha = bg_sha256_new(err);
+    if (s->blob_sha == NULL)
+      goto fail;
+  }
   s->fd = open(path, O_RDONLY | O_CLOEXEC);
   if (s->fd < 0) {
     bg_error_errno(err, errno, "cannot open %s", path);
@@ -129,24 +397,41 @@ struct bg_lstream *bg_lstream_open(const char *path, int compression, uint64_t m
     if (fill(s, err) != 0)
       goto fail;
   found = kind_of(s->in, s->in_len);
-  if (strcmp(found, names[compression]) != 0) {
+  if (strcmp(found, names[o->compression]) != 0) {
     bg_error_set(err, BG_EMISMATCH,
                  "the blob does not match its media type: expected %s data, found %s",
-                 names[compression], found);
+                 names[o->compression], found);
     goto fail;
   }
-  if (compression == BG_LAYER_GZIP) {
-    /* 16 + 15: gzip wrapper only, 32 KiB window */
-    if (inflateInit2(&s->z, 16 + 15) != Z_OK)
+  if (o->compression == BG_LAYER_GZIP) {
+    s->gz = malloc(sizeof(*s->gz));
+    if (s->gz == NULL)
       goto nomem;
-    s->z_live = 1;
-  } else if (compression == BG_LAYER_ZSTD) {
+    isal_inflate_init(s->gz);
+    s->gz->crc_flag = ISAL_GZIP; /* the header parsed, CRC and length checked at the end */
+  } else if (o->compression == BG_LAYER_ZSTD) {
     s->zs = ZSTD_createDStream();
     if (s->zs == NULL)
       goto nomem;
     /* the default window limit (128 MiB) bounds what a hostile frame can make us allocate */
     ZSTD_initDStream(s->zs);
     s->zs_ret = 1;
+  }
+  if (s->threaded) {
+    if (bg_chan_init(&s->free_chunks, CHUNKS) != 0)
+      goto nomem;
+    if (bg_chan_init(&s->full_chunks, CHUNKS) != 0) {
+      bg_chan_destroy(&s->free_chunks);
+      goto nomem;
+    }
+    s->chans_live = 1;
+    for (i = 0; i < CHUNKS; i++)
+      bg_chan_put(&s->free_chunks, &s->chunks[i]);
+    if (pthread_create(&s->thread, NULL, producer, s) != 0) {
+      bg_error_set(err, BG_ENOMEM, "cannot start a thread to read the layer");
+      goto fail;
+    }
+    s->thread_live = 1;
   }
   return s;
 nomem:
@@ -156,124 +441,52 @@ fail:
   return NULL;
 }
 
-static int next_gzip(struct bg_lstream *s, size_t *n, struct bg_error *err)
-{
-  int rc;
-
-  for (;;) {
-    if (s->in_pos == s->in_len && !s->in_eof && fill(s, err) != 0)
-      return -1;
-    s->z.next_in = s->in + s->in_pos;
-    s->z.avail_in = (uInt)(s->in_len - s->in_pos);
-    s->z.next_out = s->out;
-    s->z.avail_out = OUT_SIZE;
-    rc = inflate(&s->z, Z_NO_FLUSH);
-    s->in_pos = s->in_len - s->z.avail_in;
-    *n = OUT_SIZE - s->z.avail_out;
-    if (rc == Z_STREAM_END) {
-      /* another gzip member may follow (pigz and friends write several) */
-      while (s->in_len - s->in_pos < 2 && !s->in_eof)
-        if (fill(s, err) != 0)
-          return -1;
-      if (s->in_pos == s->in_len) {
-        s->done = 1;
-      } else if (s->in_len - s->in_pos >= 2 && s->in[s->in_pos] == 0x1f &&
-                 s->in[s->in_pos + 1] == 0x8b) {
-        inflateReset(&s->z);
-      } else {
-        return bg_error_set(err, BG_EINVAL, "corrupt gzip stream: trailing data after the end");
-      }
-    } else if (rc == Z_BUF_ERROR && s->in_pos == s->in_len && s->in_eof) {
-      return bg_error_set(err, BG_EINVAL, "truncated gzip stream");
-    } else if (rc != Z_OK && rc != Z_BUF_ERROR) {
-      return bg_error_set(err, BG_EINVAL, "corrupt gzip stream: %s",
-                          s->z.msg ? s->z.msg : "inflate failed");
-    }
-    if (*n > 0 || s->done)
-      return 0;
-  }
-}
-
-static int next_zstd(struct bg_lstream *s, size_t *n, struct bg_error *err)
-{
-  ZSTD_inBuffer in;
-  ZSTD_outBuffer out;
-  size_t ret, before;
-
-  for (;;) {
-    if (s->in_pos == s->in_len && !s->in_eof && fill(s, err) != 0)
-      return -1;
-    in.src = s->in;
-    in.size = s->in_len;
-    in.pos = s->in_pos;
-    out.dst = s->out;
-    out.size = OUT_SIZE;
-    out.pos = 0;
-    before = in.pos;
-    ret = ZSTD_decompressStream(s->zs, &out, &in);
-    s->in_pos = in.pos;
-    if (ZSTD_isError(ret))
-      return bg_error_set(err, BG_EINVAL, "corrupt zstd stream: %s", ZSTD_getErrorName(ret));
-    /* a call without input only hints at the next frame: a frame ended where progress did */
-    if (in.pos != before || out.pos > 0)
-      s->zs_ret = ret;
-    *n = out.pos;
-    if (*n > 0)
-      return 0;
-    if (s->in_pos == s->in_len && s->in_eof) {
-      if (s->zs_ret != 0)
-        return bg_error_set(err, BG_EINVAL, "truncated zstd stream");
-      s->done = 1;
-      return 0;
-    }
-  }
-}
-
-static int next_plain(struct bg_lstream *s, const void **p, size_t *n, struct bg_error *err)
-{
-  if (s->in_pos == s->in_len) {
-    if (!s->in_eof && fill(s, err) != 0)
-      return -1;
-    if (s->in_pos == s->in_len) {
-      s->done = 1;
-      *n = 0;
-      return 0;
-    }
-  }
-  *p = s->in + s->in_pos;
-  *n = s->in_len - s->in_pos;
-  s->in_pos = s->in_len;
-  return 0;
-}
-
 int bg_lstream_read(struct bg_lstream *s, const void **p, size_t *n, struct bg_error *err)
 {
-  int rc;
+  struct chunk *c;
 
   *n = 0;
-  *p = s->out;
-  if (s->done)
+  *p = s->chunks[0].data;
+  if (!s->threaded) {
+    if (s->done)
+      return 0;
+    c = &s->chunks[0];
+    if (produce(s, c, 1, err) != 0)
+      return -1;
+    s->reader_blob_bytes = c->blob_bytes;
+    *n = c->len;
+    s->handed += c->len;
     return 0;
-  if (s->compression == BG_LAYER_GZIP)
-    rc = next_gzip(s, n, err);
-  else if (s->compression == BG_LAYER_ZSTD)
-    rc = next_zstd(s, n, err);
-  else
-    rc = next_plain(s, p, n, err);
-  if (rc != 0)
+  }
+  if (s->current != NULL) {
+    bg_chan_put(&s->free_chunks, s->current);
+    s->current = NULL;
+  }
+  if (s->finished)
+    return 0;
+  c = bg_chan_get(&s->full_chunks);
+  if (c == NULL)
+    return bg_error_set(err, BG_EIO, "the layer's reader stopped");
+  s->current = c;
+  s->reader_blob_bytes = c->blob_bytes;
+  if (c->failed) {
+    s->finished = 1;
+    return bg_error_set(err, c->err.code, "%s", c->err.msg);
+  }
+  if (c->len == 0)
+    s->finished = 1;
+  if (!s->hash_ahead && c->len > 0 && bg_sha256_update(s->sha, c->data, c->len, err) != 0)
     return -1;
-  if (*n > s->max_bytes - s->used - s->total)
-    return bg_error_set(err, BG_ETOOBIG, "the uncompressed layers exceed the limit of %llu bytes",
-                        (unsigned long long)s->max_bytes);
-  s->total += *n;
-  if (*n > 0 && bg_sha256_update(s->sha, *p, *n, err) != 0)
-    return -1;
+  *p = c->data;
+  *n = c->len;
+  s->handed += c->len;
   return 0;
 }
 
 int bg_lstream_finish(struct bg_lstream *s, char *out, struct bg_error *err)
 {
   unsigned char raw[BG_SHA256_LEN];
+  char hex[BG_SHA256_HEXLEN + 1];
   const void *p;
   size_t n;
 
@@ -281,6 +494,14 @@ int bg_lstream_finish(struct bg_lstream *s, char *out, struct bg_error *err)
     if (bg_lstream_read(s, &p, &n, err) != 0)
       return -1;
   } while (n > 0);
+  if (s->blob_sha != NULL) {
+    if (bg_sha256_final(s->blob_sha, raw, err) != 0)
+      return -1;
+    bg_hex(raw, BG_SHA256_LEN, hex);
+    if (strcmp(hex, s->blob_hex) != 0)
+      return bg_error_set(err, BG_EMISMATCH, "blob digest mismatch: expected sha256:%s, got "
+                          "sha256:%s", s->blob_hex, hex);
+  }
   if (bg_sha256_final(s->sha, raw, err) != 0)
     return -1;
   bg_digest_format(raw, out);
@@ -289,10 +510,10 @@ int bg_lstream_finish(struct bg_lstream *s, char *out, struct bg_error *err)
 
 uint64_t bg_lstream_total(const struct bg_lstream *s)
 {
-  return s->total;
+  return s->handed;
 }
 
 uint64_t bg_lstream_blob_bytes(const struct bg_lstream *s)
 {
-  return s->blob_bytes;
+  return s->reader_blob_bytes;
 }

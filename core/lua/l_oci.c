@@ -128,6 +128,8 @@ static void push_image(lua_State *L, const struct bg_oci_image *img)
     lua_setfield(L, -2, "size");
     set_str(L, "diff_id", l->diff_id);
     set_str(L, "path", l->path);
+    lua_pushboolean(L, l->verified);
+    lua_setfield(L, -2, "verified");
     lua_rawseti(L, -2, (lua_Integer)i + 1);
   }
   lua_setfield(L, -2, "layers");
@@ -221,6 +223,11 @@ static int oci_pull(lua_State *L)
   o.cache_dir = cache_dir_opt(L, 2);
   o.platform = bg_lua_optfield_str(L, 2, "platform", "linux/amd64");
   o.insecure = bg_lua_optfield_bool(L, 2, "insecure", 0);
+  /* "read": a cached layer's digest is checked by the flatten that reads it, not here */
+  s = bg_lua_optfield_str(L, 2, "verify", "now");
+  luaL_argcheck(L, strcmp(s, "now") == 0 || strcmp(s, "read") == 0, 2,
+                "verify must be \"now\" or \"read\"");
+  o.defer_layers = strcmp(s, "read") == 0;
   o.parallel = (int)bg_lua_optfield_int(L, 2, "parallel", 3);
   luaL_argcheck(L, o.parallel >= 1 && o.parallel <= 16, 2, "parallel must be 1..16");
   s = bg_lua_optfield_str(L, 2, "pull", "missing");

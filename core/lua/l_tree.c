@@ -348,6 +348,7 @@ struct flatten_meter {
   struct bg_meter m;
   uint64_t total, done_before; /* blob bytes of all layers, of the layers already read */
   uint64_t entries;            /* tar entries read so far */
+  uint64_t *sizes;             /* of each layer's blob */
   lua_Integer layer, layers;
 };
 
@@ -362,17 +363,31 @@ static void flatten_text(struct flatten_meter *fm, uint64_t read, uint64_t entri
            (long long)fm->layers, have, total, (unsigned long long)entries);
 }
 
-static void flatten_progress(void *ctx, uint64_t read, uint64_t entries)
+static void flatten_progress(void *ctx, size_t layer, uint64_t read, uint64_t entries)
 {
   struct flatten_meter *fm = ctx;
   char text[160];
 
+  fm->layer = (lua_Integer)layer + 1;
   fm->entries = entries;
   if (!bg_meter_due(&fm->m))
     return;
   flatten_text(fm, read, entries, text, sizeof(text));
   bg_meter_show(&fm->m, fm->total ? (double)(fm->done_before + read) / (double)fm->total : -1,
                 text);
+}
+
+static void flatten_layer_done(void *ctx, size_t layer)
+{
+  struct flatten_meter *fm = ctx;
+  char text[160];
+
+  fm->layer = (lua_Integer)layer + 1;
+  fm->done_before += fm->sizes[layer];
+  if (fm->m.mode == BG_METER_PLAIN) {
+    flatten_text(fm, 0, fm->entries, text, sizeof(text));
+    bg_meter_line(&fm->m, text);
+  }
 }
 
 static void read_layer_opts(lua_State *L, int idx, struct layer_opts *o)
@@ -408,34 +423,46 @@ static void read_layer_opts(lua_State *L, int idx, struct layer_opts *o)
   o->progress = bg_runtime_progress_opt(L, idx);
 }
 
-/* Applies the layer table at idx ({path, media_type, diff_id, digest}) as layer number
- * lt->layers + 1. Returns 0, or pushes nil, message, code and returns 3. */
-static int apply_one(lua_State *L, LTree *lt, int idx, const struct layer_opts *o)
+/* Reads the layer table at idx ({path, media_type, diff_id, digest, verify}) as layer number n
+ * into src, its label pushed on the stack (the strings stay referenced by the table and there). */
+static void layer_src(lua_State *L, int idx, int n, const struct layer_opts *o,
+                      struct bg_layer_src *src)
 {
-  const char *path, *media_type, *diff_id, *digest;
-  struct bg_error err;
-  int top = lua_gettop(L), n = lt->layers + 1;
-
   luaL_checktype(L, idx, LUA_TTABLE);
-  path = bg_lua_optfield_str(L, idx, "path", NULL);
-  media_type = bg_lua_optfield_str(L, idx, "media_type", NULL);
-  diff_id = bg_lua_optfield_str(L, idx, "diff_id", NULL);
-  digest = bg_lua_optfield_str(L, idx, "digest", NULL);
-  if (path == NULL)
-    return luaL_error(L, "layer %d has no path", n);
-  if (media_type == NULL)
-    return luaL_error(L, "layer %d has no media_type", n);
-  if (digest != NULL)
-    lua_pushfstring(L, "layer %d (%s)", n, digest);
+  memset(src, 0, sizeof(*src));
+  src->path = bg_lua_optfield_str(L, idx, "path", NULL);
+  src->media_type = bg_lua_optfield_str(L, idx, "media_type", NULL);
+  src->diff_id = bg_lua_optfield_str(L, idx, "diff_id", NULL);
+  /* a blob the pull did not rehash is checked as it is read */
+  if (lua_getfield(L, idx, "verified") == LUA_TBOOLEAN && !lua_toboolean(L, -1))
+    src->blob_digest = bg_lua_optfield_str(L, idx, "digest", NULL);
+  lua_pop(L, 1);
+  if (src->path == NULL)
+    luaL_error(L, "layer %d has no path", n);
+  if (src->media_type == NULL)
+    luaL_error(L, "layer %d has no media_type", n);
+  if (bg_lua_optfield_str(L, idx, "digest", NULL) != NULL)
+    lua_pushfstring(L, "layer %d (%s)", n, bg_lua_optfield_str(L, idx, "digest", NULL));
   else
     lua_pushfstring(L, "layer %d", n);
   if (o->image != NULL) {
     lua_pushfstring(L, " of %s", o->image);
     lua_concat(L, 2);
   }
+  src->label = lua_tostring(L, -1);
+}
+
+/* Applies the layer table at idx as layer number lt->layers + 1. Returns 0, or pushes nil,
+ * message, code and returns 3. */
+static int apply_one(lua_State *L, LTree *lt, int idx, const struct layer_opts *o)
+{
+  struct bg_layer_src src;
+  struct bg_error err;
+  int top = lua_gettop(L), n = lt->layers + 1;
+
+  layer_src(L, idx, n, o, &src);
   bg_error_clear(&err);
-  if (bg_layer_apply(lt->t, path, media_type, diff_id, &o->policy, lua_tostring(L, -1),
-                     &err) != 0) {
+  if (bg_layer_apply_all(lt->t, &src, 1, &o->policy, &err) != 0) {
     lua_settop(L, top);
     return bg_lua_fail(L, &err);
   }
@@ -463,24 +490,36 @@ static int tree_from_layers(lua_State *L)
 {
   struct bg_tree_limits lim;
   struct flatten_meter fm;
+  struct bg_layer_src *srcs;
   struct layer_opts o;
   struct bg_error err;
   lua_Integer i, n;
-  char text[160];
   LTree *lt;
+  int rc;
 
   luaL_checktype(L, 1, LUA_TTABLE);
   read_layer_opts(L, 2, &o);
   n = (lua_Integer)luaL_len(L, 1);
+  luaL_argcheck(L, n <= 100000, 1, "too many layers");
   memset(&fm, 0, sizeof(fm));
+  /* scratch that survives an error: the layer descriptions and the blob sizes */
+  srcs = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * (sizeof(*srcs) + sizeof(uint64_t)), 0);
+  fm.sizes = (uint64_t *)(srcs + (n > 0 ? n : 1));
+  luaL_checkstack(L, (int)n + 8, "too many layers");
+  for (i = 1; i <= n; i++) {
+    lua_geti(L, 1, i);
+    layer_src(L, lua_gettop(L), (int)i, &o, &srcs[i - 1]);
+    lua_remove(L, -2); /* the label stays on the stack, the table in layers */
+    fm.sizes[i - 1] = o.progress != BG_METER_NONE ? blob_size(L, 1, i) : 0;
+    fm.total += fm.sizes[i - 1];
+  }
   lua_pushfstring(L, "flattening %s", o.image ? o.image : "layers");
   bg_meter_init(&fm.m, o.progress, lua_tostring(L, -1));
   lua_pop(L, 1);
   fm.layers = n;
-  for (i = 1; o.progress != BG_METER_NONE && i <= n; i++)
-    fm.total += blob_size(L, 1, i);
   if (o.progress != BG_METER_NONE) {
     o.policy.progress = flatten_progress;
+    o.policy.layer_done = flatten_layer_done;
     o.policy.progress_ctx = &fm;
   }
   lim.max_entries = o.policy.max_entries;
@@ -490,25 +529,15 @@ static int tree_from_layers(lua_State *L)
   lt->t = bg_tree_new(&lim, &err);
   if (lt->t == NULL)
     return bg_lua_raise(L, &err);
-  for (i = 1; i <= n; i++) {
-    fm.layer = i;
-    lua_geti(L, 1, i);
-    if (apply_one(L, lt, lua_gettop(L), &o) != 0) {
-      /* a half-applied tree is of no use to anyone */
-      bg_meter_done(&fm.m);
-      bg_tree_free(lt->t);
-      lt->t = NULL;
-      return 3;
-    }
-    lua_pop(L, 1);
-    if (o.progress != BG_METER_NONE)
-      fm.done_before += blob_size(L, 1, i);
-    if (o.progress == BG_METER_PLAIN) {
-      flatten_text(&fm, 0, fm.entries, text, sizeof(text));
-      bg_meter_line(&fm.m, text);
-    }
-  }
+  rc = bg_layer_apply_all(lt->t, srcs, (size_t)n, &o.policy, &err);
   bg_meter_done(&fm.m);
+  if (rc != 0) {
+    /* a half-applied tree is of no use to anyone */
+    bg_tree_free(lt->t);
+    lt->t = NULL;
+    return bg_lua_fail(L, &err);
+  }
+  lt->layers = (int)n;
   return 1;
 }
 

@@ -322,6 +322,22 @@ int bg_cache_check(const struct bg_cache *c, const struct bg_digest *d, uint64_t
   return remove_bad(path, err);
 }
 
+int bg_cache_present(const struct bg_cache *c, const struct bg_digest *d, uint64_t size,
+                     struct bg_error *err)
+{
+  char path[PATH_MAX];
+  uint64_t have = 0;
+  int fd, rc;
+
+  rc = open_blob(c, d, path, sizeof(path), &fd, &have, err);
+  if (rc != 0)
+    return rc;
+  close(fd);
+  if (size != BG_SIZE_UNKNOWN && have != size)
+    return remove_bad(path, err);
+  return 0;
+}
+
 int bg_cache_read(const struct bg_cache *c, const struct bg_digest *d, size_t cap,
                   struct bg_buf *out, struct bg_error *err)
 {

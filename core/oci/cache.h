@@ -63,6 +63,10 @@ int bg_cache_put(const struct bg_cache *c, const struct bg_digest *d, const void
  * regular file: removed); -1 on error. size BG_SIZE_UNKNOWN skips the size check. */
 int bg_cache_check(const struct bg_cache *c, const struct bg_digest *d, uint64_t size,
                    struct bg_error *err);
+/* The blob is there, a regular file of the right size: 0, 1 missing, 2 bad (removed), -1. Its
+ * digest is left to whoever reads it next (bg_cache_check's work, without the read). */
+int bg_cache_present(const struct bg_cache *c, const struct bg_digest *d, uint64_t size,
+                     struct bg_error *err);
 /* Reads a verified blob of at most cap bytes: 0, 1 missing, 2 bad (removed), -1. */
 int bg_cache_read(const struct bg_cache *c, const struct bg_digest *d, size_t cap,
                   struct bg_buf *out, struct bg_error *err);

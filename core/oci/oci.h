@@ -34,6 +34,9 @@ struct bg_oci_pull_opts {
   int max_attempts;       /* 0 = default (5) */
   double backoff_scale;   /* < 0 = default: $BANGER_OCI_BACKOFF_SCALE or 1.0 */
   double timeout_scale;   /* <= 0 = default: $BANGER_OCI_TIMEOUT_SCALE or 1.0 */
+  int defer_layers;       /* layer blobs already in the cache are checked for presence and size
+                             only; their digests are left to the reader (verified = 0), which
+                             reads them anyway */
   int manifest_only;      /* resolve the manifest and the config, fetch no layer */
   const char *pin;        /* "sha256:..": the manifest a tag named when resolved before, or NULL */
   const struct bg_mirror *mirrors; /* tried in order before the registry */
@@ -45,7 +48,8 @@ struct bg_oci_layer {
   char media_type[128];
   uint64_t size;
   char diff_id[BG_DIGEST_STRLEN];
-  char path[PATH_MAX];    /* the verified blob in the cache */
+  char path[PATH_MAX];    /* the blob in the cache */
+  int verified;           /* its digest was checked by this pull (else: see defer_layers) */
 };
 
 struct bg_oci_image {

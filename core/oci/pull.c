@@ -33,8 +33,8 @@ void bg_oci_image_free(struct bg_oci_image *img)
  * manifest is not chosen by platform, so this is where a wrong one shows. */
 static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, const char *digest,
                       uint64_t msize, const char *name, const struct bg_platform *want,
-                      const struct bg_buf *config, int with_layers, struct bg_oci_image **out,
-                      struct bg_error *err)
+                      const struct bg_buf *config, int with_layers, int defer, const char *need,
+                      struct bg_oci_image **out, struct bg_error *err)
 {
   struct bg_oci_image *img = calloc(1, sizeof(*img));
   char(*ids)[BG_DIGEST_STRLEN] = NULL;
@@ -74,6 +74,8 @@ static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, con
     memcpy(l->diff_id, ids[i], BG_DIGEST_STRLEN);
     if (with_layers)
       bg_cache_blob_path(c, m->items[i].digest.hex, l->path, sizeof(l->path));
+    /* fetched now (need: 1, or 2 for a repeat of one fetched), or rehashed */
+    l->verified = !defer || need[i] != 0;
   }
   free(ids);
   *out = img;
@@ -126,11 +128,11 @@ static int cached_manifest(const struct bg_cache *c, const struct bg_index_hit *
   return rc;
 }
 
-/* Every blob of m in the cache, rehashed? Marks what is missing in need[] (n+1 entries,
- * the config last); without layers only the config is looked at. Returns the number missing,
- * or -1. */
+/* Every blob of m in the cache, rehashed (layers, with defer, only there and of the right
+ * size)? Marks what is missing in need[] (n+1 entries, the config last); without layers only
+ * the config is looked at. Returns the number missing, or -1. */
 static long check_blobs(const struct bg_cache *c, const struct bg_manifest *m, int layers,
-                        char *need, struct bg_error *err)
+                        int defer, char *need, struct bg_error *err)
 {
   long missing = 0;
   size_t i;
@@ -142,7 +144,10 @@ static long check_blobs(const struct bg_cache *c, const struct bg_manifest *m, i
       need[i] = 0; /* the manifest and config only: what a build key needs */
       continue;
     }
-    rc = bg_cache_check(c, &d->digest, d->size, err);
+    if (defer && i < m->n)
+      rc = bg_cache_present(c, &d->digest, d->size, err);
+    else
+      rc = bg_cache_check(c, &d->digest, d->size, err);
     if (rc < 0)
       return -1;
     need[i] = rc != 0;
@@ -166,7 +171,7 @@ static int read_config(const struct bg_cache *c, const struct bg_manifest *m, st
 /* pull = missing/never: the image as the cache has it; 1 if anything is absent, 2 if its
  * index entry is damaged (why in err). */
 static int from_cache(const struct bg_cache *c, const char *name, const struct bg_platform *p,
-                      int layers, struct bg_oci_image **out, struct bg_error *err)
+                      int layers, int defer, struct bg_oci_image **out, struct bg_error *err)
 {
   struct bg_index_hit hit;
   struct bg_manifest m;
@@ -189,7 +194,7 @@ static int from_cache(const struct bg_cache *c, const char *name, const struct b
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
-  missing = check_blobs(c, &m, layers, need, err);
+  missing = check_blobs(c, &m, layers, defer, need, err);
   if (missing < 0)
     goto out;
   if (missing > 0) {
@@ -198,7 +203,7 @@ static int from_cache(const struct bg_cache *c, const char *name, const struct b
   }
   if (read_config(c, &m, &config, err) != 0)
     goto out;
-  rc = fill_image(c, &m, hit.digest, msize, name, p, &config, layers, out, err);
+  rc = fill_image(c, &m, hit.digest, msize, name, p, &config, layers, defer, need, out, err);
 out:
   free(need);
   bg_buf_free(&config);
@@ -499,7 +504,7 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
-  missing = check_blobs(c, &m, !o->manifest_only, need, err);
+  missing = check_blobs(c, &m, !o->manifest_only, o->defer_layers, need, err);
   if (missing < 0)
     goto out;
   nreq = plan(&m, need, reqs, &bytes);
@@ -522,8 +527,8 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
       bg_progress_done(&prog, i, 1); /* listed again: fetched once, under its first place */
   if (read_config(c, &m, &config, err) != 0)
     goto out;
-  if (fill_image(c, &m, digest, body.len, ref->name, want, &config, !o->manifest_only, out,
-                 err) != 0)
+  if (fill_image(c, &m, digest, body.len, ref->name, want, &config, !o->manifest_only,
+                 o->defer_layers, need, out, err) != 0)
     goto out;
   if (bg_cache_index_record(c, ref->name, want, &m, digest, body.len, err) != 0) {
     bg_oci_image_free(*out);
@@ -582,7 +587,7 @@ int bg_oci_pull(const char *refstr, const struct bg_oci_pull_opts *o, struct bg_
     bg_cache_sweep(&c);
     rc = bg_oci_local_import(ref, &c, &want, digest, mt, sizeof(mt), err);
     if (rc == 0) {
-      rc = from_cache(&c, ref->name, &want, 1, out, err);
+      rc = from_cache(&c, ref->name, &want, 1, 0, out, err);
       if (rc > 0)
         rc = bg_error_set(err, BG_EMISMATCH, "the imported image is incomplete");
     }
@@ -590,7 +595,7 @@ int bg_oci_pull(const char *refstr, const struct bg_oci_pull_opts *o, struct bg_
   }
   if (opts.policy != BG_PULL_ALWAYS) {
     bg_error_clear(&why);
-    rc = from_cache(&c, ref->name, &want, !opts.manifest_only, out, &why);
+    rc = from_cache(&c, ref->name, &want, !opts.manifest_only, opts.defer_layers, out, &why);
     if (rc < 0)
       *err = why;
     if (rc <= 0)

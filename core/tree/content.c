@@ -15,7 +15,7 @@
 #define SPOOL_RESERVE ((uint64_t)16 << 20)
 #define SPOOL_ALIGN 4096
 
-static int spool_open(struct bg_tree *t, struct bg_error *err)
+static int spool_open(struct bg_spool *s, struct bg_error *err)
 {
   const char *dir = getenv("TMPDIR");
   char path[4096];
@@ -23,11 +23,11 @@ static int spool_open(struct bg_tree *t, struct bg_error *err)
 
   if (dir == NULL || dir[0] == '\0')
     dir = "/tmp";
-  if (t->spool_dir == NULL)
-    t->spool_dir = strdup(dir);
-  if (t->spool_buf == NULL)
-    t->spool_buf = malloc(SPOOL_BUFSIZE);
-  if (t->spool_dir == NULL || t->spool_buf == NULL)
+  if (s->dir == NULL)
+    s->dir = strdup(dir);
+  if (s->buf == NULL)
+    s->buf = malloc(SPOOL_BUFSIZE);
+  if (s->dir == NULL || s->buf == NULL)
     return bg_error_set(err, BG_ENOMEM, "out of memory for the spool");
   /* O_TMPFILE: the file never has a name, so it cannot outlive the process */
   fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
@@ -40,21 +40,21 @@ static int spool_open(struct bg_tree *t, struct bg_error *err)
       return bg_error_errno(err, errno, "cannot create a spool file in %s", dir);
     unlink(path);
   }
-  t->spool_fd = fd;
+  s->fd = fd;
   return 0;
 }
 
-static int pwrite_all(struct bg_tree *t, const unsigned char *p, size_t n, uint64_t off,
+static int pwrite_all(struct bg_spool *s, const unsigned char *p, size_t n, uint64_t off,
                       struct bg_error *err)
 {
   ssize_t w;
 
   while (n > 0) {
-    w = pwrite(t->spool_fd, p, n, (off_t)off);
+    w = pwrite(s->fd, p, n, (off_t)off);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
-      return bg_error_errno(err, errno, "cannot write the spool file in %s", t->spool_dir);
+      return bg_error_errno(err, errno, "cannot write the spool file in %s", s->dir);
     p += w;
     n -= (size_t)w;
     off += (uint64_t)w;
@@ -64,153 +64,234 @@ static int pwrite_all(struct bg_tree *t, const unsigned char *p, size_t n, uint6
 
 /* Before bytes go to disk: they must leave the filesystem its reserve, so a hostile layer fails
  * here, cleanly, instead of filling TMPDIR for everyone. */
-static int spool_room(struct bg_tree *t, uint64_t bytes, struct bg_error *err)
+static int spool_room(struct bg_spool *s, uint64_t bytes, struct bg_error *err)
 {
   struct statvfs vfs;
   uint64_t avail;
 
-  if (fstatvfs(t->spool_fd, &vfs) != 0)
-    return bg_error_errno(err, errno, "cannot check the free space of %s", t->spool_dir);
+  if (fstatvfs(s->fd, &vfs) != 0)
+    return bg_error_errno(err, errno, "cannot check the free space of %s", s->dir);
   avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
   if (bytes + SPOOL_RESERVE > avail)
     return bg_error_set(err, BG_ETOOBIG,
                         "file contents do not fit the spool in %s (%llu bytes free, %llu MiB "
                         "kept free); set TMPDIR to a larger filesystem",
-                        t->spool_dir, (unsigned long long)avail,
+                        s->dir, (unsigned long long)avail,
                         (unsigned long long)(SPOOL_RESERVE >> 20));
   return 0;
 }
 
 /* Writes the buffered extents where they belong and extends the file over trailing holes, so
- * every byte below spool_size reads back: data, or zeros from a hole. */
-static int spool_flush(struct bg_tree *t, struct bg_error *err)
+ * every byte below size reads back: data, or zeros from a hole. */
+int bg_spool_flush(struct bg_spool *s, struct bg_error *err)
 {
-  const unsigned char *p = t->spool_buf;
+  const unsigned char *p = s->buf;
   size_t i;
 
-  if (t->spool_fd < 0)
+  if (s->fd < 0)
     return 0;
-  if (t->spool_buffered > 0 && spool_room(t, t->spool_buffered, err) != 0)
+  if (s->buffered > 0 && spool_room(s, s->buffered, err) != 0)
     return -1;
-  for (i = 0; i < t->spool_next; i++) {
-    if (pwrite_all(t, p, t->spool_ext[i].len, t->spool_ext[i].off, err) != 0)
+  for (i = 0; i < s->next; i++) {
+    if (pwrite_all(s, p, s->ext[i].len, s->ext[i].off, err) != 0)
       return -1;
-    p += t->spool_ext[i].len;
-    if (t->spool_ext[i].off + t->spool_ext[i].len > t->spool_filesize)
-      t->spool_filesize = t->spool_ext[i].off + t->spool_ext[i].len;
+    p += s->ext[i].len;
+    if (s->ext[i].off + s->ext[i].len > s->filesize)
+      s->filesize = s->ext[i].off + s->ext[i].len;
   }
-  t->spool_next = 0;
-  t->spool_buffered = 0;
-  if (t->spool_filesize < t->spool_size) {
-    if (ftruncate(t->spool_fd, (off_t)t->spool_size) != 0)
-      return bg_error_errno(err, errno, "cannot extend the spool file in %s", t->spool_dir);
-    t->spool_filesize = t->spool_size;
+  s->next = 0;
+  s->buffered = 0;
+  if (s->filesize < s->size) {
+    if (ftruncate(s->fd, (off_t)s->size) != 0)
+      return bg_error_errno(err, errno, "cannot extend the spool file in %s", s->dir);
+    s->filesize = s->size;
   }
-  t->spool_flushed = t->spool_size;
+  s->flushed = s->size;
   return 0;
 }
 
-static int spool_grow(struct bg_tree *t, uint64_t n, struct bg_error *err)
+static int spool_grow(struct bg_spool *s, uint64_t n, struct bg_error *err)
 {
-  if (t->spool_fd < 0 && spool_open(t, err) != 0)
+  if (s->fd < 0 && spool_open(s, err) != 0)
     return -1;
-  if (n > t->limits.max_spool_bytes - t->spool_size)
+  if (n > s->limit - s->size)
     return bg_error_set(err, BG_ETOOBIG, "image content exceeds the limit of %llu bytes",
-                        (unsigned long long)t->limits.max_spool_bytes);
+                        (unsigned long long)s->limit);
   return 0;
 }
 
-int bg_tree_spool_begin(struct bg_tree *t, uint64_t size, uint64_t *offset, struct bg_error *err)
+struct bg_spool *bg_tree_spool(struct bg_tree *t, unsigned i, struct bg_error *err)
 {
-  uint64_t pad = (SPOOL_ALIGN - t->spool_size % SPOOL_ALIGN) % SPOOL_ALIGN;
+  struct bg_spool *s;
 
-  if (t->spool_size > t->limits.max_spool_bytes ||
-      pad > t->limits.max_spool_bytes - t->spool_size ||
-      size > t->limits.max_spool_bytes - t->spool_size - pad)
+  if (i >= BG_TREE_SPOOLS) {
+    bg_error_set(err, BG_EINVAL, "no spool %u", i);
+    return NULL;
+  }
+  if (t->spools[i] != NULL)
+    return t->spools[i];
+  s = calloc(1, sizeof(*s));
+  if (s == NULL) {
+    bg_error_set(err, BG_ENOMEM, "out of memory for the spool");
+    return NULL;
+  }
+  s->index = i;
+  s->fd = -1;
+  s->limit = t->limits.max_spool_bytes;
+  t->spools[i] = s;
+  return s;
+}
+
+unsigned bg_spool_index(const struct bg_spool *s)
+{
+  return s->index;
+}
+
+int bg_spool_begin(struct bg_spool *s, uint64_t size, uint64_t *offset, struct bg_error *err)
+{
+  uint64_t pad = (SPOOL_ALIGN - s->size % SPOOL_ALIGN) % SPOOL_ALIGN;
+
+  if (s->size > s->limit || pad > s->limit - s->size || size > s->limit - s->size - pad)
     return bg_error_set(err, BG_ETOOBIG, "image content exceeds the limit of %llu bytes",
-                        (unsigned long long)t->limits.max_spool_bytes);
-  if (spool_grow(t, pad, err) != 0)
+                        (unsigned long long)s->limit);
+  if (spool_grow(s, pad, err) != 0)
     return -1;
-  t->spool_size += pad;
-  *offset = t->spool_size;
+  s->size += pad;
+  *offset = s->size;
   return 0;
 }
 
-int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *offset,
-                         struct bg_error *err)
+int bg_spool_append(struct bg_spool *s, const void *p, size_t n, uint64_t *offset,
+                    struct bg_error *err)
 {
   struct bg_spool_extent *x;
   size_t room;
 
-  if (spool_grow(t, n, err) != 0)
+  if (spool_grow(s, n, err) != 0)
     return -1;
   if (offset != NULL)
-    *offset = t->spool_size;
+    *offset = s->size;
   while (n > 0) {
-    room = SPOOL_BUFSIZE - t->spool_buffered;
-    x = t->spool_next > 0 ? &t->spool_ext[t->spool_next - 1] : NULL;
-    if (room == 0 || (t->spool_next == BG_SPOOL_EXTENTS &&
-                      x->off + x->len != t->spool_size)) {
-      if (spool_flush(t, err) != 0)
+    room = SPOOL_BUFSIZE - s->buffered;
+    x = s->next > 0 ? &s->ext[s->next - 1] : NULL;
+    if (room == 0 || (s->next == BG_SPOOL_EXTENTS && x->off + x->len != s->size)) {
+      if (bg_spool_flush(s, err) != 0)
         return -1;
       continue;
     }
-    if (x == NULL || x->off + x->len != t->spool_size) {
-      x = &t->spool_ext[t->spool_next++];
-      x->off = t->spool_size;
+    if (x == NULL || x->off + x->len != s->size) {
+      x = &s->ext[s->next++];
+      x->off = s->size;
       x->len = 0;
     }
     if (room > n)
       room = n;
-    memcpy(t->spool_buf + t->spool_buffered, p, room);
-    t->spool_buffered += room;
+    memcpy(s->buf + s->buffered, p, room);
+    s->buffered += room;
     x->len += room;
-    t->spool_size += room;
+    s->size += room;
     p = (const unsigned char *)p + room;
     n -= room;
   }
   return 0;
 }
 
+int bg_spool_hole(struct bg_spool *s, uint64_t n, struct bg_error *err)
+{
+  if (spool_grow(s, n, err) != 0)
+    return -1;
+  s->size += n;
+  return 0;
+}
+
+static struct bg_spool *spool0(struct bg_tree *t, struct bg_error *err)
+{
+  return bg_tree_spool(t, 0, err);
+}
+
+int bg_tree_spool_begin(struct bg_tree *t, uint64_t size, uint64_t *offset, struct bg_error *err)
+{
+  struct bg_spool *s = spool0(t, err);
+
+  return s != NULL ? bg_spool_begin(s, size, offset, err) : -1;
+}
+
+int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *offset,
+                         struct bg_error *err)
+{
+  struct bg_spool *s = spool0(t, err);
+
+  return s != NULL ? bg_spool_append(s, p, n, offset, err) : -1;
+}
+
 int bg_tree_spool_hole(struct bg_tree *t, uint64_t n, struct bg_error *err)
 {
-  if (spool_grow(t, n, err) != 0)
-    return -1;
-  t->spool_size += n;
-  return 0;
+  struct bg_spool *s = spool0(t, err);
+
+  return s != NULL ? bg_spool_hole(s, n, err) : -1;
 }
 
 int bg_tree_spool_usage(struct bg_tree *t, uint64_t *logical, uint64_t *allocated,
                         struct bg_error *err)
 {
+  struct bg_spool *s;
   struct stat st;
+  unsigned i;
 
-  *logical = t->spool_size;
+  *logical = 0;
   *allocated = 0;
-  if (t->spool_fd < 0)
-    return 0;
-  if (spool_flush(t, err) != 0)
-    return -1;
-  if (fstat(t->spool_fd, &st) != 0)
-    return bg_error_errno(err, errno, "cannot stat the spool file in %s", t->spool_dir);
-  *allocated = (uint64_t)st.st_blocks * 512;
+  for (i = 0; i < BG_TREE_SPOOLS; i++) {
+    s = t->spools[i];
+    if (s == NULL)
+      continue;
+    *logical += s->size;
+    if (s->fd < 0)
+      continue;
+    if (bg_spool_flush(s, err) != 0)
+      return -1;
+    if (fstat(s->fd, &st) != 0)
+      return bg_error_errno(err, errno, "cannot stat the spool file in %s", s->dir);
+    *allocated += (uint64_t)st.st_blocks * 512;
+  }
   return 0;
 }
 
-void bg_spool_close(struct bg_tree *t)
+void bg_tree_spools_close(struct bg_tree *t)
 {
-  if (t->spool_fd >= 0)
-    close(t->spool_fd);
-  t->spool_fd = -1;
-  free(t->spool_buf);
-  t->spool_buf = NULL;
-  free(t->spool_dir);
-  t->spool_dir = NULL;
+  struct bg_spool *s;
+  unsigned i;
+
+  for (i = 0; i < BG_TREE_SPOOLS; i++) {
+    s = t->spools[i];
+    if (s == NULL)
+      continue;
+    if (s->fd >= 0)
+      close(s->fd);
+    free(s->buf);
+    free(s->dir);
+    free(s);
+    t->spools[i] = NULL;
+  }
   if (t->host_fd >= 0)
     close(t->host_fd);
   t->host_fd = -1;
   free(t->host_path);
   t->host_path = NULL;
+}
+
+/* The spool a content record names, its bytes up to end written out. */
+static struct bg_spool *spool_of(struct bg_tree *t, const struct bg_content *c, uint64_t end,
+                                 struct bg_error *err)
+{
+  struct bg_spool *s = c->spool < BG_TREE_SPOOLS ? t->spools[c->spool] : NULL;
+
+  if (s == NULL || s->fd < 0) {
+    bg_error_set(err, BG_EIO, "the spool file is shorter than expected");
+    return NULL;
+  }
+  if (end > s->flushed && bg_spool_flush(s, err) != 0)
+    return NULL;
+  return s;
 }
 
 static int pread_some(int fd, void *buf, size_t n, uint64_t off, size_t *got, const char *what,
@@ -255,6 +336,7 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
                  size_t *got, struct bg_error *err)
 {
   const struct bg_content *c = &ino->content;
+  struct bg_spool *s;
 
   *got = 0;
   if (!S_ISREG(ino->mode))
@@ -272,9 +354,10 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
     *got = n;
     return 0;
   case BG_CONTENT_SPOOL:
-    if (c->offset + off + n > t->spool_flushed && spool_flush(t, err) != 0)
+    s = spool_of(t, c, c->offset + off + n, err);
+    if (s == NULL)
       return -1;
-    if (pread_some(t->spool_fd, buf, n, c->offset + off, got, "the spool file", err) != 0)
+    if (pread_some(s->fd, buf, n, c->offset + off, got, "the spool file", err) != 0)
       return -1;
     if (*got == 0)
       return bg_error_set(err, BG_EIO, "the spool file is shorter than expected");
@@ -291,20 +374,107 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
   return bg_error_set(err, BG_EINVAL, "unknown content kind %d", c->kind);
 }
 
+/* pread and pwrite through a buffer, where copy_file_range cannot go (another filesystem type,
+ * an old kernel). */
+static int copy_through(int in, uint64_t src, int out, uint64_t dst, uint64_t n,
+                        const char *dir, struct bg_error *err)
+{
+  const size_t cap = 256 * 1024;
+  unsigned char *buf = malloc(cap);
+  size_t want, done;
+  ssize_t r;
+  int rc = -1;
+
+  if (buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  while (n > 0) {
+    want = n < cap ? (size_t)n : cap;
+    r = pread(in, buf, want, (off_t)src);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r <= 0) {
+      if (r < 0)
+        bg_error_errno(err, errno, "cannot read the spool file in %s", dir);
+      else
+        bg_error_set(err, BG_EIO, "the spool file is shorter than expected");
+      goto out;
+    }
+    for (done = 0; done < (size_t)r;) {
+      ssize_t w = pwrite(out, buf + done, (size_t)r - done, (off_t)(dst + done));
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0) {
+        bg_error_errno(err, errno, "cannot write the image");
+        goto out;
+      }
+      done += (size_t)w;
+    }
+    src += (uint64_t)r;
+    dst += (uint64_t)r;
+    n -= (uint64_t)r;
+  }
+  rc = 0;
+out:
+  free(buf);
+  return rc;
+}
+
+int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n, int fd,
+                 uint64_t dst, struct bg_error *err)
+{
+  const struct bg_content *c = &ino->content;
+  struct bg_spool *s;
+  loff_t in, out;
+  ssize_t r;
+
+  if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL)
+    return bg_error_set(err, BG_EINVAL, "not content of the spool");
+  if (off > ino->size || n > ino->size - off)
+    return bg_error_set(err, BG_EINVAL, "past the end of the file");
+  s = spool_of(t, c, c->offset + off + n, err);
+  if (s == NULL)
+    return -1;
+  in = (loff_t)(c->offset + off);
+  out = (loff_t)dst;
+  while (n > 0 && !atomic_load(&s->no_copy_range)) {
+    r = copy_file_range(s->fd, &in, fd, &out, n, 0);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+                  errno == EBADF)) {
+      atomic_store(&s->no_copy_range, 1); /* the same answer every time: ask no more */
+      break;
+    }
+    if (r < 0)
+      return bg_error_errno(err, errno, "cannot copy from the spool file in %s", s->dir);
+    if (r == 0)
+      return bg_error_set(err, BG_EIO, "the spool file is shorter than expected");
+    n -= (uint64_t)r;
+  }
+  if (n == 0)
+    return 0;
+  return copy_through(s->fd, (uint64_t)in, fd, (uint64_t)out, n, s->dir, err);
+}
+
 /* Where the spool's next run of data (SEEK_DATA) or hole (SEEK_HOLE) starts in a file's content,
  * at or after off, within off..size. A filesystem that cannot tell makes it all data. */
 static int spool_seek(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, int whence,
                       uint64_t *at, struct bg_error *err)
 {
   const struct bg_content *c = &ino->content;
+  struct bg_spool *s;
   off_t r;
 
   *at = whence == SEEK_DATA ? off : ino->size;
-  if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL || off >= ino->size)
+  /* dense content has no holes to look for: asking the spool's filesystem would cost a scan to
+   * the next hole anywhere in the spool (tmpfs walks its pages) */
+  if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL || (c->flags & BG_CONTENT_DENSE) ||
+      off >= ino->size)
     return 0;
-  if (c->offset + ino->size > t->spool_flushed && spool_flush(t, err) != 0)
+  s = spool_of(t, c, c->offset + ino->size, err);
+  if (s == NULL)
     return -1;
-  r = lseek(t->spool_fd, (off_t)(c->offset + off), whence);
+  r = lseek(s->fd, (off_t)(c->offset + off), whence);
   if (r < 0 && errno == ENXIO) /* nothing but a hole to the end of the spool */
     *at = ino->size;
   else if (r >= 0 && (uint64_t)r >= c->offset + ino->size)

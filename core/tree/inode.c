@@ -31,8 +31,10 @@ void bg_inode_set_attrs(struct bg_inode *ino, const struct bg_meta *m)
 
 void bg_content_clear(struct bg_content *c)
 {
-  free(c->mem);
-  free(c->host_path);
+  if (c->kind == BG_CONTENT_MEM)
+    free(c->mem);
+  else if (c->kind == BG_CONTENT_HOST)
+    free(c->host_path);
   memset(c, 0, sizeof(*c));
 }
 

@@ -25,18 +25,16 @@ struct bg_tree *bg_tree_new(const struct bg_tree_limits *limits, struct bg_error
     t->limits.max_entries = limits->max_entries;
   if (limits != NULL && limits->max_spool_bytes != 0)
     t->limits.max_spool_bytes = limits->max_spool_bytes;
-  t->spool_fd = -1;
   t->host_fd = -1;
   memset(&m, 0, sizeof(m));
   m.mode = 0755;
-  t->root = calloc(1, sizeof(*t->root));
+  t->root = calloc(1, sizeof(*t->root) + 1);
   if (t->root == NULL)
     goto nomem;
-  t->root->name = strdup("");
   t->root->parent = t->root;
   t->root->inode = bg_inode_new(S_IFDIR, &m);
   t->root->children = bg_dirindex_new();
-  if (t->root->name == NULL || t->root->inode == NULL || t->root->children == NULL)
+  if (t->root->inode == NULL || t->root->children == NULL)
     goto nomem;
   t->root->inode->nlink = 1;
   return t;
@@ -99,7 +97,6 @@ static void free_subtree(struct bg_tree *t, struct bg_node *node)
     if (cur != t->root)
       t->entries--;
     bg_inode_unref(cur->inode);
-    free(cur->name);
     free(cur);
     if (s.n == 0)
       break;
@@ -126,7 +123,7 @@ void bg_tree_free(struct bg_tree *t)
     t->root->parent = NULL;
     free_subtree(t, t->root);
   }
-  bg_spool_close(t);
+  bg_tree_spools_close(t);
   for (i = 0; i < t->nnotes; i++) {
     free(t->notes[i].path);
     free(t->notes[i].detail);
@@ -152,11 +149,8 @@ struct bg_node *bg_tree_node_new(struct bg_tree *t, struct bg_node *dir, const c
                  (unsigned long long)pathlen, BG_PATH_MAX);
     return NULL;
   }
-  n = calloc(1, sizeof(*n));
+  n = calloc(1, sizeof(*n) + len + 1);
   if (n == NULL)
-    goto nomem;
-  n->name = malloc(len + 1);
-  if (n->name == NULL)
     goto nomem;
   memcpy(n->name, name, len);
   n->name[len] = '\0';
@@ -177,7 +171,6 @@ struct bg_node *bg_tree_node_new(struct bg_tree *t, struct bg_node *dir, const c
   return n;
 nomem:
   if (n != NULL) {
-    free(n->name);
     bg_dirindex_free(n->children);
     free(n);
   }

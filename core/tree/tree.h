@@ -47,12 +47,20 @@ enum bg_content_kind {
   BG_CONTENT_HOST,     /* bytes of a host file, read when the image is written */
 };
 
+/* One of offset, mem and host_path, as kind says (a million small files are a million of these). */
 struct bg_content {
-  int kind;            /* enum bg_content_kind */
-  uint64_t offset;     /* SPOOL */
-  unsigned char *mem;  /* MEM: owned */
-  char *host_path;     /* HOST: owned */
+  uint16_t kind;       /* enum bg_content_kind */
+  uint16_t flags;      /* BG_CONTENT_DENSE */
+  uint32_t spool;      /* SPOOL: which of the tree's spools */
+  union {
+    uint64_t offset;     /* SPOOL */
+    unsigned char *mem;  /* MEM: owned */
+    char *host_path;     /* HOST: owned */
+  };
 };
+
+/* SPOOL: every block of the content holds data (none is a hole), as the layer reader knows. */
+#define BG_CONTENT_DENSE 1
 
 /* Frees what a content record owns and empties it. */
 void bg_content_clear(struct bg_content *c);
@@ -65,40 +73,42 @@ struct bg_xattr {
 
 struct bg_node;
 
+/* Fields ordered so that none needs padding: the tree holds one of these per file. */
 struct bg_inode {
   uint32_t mode; /* S_IFREG/S_IFDIR/S_IFLNK/S_IFCHR/S_IFBLK/S_IFIFO/S_IFSOCK | 07777 */
   uint32_t uid;
   uint32_t gid;
+  uint32_t nlink;        /* names in the tree that refer to this inode */
   struct bg_time mtime;
   struct bg_time atime;
   struct bg_time ctime;
   uint64_t size;         /* regular file: content bytes; symlink: target length */
-  uint32_t rdev_major;   /* character and block devices */
-  uint32_t rdev_minor;
-  char *target;          /* symlink target, owned */
-  struct bg_xattr *xattrs; /* owned, sorted by name */
-  uint32_t nxattrs;
-  struct bg_content content;
   uint64_t zero_blocks;  /* regular file: 4 KiB blocks of content known to be all zeros, which
                             become holes in the spool and in the image */
-  uint32_t nlink;        /* names in the tree that refer to this inode */
-  uint32_t ino;          /* free for a writer to record the inode number it chose; 0 at first */
+  char *target;          /* symlink target, owned */
+  struct bg_xattr *xattrs; /* owned, sorted by name */
   void *user;            /* free for a writer's bookkeeping */
+  struct bg_content content;
+  uint32_t rdev_major;   /* character and block devices */
+  uint32_t rdev_minor;
+  uint32_t nxattrs;
+  uint32_t ino;          /* free for a writer to record the inode number it chose; 0 at first */
 };
 
 struct bg_dirindex; /* a directory's children: hashed by name, sorted on demand */
 
+/* One allocation per name, the name at its end. */
 struct bg_node {
-  char *name;              /* one component, owned; "" for the root */
-  uint32_t namelen;
   struct bg_node *parent;  /* the root's parent is itself */
   struct bg_inode *inode;
   struct bg_dirindex *children; /* directories only */
+  uint32_t namelen;
   uint32_t gen; /* the layer that last wrote this name or something below it (see
                    bg_tree_begin_layer); 0 for names made outside a layer */
   uint32_t clean_gen; /* directories: a layer during which nothing below is known to come from
                          a lower layer (made in it, or made opaque in it) */
   uint32_t pathlen;   /* bytes of the absolute path ("/a/b" is 4; 0 for the root) */
+  char name[];        /* one component, NUL-terminated; "" for the root */
 };
 
 struct bg_tree;
@@ -187,18 +197,33 @@ const char *bg_xattr_problem(const char *name, size_t namelen, const void *value
 #define BG_DEV_MAJOR_MAX 4095u
 #define BG_DEV_MINOR_MAX 0xfffffu
 
-/* File contents. The spool is one sequential temporary file per tree in $TMPDIR, unlinked from
- * the start so nothing is left behind whatever happens. A file's bytes go in after
- * bg_tree_spool_begin, which puts them at a 4 KiB boundary (so a file's blocks are the spool's)
- * and checks that size more bytes fit under the cap; appends then give the bytes, holes the runs
- * of zeros, which take no space in the spool. The cap counts both (a file's logical size). A
- * write that would leave TMPDIR's filesystem with less than a small reserve fails cleanly before
- * the filesystem does. Append returns the offset its bytes start at. */
+/* File contents. A spool is a sequential temporary file in $TMPDIR, unlinked from the start so
+ * nothing is left behind whatever happens; a tree has up to BG_TREE_SPOOLS of them, so layers
+ * read at the same time each write their own (one thread writes a spool at a time). A file's
+ * bytes go in after bg_spool_begin, which puts them at a 4 KiB boundary (so a file's blocks are
+ * the spool's) and checks that size more bytes fit under the tree's cap; appends then give the
+ * bytes, holes the runs of zeros, which take no space in the spool. The cap counts both (a
+ * file's logical size) for each spool. A write that would leave TMPDIR's filesystem with less
+ * than a small reserve fails cleanly before the filesystem does. Append returns the offset its
+ * bytes start at. */
+#define BG_TREE_SPOOLS 4
+struct bg_spool;
+/* The tree's spool number i (below BG_TREE_SPOOLS); its file is made at the first write. */
+struct bg_spool *bg_tree_spool(struct bg_tree *t, unsigned i, struct bg_error *err);
+unsigned bg_spool_index(const struct bg_spool *s);
+int bg_spool_begin(struct bg_spool *s, uint64_t size, uint64_t *offset, struct bg_error *err);
+int bg_spool_append(struct bg_spool *s, const void *p, size_t n, uint64_t *offset,
+                    struct bg_error *err);
+int bg_spool_hole(struct bg_spool *s, uint64_t n, struct bg_error *err);
+/* Writes out what is buffered, so the file holds every byte given so far. */
+int bg_spool_flush(struct bg_spool *s, struct bg_error *err);
+/* The same on spool 0. */
 int bg_tree_spool_begin(struct bg_tree *t, uint64_t size, uint64_t *offset, struct bg_error *err);
 int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *offset,
                          struct bg_error *err);
 int bg_tree_spool_hole(struct bg_tree *t, uint64_t n, struct bg_error *err);
-/* The spool's logical size and the bytes its file takes on disk (st_blocks, what du shows). */
+/* The spools' logical size and the bytes their files take on disk (st_blocks, what du shows),
+ * summed. */
 int bg_tree_spool_usage(struct bg_tree *t, uint64_t *logical, uint64_t *allocated,
                         struct bg_error *err);
 /* Reads up to n bytes of a regular file's content from off; *got is 0 at the end. */
@@ -206,13 +231,19 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
                  size_t *got, struct bg_error *err);
 /* The first offset at or after off where a regular file's content may hold data, its size when
  * none is left: what lies before is a hole (of a sparse entry, a run of zeros), reading as
- * zeros. Content whose holes are not known says off. */
+ * zeros. Content whose holes are not known says off; dense content asks no one. */
 int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
                       struct bg_error *err);
 /* The first offset at or after off where such a hole starts, its size when none does: the data
  * found by bg_tree_next_data runs up to there. */
 int bg_tree_next_hole(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *hole,
                       struct bg_error *err);
+
+/* Copies n bytes of a regular file's spool content from off to fd at dst without passing them
+ * through memory where the kernel can (copy_file_range; pread and pwrite where it cannot).
+ * Safe beside other readers once the spools are flushed (every layer's are when it is done). */
+int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n, int fd,
+                 uint64_t dst, struct bg_error *err);
 
 /* Layers. Each layer replayed into the tree gets a generation number, so whiteouts can tell
  * what lower layers put there from what the current layer did. Returns the new generation (1 for

@@ -2,14 +2,33 @@
 #ifndef BG_TREE_INTERNAL_H
 #define BG_TREE_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "tree.h"
 
-/* The spool's write buffer holds file bytes; extents say where in the spool each run goes, so
+/* A spool's write buffer holds file bytes; extents say where in the spool each run goes, so
  * holes between them cost neither buffer space nor disk. */
 #define BG_SPOOL_EXTENTS 256
 struct bg_spool_extent {
   uint64_t off;  /* in the spool */
   size_t len;
+};
+
+/* One spool: an unlinked temporary file, written through a buffer of extents by one thread at
+ * a time. */
+struct bg_spool {
+  unsigned index;          /* in the tree's spools, what a content record names */
+  uint64_t limit;          /* the tree's max_spool_bytes */
+  int fd;
+  char *dir;
+  uint64_t size;           /* logical bytes so far: appended, holes and padding */
+  uint64_t flushed;        /* every byte below this offset is in the file (or a hole in it) */
+  uint64_t filesize;       /* the file's size on disk */
+  unsigned char *buf;
+  size_t buffered;
+  struct bg_spool_extent ext[BG_SPOOL_EXTENTS];
+  size_t next;             /* extents in use */
+  atomic_int no_copy_range; /* copy_file_range refused once: pread and pwrite from then on */
 };
 
 struct bg_tree {
@@ -23,16 +42,8 @@ struct bg_tree {
   size_t nnotes;
   uint64_t notes_total;
   uint64_t last_note;      /* a hash of the last note made, to say nothing twice in a row */
-  /* spool: one unlinked temporary file, written through a buffer of extents */
-  int spool_fd;
-  char *spool_dir;
-  uint64_t spool_size;     /* logical bytes so far: appended, holes and padding */
-  uint64_t spool_flushed;  /* every byte below this offset is in the file (or a hole in it) */
-  uint64_t spool_filesize; /* the file's size on disk */
-  unsigned char *spool_buf;
-  size_t spool_buffered;
-  struct bg_spool_extent spool_ext[BG_SPOOL_EXTENTS];
-  size_t spool_next;       /* extents in use */
+  /* spools, made on first use */
+  struct bg_spool *spools[BG_TREE_SPOOLS];
   /* the host file last read, kept open for sequential reads of one file */
   int host_fd;
   char *host_path;
@@ -77,6 +88,6 @@ struct bg_node *bg_tree_new_dir(struct bg_tree *t, struct bg_node *dir, const ch
                                 size_t len, const struct bg_meta *m, struct bg_error *err);
 
 /* ---- contents (content.c) ---- */
-void bg_spool_close(struct bg_tree *t);
+void bg_tree_spools_close(struct bg_tree *t);
 
 #endif

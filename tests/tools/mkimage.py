@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """Builds OCI image layouts for tests, from layer tar files, with nothing but the stdlib.
 
-  mkimage.py OUT --tag TAG [--platform linux/amd64] [--compress gzip|zstd|none]
+  mkimage.py OUT --tag TAG [--platform linux/amd64] [--compress gzip|zstd|none] [--level N]
              [--layer FILE.tar ...] [--random-layer BYTES ...] [--append]
              [--docker] [--config-extra JSON]
 
 Each --layer is an uncompressed tar, compressed as --compress says (zstd through the zstd
-command). --random-layer makes a tar holding one file of that many random bytes (seeded by
---seed, so runs are repeatable). The config gets the right diff_ids; --docker uses Docker
-schema 2 media types instead of OCI ones. With --append, an image already under TAG is
-combined with the new one into an index (a multi-platform image). Prints a JSON summary:
+command) at --level (gzip 1 to 9, default 9; zstd default 3). --random-layer makes a tar holding
+one file of that many random bytes (seeded by --seed, so runs are repeatable). The config gets
+the right diff_ids; --docker uses Docker schema 2 media types instead of OCI ones. With
+--append, an image already under TAG is combined with the new one into an index (a
+multi-platform image). Prints a JSON summary:
 {"manifest": digest, "config": digest, "layers": [{"digest","diff_id","size"}], "index": digest}
 """
 import argparse
@@ -52,12 +53,12 @@ def put_blob(out, data):
     return d
 
 
-def compress(data, how):
+def compress(data, how, level=None):
     if how == "gzip":
         # mtime 0 keeps the output (and so the digest) the same from run to run
-        return gzip.compress(data, mtime=0)
+        return gzip.compress(data, compresslevel=level or 9, mtime=0)
     if how == "zstd":
-        return subprocess.run(["zstd", "-q", "-c", "-3"], input=data, check=True,
+        return subprocess.run(["zstd", "-q", "-c", "-%d" % (level or 3)], input=data, check=True,
                               stdout=subprocess.PIPE).stdout
     return data
 
@@ -86,6 +87,7 @@ def main():
     ap.add_argument("--tag", required=True)
     ap.add_argument("--platform", default="linux/amd64")
     ap.add_argument("--compress", default="gzip", choices=["gzip", "zstd", "none"])
+    ap.add_argument("--level", type=int)
     ap.add_argument("--layer", action="append", default=[])
     ap.add_argument("--random-layer", action="append", type=int, default=[])
     ap.add_argument("--seed", type=int, default=1)
@@ -108,7 +110,7 @@ def main():
 
     layers, summary = [], []
     for raw in tars:
-        blob = compress(raw, a.compress)
+        blob = compress(raw, a.compress, a.level)
         d = put_blob(a.out, blob)
         layers.append({"mediaType": LAYER_TYPES[(flavour, a.compress)], "digest": d,
                        "size": len(blob)})

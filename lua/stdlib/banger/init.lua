@@ -80,7 +80,12 @@ end
 ---@field mirrors? string|table  mirrors of the image's registry (default: the site config's)
 ---@field digest? string      the manifest the reference named when it was resolved before
 
---- Pulls an image into the cache (or finds it there) with every blob verified.
+-- How each pulled image can be pulled again with every blob rehashed: a cached layer's digest
+-- is checked by the flatten that reads it, and a damaged one is fetched again from there.
+local repull = setmetatable({}, { __mode = "k" })
+
+--- Pulls an image into the cache (or finds it there) with every blob verified: the config and
+--- manifests now, cached layers as `banger.flatten` reads them (one read of each blob).
 ---@param ref string  "debian:bookworm", "127.0.0.1:5000/x:1", "oci:DIR:TAG", ...
 ---@param opts? banger.PullOpts
 ---@return table img  ref, digest, platform, config, layers
@@ -91,16 +96,21 @@ function M.pull(ref, opts)
     raise("pull: an image reference is required (image=NAME[:TAG])")
   end
   local oci = require "banger.oci"
-  local img, err = timed("pull", oci.pull, ref, {
-    platform = opts.platform or "linux/amd64",
-    pull = opts.pull,
-    insecure = opts.insecure,
-    cache_dir = opts.cache_dir,
-    mirrors = require("banger.config").mirrors(ref, opts.mirrors),
-    digest = opts.digest,
-  })
+  local function fetch(verify)
+    return oci.pull(ref, {
+      platform = opts.platform or "linux/amd64",
+      pull = opts.pull,
+      insecure = opts.insecure,
+      cache_dir = opts.cache_dir,
+      mirrors = require("banger.config").mirrors(ref, opts.mirrors),
+      digest = opts.digest,
+      verify = verify,
+    })
+  end
+  local img, err = timed("pull", fetch, "read")
   -- banger.oci's messages already say "pulling <ref>: ..."
   if not img then raise(err) end
+  repull[img] = function() return fetch("now") end
   M.info("%s: %s (%s), %d layer%s", img.ref, img.digest, img.platform, #img.layers,
     #img.layers == 1 and "" or "s")
   return img
@@ -110,18 +120,26 @@ end
 ---@field devices? "skip"|"keep"  device nodes and fifos (default skip)
 ---@field xattrs? "drop"|"keep"   extended attributes (default drop)
 
---- Replays the image's layers, oldest first, into an in-memory tree.
+--- Replays the image's layers, oldest first, into an in-memory tree. A cached layer blob that
+--- turns out damaged as it is read is fetched again (the pull rehashes everything), once.
 ---@param img table  from banger.pull
 ---@param opts? banger.FlattenOpts
 ---@return userdata tree  a banger.tree
 function M.flatten(img, opts)
   opts = check_opts(opts, { devices = 1, xattrs = 1 }, "flatten")
   local tree = require "banger.tree"
-  local t, err = timed("flatten", tree.from_layers, img.layers, {
-    devices = opts.devices or "skip",
-    xattrs = opts.xattrs or "drop",
-    image = img.ref,
-  })
+  local topts = {
+    devices = opts.devices or "skip", xattrs = opts.xattrs or "drop", image = img.ref,
+  }
+  local t, err, code = timed("flatten", tree.from_layers, img.layers, topts)
+  if not t and code == "mismatch" and repull[img] and err:find("blob digest mismatch", 1, true) then
+    M.warn("%s: the cache's copy is damaged (%s): fetching it again", img.ref, err)
+    local again, perr = timed("pull", repull[img])
+    if not again then raise(perr) end
+    repull[img] = nil
+    img.layers = again.layers
+    t, err = timed("flatten", tree.from_layers, img.layers, topts)
+  end
   if not t then raise(string.format("flattening %s: %s", img.ref, err)) end
   local st = t:stats(4096)
   M.info("flattened %s: %d entries, %s of files", img.ref, st.entries, sizes.format(st.bytes))
@@ -239,14 +257,19 @@ function M.build(tree, opts)
   return fs
 end
 
---- Records what --json prints and prints a closing line.
+--- Records what --json prints and prints a closing line. The image's sha256 takes a read of the
+--- whole image: it is computed for --json, and otherwise when `result.sha256` is first read.
 ---@param r table  image, digest, platform, output
 function M.report(r)
   local digest = require "banger.digest"
   local f = r.fleet or {}
   -- an image written from a verified artifact has a known sha256: no second pass over it
   local sum, size = f.sha256, f.size
-  if not sum then sum, size = digest.file(r.output) end
+  if not size then
+    local h = io.open(r.output, "rb")
+    size = h and h:seek("end")
+    if h then h:close() end
+  end
   local result = {
     image = r.image,
     digest = r.digest,
@@ -262,6 +285,16 @@ function M.report(r)
     warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
     dropped = M.dropped or 0,
   }
+  if not sum and runtime.json then
+    result.sha256 = (digest.file(r.output))
+  elseif not sum then
+    setmetatable(result, { __index = function(t, k)
+      if k ~= "sha256" then return nil end
+      local later = digest.file(r.output)
+      rawset(t, "sha256", later)
+      return later
+    end })
+  end
   runtime.set_result(result)
   if not runtime.json then
     M.info("wrote %s (%s) from %s", r.output, sizes.format(size or 0), r.image)
