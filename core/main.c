@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@
 /* C modules, registered in package.preload; nothing is put in the globals but `args`. */
 static const luaL_Reg preloads[] = {
   {"banger.digest", luaopen_banger_digest},
+  {"banger.elf", luaopen_banger_elf},
   {"banger.ext4", luaopen_banger_ext4},
   {"banger.oci", luaopen_banger_oci},
   {"banger.runtime", luaopen_banger_runtime},
@@ -144,46 +144,6 @@ static char *default_cache_dir(void)
   if (n < 0 || (size_t)n >= sizeof(buf))
     return NULL;
   return strdup(buf);
-}
-
-/* The directory holding this executable, used to find the guest agent built beside it. */
-static char *exe_dir(void)
-{
-  char buf[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof(buf) - 1);
-  char *slash;
-
-  if (n <= 0)
-    return NULL;
-  buf[n] = '\0';
-  slash = strrchr(buf, '/');
-  if (slash == NULL)
-    return NULL;
-  *slash = '\0';
-  return strdup(buf);
-}
-
-static char *find_agent(const char *dir)
-{
-  static const char *const candidates[] = {
-    "%s/banger-vsock-agent",
-    "%s/../libexec/banger/banger-vsock-agent",
-  };
-  char buf[PATH_MAX];
-  struct stat st;
-  size_t i;
-  int n;
-
-  if (getenv("BANGER_AGENT") != NULL)
-    return strdup(getenv("BANGER_AGENT"));
-  if (dir == NULL)
-    return NULL;
-  for (i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-    n = snprintf(buf, sizeof(buf), candidates[i], dir);
-    if (n > 0 && (size_t)n < sizeof(buf) && stat(buf, &st) == 0 && S_ISREG(st.st_mode))
-      return strdup(buf);
-  }
-  return NULL;
 }
 
 /* package.searchers entry for the standard library: BANGER_LUA_PATH if set, else the copy
@@ -359,8 +319,6 @@ int main(int argc, char **argv)
   struct options o;
   lua_State *L = NULL;
   char *cache_dir = NULL;
-  char *dir = NULL;
-  char *agent = NULL;
   const char *errmsg = NULL;
   double t0 = now();
   int status;
@@ -383,13 +341,10 @@ int main(int argc, char **argv)
       goto out;
     }
   }
-  dir = exe_dir();
-  agent = find_agent(dir);
   bg_runtime.recipe = o.recipe;
   bg_runtime.cache_dir = o.cache_dir ? o.cache_dir : cache_dir;
   bg_runtime.verbosity = o.verbosity;
   bg_runtime.json = o.json;
-  bg_runtime.agent_path = agent;
   if (o.verbosity == 0 || (o.progress != NULL && strcmp(o.progress, "none") == 0))
     bg_runtime.progress = "none";
   else if (o.progress != NULL && strcmp(o.progress, "plain") == 0)
@@ -440,7 +395,5 @@ out:
     lua_close(L);
   free(o.args);
   free(cache_dir);
-  free(dir);
-  free(agent);
   return rc;
 }

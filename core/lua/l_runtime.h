@@ -8,7 +8,6 @@ struct bg_runtime {
   const char *recipe;    /* path as given on the command line */
   const char *cache_dir; /* resolved OCI cache directory */
   const char *progress;  /* "bar", "plain" or "none" */
-  const char *agent_path; /* the built banger-vsock-agent, if known */
   const char *assets_dir; /* where assets/ lives, if known */
   int verbosity;         /* 0 quiet, 1 normal, 2 verbose */
   int json;              /* --json given */

@@ -108,20 +108,63 @@ function M.asset(name)
   return must("asset " .. name, runtime.asset(name))
 end
 
---- The banger-vsock-agent binary to inject: opts.agent, else the one built with banger-build.
----@param path? string
----@return string
-function M.agent_path(path)
-  path = path or runtime.agent_path
-  if not path then
-    raise("no banger-vsock-agent binary found: build it (make) or set BANGER_AGENT")
+local AGENT_ASSET = "^agents/banger%-vsock%-agent%."
+
+---@class banger.guest.Agent
+---@field arch string      the OCI architecture it runs ("arm64")
+---@field machine string   its ELF machine as file(1) names it ("aarch64")
+---@field sha256 string
+---@field source string    the compiled-in asset ("agents/banger-vsock-agent.arm64") or a host file
+---@field bytes? string    the binary, when compiled in
+---@field from? string     the host file, when given
+
+--- The banger-vsock-agent for a platform: of the agents compiled into banger-build, the one
+--- whose ELF machine runs the platform's architecture; or the host file `path`, checked the same
+--- way. A platform no agent runs is an error naming the platforms there are agents for.
+---@param platform? string  "linux/amd64" (default), "linux/arm64/v8", ...
+---@param path? string      a host file to inject instead of the compiled-in agent
+---@return banger.guest.Agent
+function M.agent(platform, path)
+  platform = platform or "linux/amd64"
+  local arch = type(platform) == "string" and platform:match("^[^/]+/([^/]+)")
+  if not arch then raise(string.format("agent: bad platform %q", tostring(platform))) end
+  local elf, digest = require "banger.elf", require "banger.digest"
+  if path then
+    local f, err = io.open(path, "rb")
+    if not f then raise("agent: " .. err) end
+    local head = f:read(64) or ""
+    f:close()
+    local info, ierr = elf.identify(head)
+    if not info then raise(string.format("agent %s: %s", path, ierr)) end
+    if info.arch ~= arch then
+      raise(string.format("agent %s runs on %s, but the image is %s", path,
+        info.arch and ("linux/" .. info.arch) or (info.machine_name or "an unknown machine"),
+        platform))
+    end
+    return { from = path, arch = arch, machine = info.machine_name, source = path,
+      sha256 = must("agent " .. path, digest.file(path)) }
   end
-  return path
+  local have = {}
+  for _, name in ipairs(runtime.assets()) do
+    if name:match(AGENT_ASSET) then
+      local bytes = M.asset(name)
+      local info = elf.identify(bytes)
+      if info and info.arch == arch then
+        return { bytes = bytes, arch = arch, machine = info.machine_name, source = name,
+          sha256 = digest.sha256(bytes) }
+      end
+      have[#have + 1] = "linux/" .. (info and info.arch or "?")
+    end
+  end
+  raise(string.format("no banger-vsock-agent for %s: this banger-build has agents for %s only "
+    .. "(BANGER_AGENT_ARCHES when it is built)", platform,
+    #have > 0 and table.concat(have, ", ") or "no platform"))
 end
 
 ---@class banger.guest.AgentOpts
 ---@field dispatch table   the first-boot dispatch table (banger.distros.default() or a copy)
----@field agent? string    the banger-vsock-agent binary (default: the one built with banger-build)
+---@field platform? string the image's platform: which agent to inject (default "linux/amd64")
+---@field agent? string    a host file to inject as the agent (checked against the platform)
 
 local SERVICES = { "banger-network", "banger-vsock-agent", "banger-first-boot" }
 
@@ -131,11 +174,14 @@ local function common(tree, opts, fname)
     raise(fname .. ": opts.dispatch (a first-boot dispatch table) is required")
   end
   local P = M.PATHS
-  M.file(tree, P.agent, nil, { mode = 493, from = M.agent_path(opts.agent) })
+  local agent = M.agent(opts.platform, opts.agent)
+  M.file(tree, P.agent, agent.bytes, { mode = 493, from = agent.from })
   M.file(tree, P.network, M.asset("banger-network-bootstrap.sh"), { mode = 493 })
   M.file(tree, P.first_boot, require("banger.firstboot").render(opts.dispatch), { mode = 493 })
   M.file(tree, P.modules, M.asset("banger-vsock.conf"))
   M.file(tree, P.marker, "")
+  return { path = P.agent, arch = agent.arch, machine = agent.machine, sha256 = agent.sha256,
+    source = agent.source }
 end
 
 --- The guest side of the default recipe on a systemd guest: the vsock agent, the network
@@ -143,24 +189,28 @@ end
 --- table and its marker, the three units and their wants symlinks. All root:root.
 ---@param tree userdata
 ---@param opts banger.guest.AgentOpts
+---@return table agent  path, arch, machine, sha256 and source of the injected agent
 function M.systemd_agents(tree, opts)
-  common(tree, opts, "systemd_agents")
+  local agent = common(tree, opts, "systemd_agents")
   for _, name in ipairs(SERVICES) do
     M.file(tree, M.PATHS.units .. "/" .. name .. ".service", M.asset(name .. ".service"))
     M.systemd_enable(tree, name .. ".service")
   end
+  return agent
 end
 
 --- The same on an OpenRC guest (Alpine): /etc/init.d services enabled in the default runlevel
 --- instead of units (OpenRC's modules service reads the modules-load file too).
 ---@param tree userdata
 ---@param opts banger.guest.AgentOpts
+---@return table agent
 function M.openrc_agents(tree, opts)
-  common(tree, opts, "openrc_agents")
+  local agent = common(tree, opts, "openrc_agents")
   for _, name in ipairs(SERVICES) do
     M.file(tree, M.PATHS.initd .. "/" .. name, M.asset(name .. ".initd"), { mode = 493 })
     M.openrc_enable(tree, name)
   end
+  return agent
 end
 
 return M

@@ -200,7 +200,7 @@ function M.build(tree, opts)
 end
 
 --- Records what --json prints and prints a closing line.
----@param r table  image, digest, platform, output
+---@param r table  image, digest, platform, output; agent when one was injected
 function M.report(r)
   local digest = require "banger.digest"
   local sum, size = digest.file(r.output)
@@ -211,6 +211,7 @@ function M.report(r)
     output = r.output,
     size = size,
     sha256 = sum,
+    agent = r.agent,
     timings = M.timings,
   }
   runtime.set_result(result)
@@ -276,6 +277,7 @@ function M.run(opts)
     M.warn("%s has no OpenRC: the services will not run; use recipes/default.lua", opts.image)
   end
 
+  local agent
   timed("inject", function()
     if opts.remap then
       tree:remap(opts.remap)
@@ -283,9 +285,9 @@ function M.run(opts)
     guest.mountpoints(tree)
     local dispatch = opts.dispatch or require("banger.distros").default()
     if agents == "systemd" then
-      guest.systemd_agents(tree, { dispatch = dispatch })
+      agent = guest.systemd_agents(tree, { dispatch = dispatch, platform = img.platform })
     elseif agents == "openrc" then
-      guest.openrc_agents(tree, { dispatch = dispatch })
+      agent = guest.openrc_agents(tree, { dispatch = dispatch, platform = img.platform })
     elseif agents ~= false then
       raise(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
         tostring(agents)))
@@ -309,7 +311,8 @@ function M.run(opts)
     end
   end
   fs:close()
-  return M.report { image = img.ref, digest = img.digest, platform = img.platform, output = out }
+  return M.report { image = img.ref, digest = img.digest, platform = img.platform, output = out,
+    agent = agent }
 end
 
 return M
