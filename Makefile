@@ -10,7 +10,8 @@ DEPS = cmake make gcc pkg-config git ca-certificates \
   libssl-dev zlib1g-dev libzstd-dev \
   e2fsprogs docker-registry skopeo umoci python3 busybox dash zstd gzip valgrind \
   mmdebstrap qemu-system-x86 time bc clang libclang-rt-14-dev \
-  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file \
+  liblzma-dev liblz4-dev xz-utils lz4
 
 SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

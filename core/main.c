@@ -27,6 +27,7 @@ static const luaL_Reg preloads[] = {
   {"banger.digest", luaopen_banger_digest},
   {"banger.elf", luaopen_banger_elf},
   {"banger.ext4", luaopen_banger_ext4},
+  {"banger.kernel", luaopen_banger_kernel},
   {"banger.oci", luaopen_banger_oci},
   {"banger.runtime", luaopen_banger_runtime},
   {"banger.tree", luaopen_banger_tree},

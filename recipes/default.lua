@@ -4,7 +4,7 @@
 -- write ext4.
 --
 --   banger-build recipes/default.lua image=debian:bookworm [out=FILE] [size=2G]
---                [platform=linux/amd64]
+--                [platform=linux/amd64] [kernel=DIR]
 local banger = require "banger"
 local distros = require "banger.distros"
 
@@ -13,6 +13,8 @@ return banger.run {
   out = args.out,
   size = args.size,
   platform = args.platform or "linux/amd64",
+  -- kernel=DIR: the image's kernel, initrd and uncompressed vmlinux for the VMM
+  kernel = args.kernel,
   devices = "skip",
   xattrs = "drop",
   agents = "systemd",

@@ -200,7 +200,7 @@ function M.build(tree, opts)
 end
 
 --- Records what --json prints and prints a closing line.
----@param r table  image, digest, platform, output; agent when one was injected
+---@param r table  image, digest, platform, output; agent and kernel when injected, written
 function M.report(r)
   local digest = require "banger.digest"
   local sum, size = digest.file(r.output)
@@ -212,6 +212,7 @@ function M.report(r)
     size = size,
     sha256 = sum,
     agent = r.agent,
+    kernel = r.kernel,
     timings = M.timings,
   }
   runtime.set_result(result)
@@ -238,11 +239,12 @@ end
 ---@field edit_tree? fun(tree: userdata, info: banger.distro.Info|nil)  before sizing
 ---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
 ---@field label? string
+---@field kernel? string          a directory for the image's kernel, initrd and vmlinux/Image
 
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1,
+  label = 1, kernel = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -295,6 +297,10 @@ function M.run(opts)
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
 
+  -- the kernel is found and checked before anything is written
+  local boot = opts.kernel ~= nil and
+    timed("kernel", require("banger.bootfiles").prepare, tree, opts.kernel, img.ref) or nil
+
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
   local out = opts.out or M.default_out(opts.image)
   local fs <close> = M.build(tree, {
@@ -311,8 +317,26 @@ function M.run(opts)
     end
   end
   fs:close()
+  local kernel
+  if boot then
+    local ok, res = pcall(timed, "kernel", require("banger.bootfiles").write, boot)
+    if not ok then
+      os.remove(out)
+      error(res, 0)
+    end
+    kernel = res
+    local files = { kernel.kernel.path }
+    if kernel.initrd then files[#files + 1] = kernel.initrd.path end
+    files[#files + 1] = kernel.unpacked.path
+    M.info("kernel %s from %s: wrote %s", kernel.kernel.release or "?", kernel.kernel.source,
+      table.concat(files, ", "))
+    if not kernel.initrd then
+      M.warn("%s has no initrd for %s: %s holds the kernel only", img.ref, kernel.kernel.source,
+        opts.kernel)
+    end
+  end
   return M.report { image = img.ref, digest = img.digest, platform = img.platform, output = out,
-    agent = agent }
+    agent = agent, kernel = kernel }
 end
 
 return M

@@ -1,0 +1,151 @@
+#include "outfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cleanup.h"
+
+/* mkdir -p, one component at a time; an existing non-directory is an error. */
+static int make_dirs(const char *dir, struct bg_error *err)
+{
+  char buf[PATH_MAX];
+  struct stat st;
+  size_t i, n = strlen(dir);
+
+  if (n >= sizeof(buf))
+    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", dir);
+  memcpy(buf, dir, n + 1);
+  for (i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0')
+      continue;
+    buf[i] = '\0';
+    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+      return bg_error_errno(err, errno, "cannot create directory %s", buf);
+    if (stat(buf, &st) != 0)
+      return bg_error_errno(err, errno, "cannot stat %s", buf);
+    if (!S_ISDIR(st.st_mode))
+      return bg_error_set(err, BG_EIO, "%s: not a directory", buf);
+    if (i < n)
+      buf[i] = '/';
+  }
+  return 0;
+}
+
+int bg_outfile_open(struct bg_outfile *o, const char *path, int parents, struct bg_error *err)
+{
+  const char *slash = strrchr(path, '/');
+  const char *base = slash ? slash + 1 : path;
+  size_t n;
+  mode_t mask;
+  int len;
+
+  o->fd = -1;
+  o->slot = -1;
+  o->tmp[0] = '\0';
+  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+    return bg_error_set(err, BG_EINVAL, "%s: not a file name", path);
+  if (strlen(path) >= sizeof(o->path))
+    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
+  memcpy(o->path, path, strlen(path) + 1);
+  n = slash == NULL ? 0 : (size_t)(slash - path);
+  if (slash == NULL)
+    memcpy(o->dir, ".", 2);
+  else {
+    if (n == 0)
+      n = 1; /* "/x" lives in "/" */
+    memcpy(o->dir, path, n);
+    o->dir[n] = '\0';
+  }
+  if (parents && make_dirs(o->dir, err) != 0)
+    return -1;
+  len = snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.tmp-XXXXXX", o->dir, base);
+  if (len < 0 || (size_t)len >= sizeof(o->tmp)) {
+    o->tmp[0] = '\0';
+    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
+  }
+  o->fd = mkostemp(o->tmp, O_CLOEXEC);
+  if (o->fd < 0) {
+    o->tmp[0] = '\0';
+    return bg_error_errno(err, errno, "cannot create a temporary file in %s", o->dir);
+  }
+  o->slot = bg_cleanup_add(o->tmp);
+  /* mkstemp makes 0600; an output is an ordinary file, so it gets what the umask allows */
+  mask = umask(0);
+  umask(mask);
+  if (fchmod(o->fd, 0666 & ~mask) != 0) {
+    bg_error_errno(err, errno, "cannot set the mode of %s", o->tmp);
+    bg_outfile_abort(o);
+    return -1;
+  }
+  return 0;
+}
+
+int bg_outfile_write(struct bg_outfile *o, const void *p, size_t n, struct bg_error *err)
+{
+  const char *c = p;
+  ssize_t w;
+
+  while (n > 0) {
+    w = write(o->fd, c, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return bg_error_errno(err, errno, "cannot write %s", o->path);
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int bg_outfile_commit(struct bg_outfile *o, struct bg_error *err)
+{
+  int fd = o->fd, dfd;
+
+  o->fd = -1;
+  if (fsync(fd) != 0) {
+    bg_error_errno(err, errno, "cannot sync %s", o->path);
+    close(fd);
+    goto fail;
+  }
+  if (close(fd) != 0) {
+    bg_error_errno(err, errno, "cannot close %s", o->path);
+    goto fail;
+  }
+  if (rename(o->tmp, o->path) != 0) {
+    bg_error_errno(err, errno, "cannot rename %s to %s", o->tmp, o->path);
+    goto fail;
+  }
+  bg_cleanup_forget(o->slot);
+  o->slot = -1;
+  o->tmp[0] = '\0';
+  dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0)
+    return bg_error_errno(err, errno, "cannot open %s", o->dir);
+  if (fsync(dfd) != 0) {
+    bg_error_errno(err, errno, "cannot sync %s", o->dir);
+    close(dfd);
+    return -1;
+  }
+  close(dfd);
+  return 0;
+fail:
+  bg_outfile_abort(o);
+  return -1;
+}
+
+void bg_outfile_abort(struct bg_outfile *o)
+{
+  if (o->fd >= 0)
+    close(o->fd);
+  o->fd = -1;
+  if (o->tmp[0] != '\0')
+    unlink(o->tmp);
+  o->tmp[0] = '\0';
+  bg_cleanup_forget(o->slot);
+  o->slot = -1;
+}

@@ -1,0 +1,112 @@
+local spec = require "spec"
+local tree = require "banger.tree"
+local bootfiles = require "banger.bootfiles"
+local kernel = require "banger.kernel"
+local it, eq = spec.it, spec.eq
+
+local function contains(s, part)
+  if not tostring(s):find(part, 1, true) then
+    error(string.format("%q does not contain %q", tostring(s), part), 2)
+  end
+end
+
+local function t_with(files)
+  local t = tree.new()
+  for _, f in ipairs(files) do
+    if f.target then
+      assert(t:symlink(f[1], f.target, {}))
+    else
+      assert(t:write(f[1], f[2] or "x", { mode = 420 }))
+    end
+  end
+  return t
+end
+
+it("follows the vmlinuz and initrd.img links in / (Debian)", function()
+  local t <close> = t_with {
+    { "/boot/vmlinuz-6.1.0-9-amd64" }, { "/boot/initrd.img-6.1.0-9-amd64" },
+    { "/boot/vmlinuz-6.1.0-10-amd64" }, { "/boot/initrd.img-6.1.0-10-amd64" },
+    { "/vmlinuz", target = "boot/vmlinuz-6.1.0-9-amd64" },
+    { "/initrd.img", target = "boot/initrd.img-6.1.0-9-amd64" },
+  }
+  local f = assert(bootfiles.find(t))
+  eq(f.kernel, "/vmlinuz")
+  eq(f.initrd, "/initrd.img")
+  eq(f.version, "6.1.0-9-amd64")
+end)
+
+it("takes /boot's links before /'s, and absolute link targets inside the image", function()
+  local t <close> = t_with {
+    { "/boot/vmlinuz-5", "five" }, { "/boot/vmlinuz-6", "six" },
+    { "/boot/vmlinuz", target = "/boot/vmlinuz-6" }, { "/vmlinuz", target = "boot/vmlinuz-5" },
+  }
+  local f = assert(bootfiles.find(t))
+  eq(f.kernel, "/boot/vmlinuz")
+  eq(f.version, "6")
+  eq(t:read(f.kernel), "six")
+end)
+
+it("without links, picks the newest /boot/vmlinuz-VERSION and the initrd named for it", function()
+  local t <close> = t_with {
+    { "/boot/vmlinuz-6.1.0-9-amd64" }, { "/boot/initrd.img-6.1.0-9-amd64" },
+    { "/boot/vmlinuz-6.1.0-10-amd64" }, { "/boot/initrd.img-6.1.0-10-amd64" },
+    { "/boot/config-6.1.0-11-amd64" },
+  }
+  local f = assert(bootfiles.find(t))
+  eq(f.kernel, "/boot/vmlinuz-6.1.0-10-amd64")
+  eq(f.initrd, "/boot/initrd.img-6.1.0-10-amd64")
+  -- Fedora's names, and Alpine's flavours
+  local t2 <close> = t_with { { "/boot/vmlinuz-6.5.6-300.fc39.x86_64" },
+    { "/boot/initramfs-6.5.6-300.fc39.x86_64.img" } }
+  eq(bootfiles.find(t2).initrd, "/boot/initramfs-6.5.6-300.fc39.x86_64.img")
+  local t3 <close> = t_with { { "/boot/vmlinuz-lts" }, { "/boot/initramfs-lts" } }
+  f = assert(bootfiles.find(t3))
+  eq(f.kernel, "/boot/vmlinuz-lts")
+  eq(f.initrd, "/boot/initramfs-lts")
+end)
+
+it("finds a kernel beside its modules (Fedora, Arch) and goes without an initrd", function()
+  local t <close> = t_with { { "/usr/lib/modules/6.6.1-arch1-1/vmlinuz" },
+    { "/usr/lib/modules/6.6.1-arch1-1/modules.dep" }, { "/usr/lib/modules/6.5.9-arch2-1/vmlinuz" } }
+  local f = assert(bootfiles.find(t))
+  eq(f.kernel, "/usr/lib/modules/6.6.1-arch1-1/vmlinuz")
+  eq(f.initrd, nil)
+end)
+
+it("says where it looked when there is no kernel; a dangling link is not one", function()
+  local t <close> = t_with { { "/etc/os-release", "ID=debian\n" },
+    { "/vmlinuz", target = "boot/vmlinuz-gone" }, { "/boot/vmlinuz-x", target = "/nowhere" } }
+  local f, why = bootfiles.find(t)
+  eq(f, nil)
+  eq(why, "no kernel in the image (no /boot/vmlinuz or /vmlinuz link, no /boot/vmlinuz-VERSION, "
+    .. "no /usr/lib/modules/VERSION/vmlinuz)")
+  local msg = spec.raises(function() bootfiles.prepare(t, "out", "x:1") end)
+  contains(msg, "kernel=out: x:1 has no kernel in the image")
+  contains(msg, "install one in the image")
+end)
+
+it("refuses a kernel file that is not a kernel, naming it", function()
+  local t <close> = t_with { { "/boot/vmlinuz-1", "#!/bin/sh\necho hi\n" } }
+  local msg = spec.raises(function() bootfiles.prepare(t, "out", "x:1") end)
+  contains(msg, "kernel: /boot/vmlinuz-1 in x:1: not a kernel")
+end)
+
+it("probes and unpacks through banger.kernel, with nil, message, code for bad input", function()
+  local info, err, code = kernel.probe("nope")
+  eq(info, nil)
+  contains(err, "not a kernel")
+  eq(code, "invalid")
+  local u
+  u, err = kernel.unpack("nope", "unpack-dir")
+  eq(u, nil)
+  contains(err, "not a kernel")
+  -- nothing half-written: the directory is made, but holds nothing
+  eq(io.open("unpack-dir/vmlinux"), nil)
+  spec.raises(function() kernel.unpack("x", "d", { max_bytes = 0 }) end, "max_bytes must be positive")
+  eq(kernel.save("saved/a/b", "bytes"), 5)
+  local f = assert(io.open("saved/a/b", "rb"))
+  eq(f:read("a"), "bytes")
+  f:close()
+end)
+
+spec.done()
