@@ -277,6 +277,32 @@ BG_TEST(zstd_skippable_frame_first)
   free(elf);
 }
 
+/* Probing len bytes of bz fails with a message containing needle. */
+static void probe_fails(const unsigned char *bz, size_t len, const char *needle)
+{
+  struct bg_kernel_info info;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_kernel_probe(bz, len, &info, &err), -1);
+  CHECK_INT(err.code, BG_EINVAL);
+  CHECK_CONTAINS(err.msg, needle);
+}
+
+/* Unpacking len bytes of buf fails with a message containing needle, writing nothing. */
+static void unpack_fails(const unsigned char *buf, size_t len, const char *needle)
+{
+  struct bg_kernel_unpacked u;
+  struct bg_error err;
+  struct bg_buf out;
+
+  bg_error_clear(&err);
+  bg_buf_init(&out, MAX);
+  CHECK_INT(bg_kernel_unpack(buf, len, MAX, to_buf, &out, &u, &err), -1);
+  CHECK_CONTAINS(err.msg, needle);
+  bg_buf_free(&out);
+}
+
 BG_TEST(payload_must_be_an_x86_elf)
 {
   static const char text[] = "this is not an ELF file, just text that compresses well well well";
@@ -284,23 +310,14 @@ BG_TEST(payload_must_be_an_x86_elf)
   unsigned char *c = pack(BG_COMP_GZIP, (const unsigned char *)text, sizeof(text), &clen);
   unsigned char *bz = bzimage(c, clen, sizeof(text), &blen);
   unsigned char *elf;
-  struct bg_kernel_unpacked u;
-  struct bg_error err;
-  struct bg_buf out;
 
-  bg_error_clear(&err);
-  bg_buf_init(&out, MAX);
-  CHECK_INT(bg_kernel_unpack(bz, blen, MAX, to_buf, &out, &u, &err), -1);
-  CHECK_CONTAINS(err.msg, "the decompressed bzImage payload is not an ELF file");
+  unpack_fails(bz, blen, "the decompressed bzImage payload is not an ELF file");
   free(bz);
   free(c);
   elf = fake_elf(BG_EM_AARCH64, 4096, &elen);
   c = pack(BG_COMP_GZIP, elf, elen, &clen);
   bz = bzimage(c, clen, (uint32_t)elen, &blen);
-  bg_error_clear(&err);
-  bg_buf_reset(&out);
-  CHECK_INT(bg_kernel_unpack(bz, blen, MAX, to_buf, &out, &u, &err), -1);
-  CHECK_CONTAINS(err.msg, "an ELF for machine 183, not x86");
+  unpack_fails(bz, blen, "an ELF for machine 183, not x86");
   free(bz);
   free(c);
   /* program headers said to lie past the end */
@@ -308,11 +325,7 @@ BG_TEST(payload_must_be_an_x86_elf)
   elf[33] = 0xff;
   c = pack(BG_COMP_GZIP, elf, elen, &clen);
   bz = bzimage(c, clen, (uint32_t)elen, &blen);
-  bg_error_clear(&err);
-  bg_buf_reset(&out);
-  CHECK_INT(bg_kernel_unpack(bz, blen, MAX, to_buf, &out, &u, &err), -1);
-  CHECK_CONTAINS(err.msg, "ELF program headers (1 at 65535) outside the");
-  bg_buf_free(&out);
+  unpack_fails(bz, blen, "ELF program headers (1 at 65535) outside the");
   free(bz);
   free(c);
   free(elf);
@@ -327,43 +340,27 @@ BG_TEST(bzimage_header_bounds)
   struct bg_kernel_info info;
   struct bg_error err;
 
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_probe(bz, 0x24f, &info, &err), -1);
-  CHECK_CONTAINS(err.msg, "truncated bzImage: 591 bytes");
-  /* payload_length past the end of the file */
-  bz[0x24f] = 0x7f;
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_probe(bz, blen, &info, &err), -1);
-  CHECK_CONTAINS(err.msg, "is outside the");
+  probe_fails(bz, 0x24f, "truncated bzImage: 591 bytes");
+  bz[0x24f] = 0x7f; /* payload_length past the end of the file */
+  probe_fails(bz, blen, "is outside the");
   bz[0x24f] = 0;
-  /* payload_offset past the end */
-  bz[0x24b] = 0x7f;
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_probe(bz, blen, &info, &err), -1);
-  CHECK_CONTAINS(err.msg, "is outside the");
+  bz[0x24b] = 0x7f; /* payload_offset past the end */
+  probe_fails(bz, blen, "is outside the");
   bz[0x24b] = 0;
-  /* more setup sectors than the file has */
-  bz[0x1f1] = 0xff;
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_probe(bz, 4096, &info, &err), -1);
-  CHECK_CONTAINS(err.msg, "255 setup sectors");
+  bz[0x1f1] = 0xff; /* more setup sectors than the file has */
+  probe_fails(bz, 4096, "255 setup sectors");
   bz[0x1f1] = 1;
+  bz[0x206] = 0x04; /* an old boot protocol has no payload fields */
+  probe_fails(bz, blen, "boot protocol 2.04 predates 2.08");
+  bz[0x206] = 0x0f;
+  bz[0x1fe] = 0;
+  probe_fails(bz, blen, "0xAA55 boot flag");
+  bz[0x1fe] = 0x55;
   /* a version string pointer outside the setup code is ignored, not followed */
   bz[0x20f] = 0x7f;
   bg_error_clear(&err);
   CHECK_INT(bg_kernel_probe(bz, blen, &info, &err), 0);
   CHECK_STR(info.version, "");
-  bz[0x20f] = 0x01;
-  /* an old boot protocol has no payload fields */
-  bz[0x206] = 0x04;
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_probe(bz, blen, &info, &err), -1);
-  CHECK_CONTAINS(err.msg, "boot protocol 2.04 predates 2.08");
-  bz[0x206] = 0x0f;
-  bz[0x1fe] = 0;
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_probe(bz, blen, &info, &err), -1);
-  CHECK_CONTAINS(err.msg, "0xAA55 boot flag");
   free(bz);
   free(c);
   free(elf);
@@ -375,22 +372,10 @@ BG_TEST(unsupported_and_unknown)
   static const unsigned char zboot[16] = {'M', 'Z', 0, 0, 'z', 'i', 'm', 'g'};
   size_t blen;
   unsigned char *bz = bzimage(bz2, sizeof(bz2), 0, &blen);
-  struct bg_kernel_info info;
-  struct bg_kernel_unpacked u;
-  struct bg_error err;
-  struct bg_buf out;
 
-  bg_error_clear(&err);
-  bg_buf_init(&out, MAX);
-  CHECK_INT(bg_kernel_unpack(bz, blen, MAX, to_buf, &out, &u, &err), -1);
-  CHECK_CONTAINS(err.msg, "bzip2 payloads are not supported (gzip, zstd, xz, lzma and lz4 are)");
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_probe(zboot, sizeof(zboot), &info, &err), -1);
-  CHECK_CONTAINS(err.msg, "EFI zboot");
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_probe("#!/bin/sh\necho not a kernel\n", 28, &info, &err), -1);
-  CHECK_CONTAINS(err.msg, "not a kernel");
-  bg_buf_free(&out);
+  unpack_fails(bz, blen, "bzip2 payloads are not supported (gzip, zstd, xz, lzma and lz4 are)");
+  probe_fails(zboot, sizeof(zboot), "EFI zboot");
+  probe_fails((const unsigned char *)"#!/bin/sh\necho not a kernel\n", 28, "not a kernel");
   free(bz);
 }
 
@@ -427,10 +412,7 @@ BG_TEST(arm64_image_gzipped)
   img[56] = 'X';
   free(c);
   c = pack(BG_COMP_GZIP, img, n, &clen);
-  bg_buf_reset(&out);
-  bg_error_clear(&err);
-  CHECK_INT(bg_kernel_unpack(c, clen, MAX, to_buf, &out, &u, &err), -1);
-  CHECK_CONTAINS(err.msg, "neither an ELF file nor an arm64 Image");
+  unpack_fails(c, clen, "neither an ELF file nor an arm64 Image");
   bg_buf_free(&out);
   free(c);
   free(img);
