@@ -109,4 +109,16 @@ it("probes and unpacks through banger.kernel, with nil, message, code for bad in
   f:close()
 end)
 
+it("takes no version from a name with characters no kernel version has", function()
+  local t <close> = t_with { { "/boot/vmlinuz-6.1\27[31m" }, { "/boot/initrd.img-6.1\27[31m" } }
+  local f, why = bootfiles.find(t)
+  eq(f, nil)
+  contains(why, "no kernel in the image")
+  local t2 <close> = t_with { { "/boot/vmlinuz-6.1\27[31m" },
+    { "/vmlinuz", target = "boot/vmlinuz-6.1\27[31m" } }
+  f = assert(bootfiles.find(t2))
+  eq(f.kernel, "/vmlinuz")
+  eq(f.version, nil)
+end)
+
 spec.done()

@@ -8,7 +8,7 @@ local raise = require("banger.errors").raise
 
 --- Caps on what is read from the image (its files are untrusted) and written out.
 M.KERNEL_MAX = 256 * 1024 * 1024
-M.INITRD_MAX = 1024 * 1024 * 1024
+M.INITRD_MAX = 512 * 1024 * 1024
 M.UNPACKED_MAX = 512 * 1024 * 1024
 
 --- The names written into the directory (the uncompressed kernel is vmlinux or Image).
@@ -20,6 +20,14 @@ local INITRD_LINKS = { "/boot/initrd.img", "/initrd.img" }
 -- Initrd names for kernel VERSION, by distribution family.
 local INITRD_FOR = { "/boot/initrd.img-%s", "/boot/initramfs-%s.img", "/boot/initrd-%s",
   "/boot/initramfs-%s", "/usr/lib/modules/%s/initrd" }
+
+-- A version taken from a file name in the image: only the characters kernel versions use, so
+-- nothing else reaches a path pattern or a terminal.
+local function version_of(name, pattern)
+  local v = name:match(pattern)
+  if v and v:match("^[%w%.%-_+~]+$") then return v end
+  return nil
+end
 
 local function is_file(tree, path)
   local st = tree:stat(path, { follow = true })
@@ -73,13 +81,16 @@ local function newest_kernel(tree)
     end
   end
   for _, name in ipairs(children(tree, "/boot")) do
-    local v = name:match("^vmlinuz%-(.+)$") or name:match("^vmlinux%-(.+)$")
+    local v = version_of(name, "^vmlinuz%-(.+)$") or version_of(name, "^vmlinux%-(.+)$")
     if v then consider("/boot/" .. name, v) end
   end
   if not best then
     -- Fedora and Arch keep the kernel beside its modules
     for _, dir in ipairs { "/usr/lib/modules", "/lib/modules" } do
-      for _, v in ipairs(children(tree, dir)) do consider(dir .. "/" .. v .. "/vmlinuz", v) end
+      for _, name in ipairs(children(tree, dir)) do
+        local v = version_of(name, "^(.+)$")
+        if v then consider(dir .. "/" .. v .. "/vmlinuz", v) end
+      end
       if best then break end
     end
   end
@@ -103,7 +114,7 @@ function M.find(tree)
     if is_file(tree, p) then
       found.kernel = p
       local st = tree:stat(p, { follow = false })
-      found.version = st.type == "symlink" and st.target:match("vmlinu[zx]%-([^/]+)$") or nil
+      found.version = st.type == "symlink" and version_of(st.target, "vmlinu[zx]%-([^/]+)$") or nil
       break
     end
   end
