@@ -7,8 +7,8 @@ CMAKE_FLAGS ?=
 # Every Debian package the build, the tests and the benchmarks need: one list, in one place.
 DEPS = cmake make gcc pkg-config git ca-certificates \
   liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libarchive-dev libext2fs-dev \
-  libssl-dev zlib1g-dev libzstd-dev \
-  e2fsprogs docker-registry skopeo umoci python3 busybox dash zstd gzip valgrind \
+  libssl-dev zlib1g-dev libzstd-dev libjansson-dev \
+  e2fsprogs docker-registry skopeo umoci python3 busybox dash zstd gzip valgrind openssl \
   mmdebstrap qemu-system-x86 time bc clang libclang-rt-14-dev \
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static file \
   liblzma-dev liblz4-dev xz-utils lz4

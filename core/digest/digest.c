@@ -70,27 +70,19 @@ int bg_sha256_buf(const void *p, size_t n, unsigned char out[BG_SHA256_LEN],
   return 0;
 }
 
-int bg_sha256_file(const char *path, unsigned char out[BG_SHA256_LEN], uint64_t *size,
-                   struct bg_error *err)
+int bg_sha256_fd(int fd, const char *name, unsigned char out[BG_SHA256_LEN], uint64_t *size,
+                 struct bg_error *err)
 {
   struct bg_sha256 *h = NULL;
   unsigned char *block = NULL;
   const size_t blocksize = 1 << 20;
   uint64_t total = 0;
-  int fd = -1;
   int rc = -1;
   ssize_t n;
 
-  fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    bg_error_errno(err, errno, "cannot open %s", path);
-    if (errno == ENOENT)
-      err->code = BG_ENOTFOUND;
-    goto out;
-  }
   block = malloc(blocksize);
   if (block == NULL) {
-    bg_error_set(err, BG_ENOMEM, "out of memory hashing %s", path);
+    bg_error_set(err, BG_ENOMEM, "out of memory hashing %s", name);
     goto out;
   }
   h = bg_sha256_new(err);
@@ -101,7 +93,7 @@ int bg_sha256_file(const char *path, unsigned char out[BG_SHA256_LEN], uint64_t 
     if (n < 0 && errno == EINTR)
       continue;
     if (n < 0) {
-      bg_error_errno(err, errno, "cannot read %s", path);
+      bg_error_errno(err, errno, "cannot read %s", name);
       goto out;
     }
     if (n == 0)
@@ -118,8 +110,23 @@ int bg_sha256_file(const char *path, unsigned char out[BG_SHA256_LEN], uint64_t 
 out:
   bg_sha256_free(h);
   free(block);
-  if (fd >= 0)
-    close(fd);
+  return rc;
+}
+
+int bg_sha256_file(const char *path, unsigned char out[BG_SHA256_LEN], uint64_t *size,
+                   struct bg_error *err)
+{
+  int fd, rc;
+
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    bg_error_errno(err, errno, "cannot open %s", path);
+    if (errno == ENOENT)
+      err->code = BG_ENOTFOUND;
+    return -1;
+  }
+  rc = bg_sha256_fd(fd, path, out, size, err);
+  close(fd);
   return rc;
 }
 

@@ -25,6 +25,9 @@ int bg_sha256_buf(const void *p, size_t n, unsigned char out[BG_SHA256_LEN],
                   struct bg_error *err);
 int bg_sha256_file(const char *path, unsigned char out[BG_SHA256_LEN], uint64_t *size,
                    struct bg_error *err);
+/* Hashes what is left to read of fd; name is for messages. */
+int bg_sha256_fd(int fd, const char *name, unsigned char out[BG_SHA256_LEN], uint64_t *size,
+                 struct bg_error *err);
 void bg_hex(const unsigned char *in, size_t n, char *out);
 
 /* A parsed digest: only sha256 is accepted (the algorithm every registry uses). */

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "ext4_internal.h"
-#include "../util/cleanup.h"
+#include "../util/tmpfile.h"
 #include "../digest/digest.h"
 
 #define LPF_INO 11 /* lost+found, where mkfs.ext4 puts it */
@@ -579,7 +579,8 @@ static int sync_path(const char *path, int dir, struct bg_error *err)
 int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_tree *tree,
                    struct bg_error *err)
 {
-  char dir[PATH_MAX], tmp[PATH_MAX];
+  char dir[PATH_MAX], prefix[PATH_MAX];
+  struct bg_tmpfile t = {.fd = -1};
   struct ext2_super_block param;
   struct writer wr;
   struct need nd;
@@ -587,8 +588,7 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
   ext2_filsys fs = NULL;
   uint64_t size = opts->size - opts->size % BG_EXT4_BLOCK_SIZE, fb, ni, want;
   time_t now = opts->have_time ? (time_t)opts->time : time(NULL);
-  int fd, ok = 0, made = 0, ret = -1, n, slot = -1;
-  mode_t mask;
+  int ret = -1, n;
   errcode_t rc;
 
   memset(&wr, 0, sizeof(wr));
@@ -617,26 +617,21 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
                         (unsigned long long)(want >> 20));
   }
 
-  n = snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-XXXXXX", dir, base);
-  if (n < 0 || (size_t)n >= sizeof(tmp))
+  /* written as .NAME.tmp-PID-XXXXXX, locked while open (util/tmpfile.h); such files left by
+   * a build killed with -9 are swept here, by the next build into the directory */
+  n = snprintf(prefix, sizeof(prefix), ".%s.tmp-", base);
+  if (n < 0 || (size_t)n >= sizeof(prefix) || strlen(dir) + (size_t)n + 24 >= PATH_MAX)
     return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
-  fd = mkstemp(tmp);
-  if (fd < 0)
-    return bg_error_errno(err, errno, "cannot create a temporary file in %s", dir);
-  made = 1;
-  slot = bg_cleanup_add(tmp);
-  /* mkstemp makes 0600; an image is an ordinary output file, so it gets what the umask allows */
-  mask = umask(0);
-  umask(mask);
-  if (fchmod(fd, 0666 & ~mask) != 0 || ftruncate(fd, (off_t)size) != 0) {
-    bg_error_errno(err, errno, "cannot size %s", tmp);
-    close(fd);
+  bg_tmpfile_sweep(dir, NULL);
+  if (bg_tmpfile_open(&t, dir, prefix, 0666, err) != 0)
+    return -1;
+  if (ftruncate(t.fd, (off_t)size) != 0) {
+    bg_error_errno(err, errno, "cannot size %s", t.path);
     goto out;
   }
-  close(fd);
 
   fill_param(&param, opts, size, inode_count(opts, size, &nd));
-  rc = ext2fs_initialize(tmp, EXT2_FLAG_64BITS, &param, unix_io_manager, &fs);
+  rc = ext2fs_initialize(t.path, EXT2_FLAG_64BITS, &param, unix_io_manager, &fs);
   if (rc != 0) {
     bg_ext4_fail(err, rc, "while formatting %s", path);
     goto out;
@@ -663,23 +658,16 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
     bg_ext4_fail(err, rc, "while writing %s", path);
     goto out;
   }
-  if (sync_path(tmp, 0, err) != 0)
+  if (sync_path(t.path, 0, err) != 0 || bg_tmpfile_commit(&t, path, err) != 0 ||
+      bg_tmpfile_close(&t, err) != 0)
     goto out;
-  if (rename(tmp, path) != 0) {
-    bg_error_errno(err, errno, "cannot rename %s to %s", tmp, path);
-    goto out;
-  }
-  made = 0;
   if (sync_path(dir, 1, err) != 0)
     goto out;
-  ok = 1;
   ret = 0;
 out:
   if (fs != NULL)
     ext2fs_free(fs); /* discards: nothing more reaches the file */
-  if (made && !ok)
-    unlink(tmp);
-  bg_cleanup_forget(slot);
+  bg_tmpfile_discard(&t);
   free(wr.w);
   return ret;
 }

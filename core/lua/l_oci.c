@@ -3,7 +3,6 @@
 
 #include "l_common.h"
 
-#include <lua-cjson.h>
 #include "l_runtime.h"
 #include "../oci/cache.h"
 #include "../oci/oci.h"
@@ -42,15 +41,48 @@ static int oci_parse_ref(lua_State *L)
   return 1;
 }
 
-/* cjson.decode(s), with cjson opened directly so a sandboxed `require` does not matter. */
-static void push_json(lua_State *L, const char *s, size_t n)
+/* A JSON value as Lua data, the way lua-cjson decodes it (null is cjson.null, the light
+ * userdata NULL), straight from the document the core parsed: the config is parsed once. Depth
+ * is bounded by the parser's cap. */
+static void push_json(lua_State *L, const json_t *v)
 {
-  lua_pushcfunction(L, luaopen_cjson);
-  lua_call(L, 0, 1);
-  lua_getfield(L, -1, "decode");
-  lua_remove(L, -2);
-  lua_pushlstring(L, s, n);
-  lua_call(L, 1, 1);
+  const char *key;
+  json_t *item;
+  size_t i;
+
+  luaL_checkstack(L, 3, "JSON nested too deeply");
+  switch (json_typeof(v)) {
+  case JSON_OBJECT:
+    lua_createtable(L, 0, (int)json_object_size(v));
+    json_object_foreach((json_t *)v, key, item) {
+      push_json(L, item);
+      lua_setfield(L, -2, key);
+    }
+    break;
+  case JSON_ARRAY:
+    lua_createtable(L, (int)json_array_size(v), 0);
+    json_array_foreach(v, i, item) {
+      push_json(L, item);
+      lua_rawseti(L, -2, (lua_Integer)i + 1);
+    }
+    break;
+  case JSON_STRING:
+    lua_pushlstring(L, json_string_value(v), json_string_length(v));
+    break;
+  case JSON_INTEGER:
+    lua_pushinteger(L, (lua_Integer)json_integer_value(v));
+    break;
+  case JSON_REAL:
+    lua_pushnumber(L, (lua_Number)json_real_value(v));
+    break;
+  case JSON_TRUE:
+  case JSON_FALSE:
+    lua_pushboolean(L, json_is_true(v));
+    break;
+  default:
+    lua_pushlightuserdata(L, NULL);
+    break;
+  }
 }
 
 static void push_image(lua_State *L, const struct bg_oci_image *img)
@@ -62,7 +94,7 @@ static void push_image(lua_State *L, const struct bg_oci_image *img)
   set_str(L, "digest", img->digest);
   set_str(L, "media_type", img->media_type);
   set_str(L, "platform", img->platform);
-  push_json(L, img->config, img->config_len);
+  push_json(L, img->config);
   lua_setfield(L, -2, "config");
   lua_createtable(L, (int)img->nlayers, 0);
   for (i = 0; i < img->nlayers; i++) {
@@ -150,20 +182,40 @@ static int oci_pull(lua_State *L)
   return 1;
 }
 
-static int add_removed(void *ctx, const char *digest)
-{
-  lua_State *L = ctx;
+struct lists {
+  lua_State *L;
+  int removed, repaired; /* absolute stack indexes of the two result tables */
+};
 
-  lua_pushstring(L, digest);
-  lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+static int add_line(lua_State *L, int idx, const char *s)
+{
+  lua_pushstring(L, s);
+  lua_rawseti(L, idx, (lua_Integer)lua_rawlen(L, idx) + 1);
   return 0;
 }
 
+static int add_removed(void *ctx, const char *digest)
+{
+  struct lists *l = ctx;
+
+  return add_line(l->L, l->removed, digest);
+}
+
+static int add_repaired(void *ctx, const char *what)
+{
+  struct lists *l = ctx;
+
+  return add_line(l->L, l->repaired, what);
+}
+
+/* gc: the removed digests; verify: those and the index entries repaired. */
 static int cache_op(lua_State *L, int gc)
 {
   const char *dir = luaL_optstring(L, 1, bg_runtime.cache_dir);
+  struct lists l = {L, 0, 0};
   struct bg_cache *c;
   struct bg_error err;
+  int rc;
 
   if (dir == NULL || dir[0] == '\0')
     return luaL_error(L, "no cache directory given");
@@ -172,9 +224,18 @@ static int cache_op(lua_State *L, int gc)
   if (bg_cache_open(dir, c, &err) != 0)
     return bg_lua_fail(L, &err);
   lua_newtable(L);
-  if ((gc ? bg_cache_gc(c, add_removed, L, &err) : bg_cache_verify(c, add_removed, L, &err)) != 0)
+  l.removed = lua_gettop(L);
+  lua_newtable(L);
+  l.repaired = lua_gettop(L);
+  if (gc)
+    rc = bg_cache_gc(c, add_removed, &l, &err);
+  else
+    rc = bg_cache_verify(c, add_removed, add_repaired, &l, &err);
+  if (rc != 0)
     return bg_lua_fail(L, &err);
-  return 1;
+  if (gc)
+    lua_pop(L, 1);
+  return gc ? 1 : 2;
 }
 
 static int oci_verify_cache(lua_State *L)

@@ -35,7 +35,9 @@ struct bg_creds {
   char secret[4096];
   char source[256]; /* where they came from, for messages; never the secret */
 };
-int bg_creds_lookup(const char *registry, struct bg_creds *c, struct bg_error *err);
+/* A docker-credential-<name> helper gets helper_timeout seconds to answer, and 64 KiB. */
+int bg_creds_lookup(const char *registry, double helper_timeout, struct bg_creds *c,
+                    struct bg_error *err);
 void bg_creds_wipe(struct bg_creds *c);
 
 /* Base64 (standard alphabet); returns the decoded length or -1. out holds n*3/4+1 bytes. */

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "json.h"
 #include "../util/buf.h"
+#include "../util/clock.h"
+#include "../util/json.h"
 
 #define CONFIG_MAX (1 << 20)
 #define HELPER_REPLY_MAX (64 << 10)
@@ -107,15 +109,15 @@ static int key_matches(const char *key, const char *registry)
   return strncmp(key, registry, n) == 0 && (key[n] == '\0' || key[n] == '/');
 }
 
-static const struct bg_json *find_host(const struct bg_json *obj, const char *registry)
+static const json_t *find_host(const json_t *obj, const char *registry)
 {
-  const struct bg_json *v;
+  const char *key;
+  json_t *v;
 
-  if (obj == NULL || obj->type != BG_JSON_OBJECT)
-    return NULL;
-  for (v = obj->child; v != NULL; v = v->next)
-    if (key_matches(v->key, registry))
+  json_object_foreach((json_t *)obj, key, v) {
+    if (key_matches(key, registry))
       return v;
+  }
   return NULL;
 }
 
@@ -130,28 +132,77 @@ static int set_creds(struct bg_creds *c, const char *user, const char *secret, c
   return 0;
 }
 
-/* Runs docker-credential-<helper> get, writing the registry to its stdin. */
-static int run_helper(const char *helper, const char *registry, struct bg_creds *c,
-                      struct bg_error *err)
+static int valid_helper_name(const char *helper)
 {
-  char prog[300], block[4096];
-  int in[2] = {-1, -1}, out[2] = {-1, -1};
-  struct bg_json_doc *doc = NULL;
-  struct bg_buf reply;
-  const char *user, *secret;
-  pid_t pid = -1;
-  ssize_t n;
-  int status, rc = -1;
   size_t i;
 
-  bg_buf_init(&reply, HELPER_REPLY_MAX);
   for (i = 0; helper[i] != '\0'; i++)
     if (!((helper[i] >= 'a' && helper[i] <= 'z') || (helper[i] >= 'A' && helper[i] <= 'Z') ||
           (helper[i] >= '0' && helper[i] <= '9') || helper[i] == '-' || helper[i] == '_' ||
           helper[i] == '.'))
-      return bg_error_set(err, BG_EINVAL, "invalid credential helper name '%.64s'", helper);
-  if (i == 0 || i > 64)
+      return 0;
+  return i > 0 && i <= 64;
+}
+
+/* Reads the helper's stdout until it closes, while the helper runs: a reply over the cap or
+ * past the deadline stops it (the whole process group, so a child holding the pipe goes too).
+ * 0 at the end of the reply, -1 with err set. */
+static int read_reply(int fd, pid_t pid, const char *prog, double timeout, struct bg_buf *reply,
+                      struct bg_error *err)
+{
+  char block[4096];
+  double deadline = bg_now() + timeout, left;
+  struct pollfd pf = {fd, POLLIN, 0};
+  ssize_t n;
+  int r;
+
+  for (;;) {
+    left = deadline - bg_now();
+    if (left <= 0) {
+      kill(-pid, SIGKILL);
+      return bg_error_set(err, BG_EIO, "%s did not answer within %g s", prog, timeout);
+    }
+    r = poll(&pf, 1, (int)(left * 1000) + 1);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0)
+      return bg_error_errno(err, errno, "waiting for %s", prog);
+    if (r == 0)
+      continue;
+    n = read(fd, block, sizeof(block));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      continue;
+    if (n < 0)
+      return bg_error_errno(err, errno, "reading the reply of %s", prog);
+    if (n == 0)
+      return 0;
+    if (reply->len + (size_t)n > reply->max) {
+      kill(-pid, SIGKILL);
+      return bg_error_set(err, BG_ETOOBIG, "the reply of %s is larger than %zu bytes", prog,
+                          reply->max);
+    }
+    if (bg_buf_add(reply, block, (size_t)n, err) != 0)
+      return -1;
+  }
+}
+
+/* Runs docker-credential-<helper> get, writing the registry to its stdin. */
+static int run_helper(const char *helper, const char *registry, double timeout,
+                      struct bg_creds *c, struct bg_error *err)
+{
+  char prog[300];
+  int in[2] = {-1, -1}, out[2] = {-1, -1};
+  json_t *doc = NULL;
+  struct bg_buf reply;
+  const char *user, *secret;
+  pid_t pid = -1;
+  ssize_t n;
+  int status = 0, rc = -1;
+  size_t i;
+
+  if (!valid_helper_name(helper))
     return bg_error_set(err, BG_EINVAL, "invalid credential helper name '%.64s'", helper);
+  bg_buf_init(&reply, HELPER_REPLY_MAX);
   snprintf(prog, sizeof(prog), "docker-credential-%s", helper);
   if (pipe2(in, O_CLOEXEC) != 0 || pipe2(out, O_CLOEXEC) != 0) {
     bg_error_errno(err, errno, "cannot run %s", prog);
@@ -163,31 +214,25 @@ static int run_helper(const char *helper, const char *registry, struct bg_creds 
     goto out;
   }
   if (pid == 0) {
+    setpgid(0, 0);
     dup2(in[0], 0);
     dup2(out[1], 1);
     execlp(prog, prog, "get", (char *)NULL);
     _exit(127);
   }
+  setpgid(pid, pid); /* both sides, so the group exists before either goes on */
   close(in[0]);
   in[0] = -1;
   close(out[1]);
   out[1] = -1;
   signal(SIGPIPE, SIG_IGN);
+  /* a registry name is far below the pipe's capacity: this write never blocks */
   n = write(in[1], registry, strlen(registry));
   (void)n;
   close(in[1]);
   in[1] = -1;
-  for (;;) {
-    n = read(out[0], block, sizeof(block));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      break;
-    if (bg_buf_add(&reply, block, (size_t)n, err) != 0) {
-      bg_error_prefix(err, "reading the reply of %s", prog);
-      goto out;
-    }
-  }
+  if (read_reply(out[0], pid, prog, timeout, &reply, err) != 0)
+    goto out;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
     ;
   pid = -1;
@@ -206,35 +251,40 @@ static int run_helper(const char *helper, const char *registry, struct bg_creds 
     bg_error_prefix(err, "reply of %s", prog);
     goto out;
   }
-  user = bg_json_getstr(bg_json_root(doc), "Username");
-  secret = bg_json_getstr(bg_json_root(doc), "Secret");
+  user = bg_json_getstr(doc, "Username");
+  secret = bg_json_getstr(doc, "Secret");
   if (user == NULL || secret == NULL) {
     bg_error_set(err, BG_EINVAL, "reply of %s lacks Username or Secret", prog);
     goto out;
   }
   rc = set_creds(c, user, secret, prog, err);
 out:
-  if (pid > 0)
-    waitpid(pid, &status, 0);
   for (i = 0; i < 2; i++) {
     if (in[i] >= 0)
       close(in[i]);
     if (out[i] >= 0)
       close(out[i]);
   }
+  if (pid > 0) {
+    /* stopped above (cap or deadline) or failed half-way: nothing more is read from it */
+    kill(-pid, SIGKILL);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+      ;
+  }
   if (reply.data != NULL)
     memset(reply.data, 0, reply.len);
   bg_buf_free(&reply);
-  bg_json_free(doc);
+  if (doc != NULL)
+    json_decref(doc);
   return rc;
 }
 
 /* 0 with c filled (or left empty), 1 when the file does not exist, -1 on error. */
-static int from_file(const char *path, const char *registry, int helpers, struct bg_creds *c,
-                     struct bg_error *err)
+static int from_file(const char *path, const char *registry, int helpers, double timeout,
+                     struct bg_creds *c, struct bg_error *err)
 {
-  struct bg_json_doc *doc = NULL;
-  const struct bg_json *root, *entry;
+  json_t *root = NULL;
+  const json_t *entry;
   const char *auth, *helper;
   unsigned char decoded[4700];
   struct bg_buf b;
@@ -247,21 +297,17 @@ static int from_file(const char *path, const char *registry, int helpers, struct
   if (rc != 0)
     goto out;
   rc = -1;
-  if (bg_json_parse(b.data ? b.data : "", b.len, &doc, err) != 0) {
+  if (bg_json_parse(b.data ? b.data : "", b.len, &root, err) != 0) {
     bg_error_prefix(err, "%s", path);
     goto out;
   }
-  root = bg_json_root(doc);
-  helper = NULL;
-  if (helpers) {
-    entry = find_host(bg_json_get(root, "credHelpers"), registry);
-    helper = bg_json_str(entry);
-  }
+  helper = helpers ? json_string_value(find_host(json_object_get(root, "credHelpers"), registry))
+                   : NULL;
   if (helper != NULL) {
-    rc = run_helper(helper, registry, c, err);
+    rc = run_helper(helper, registry, timeout, c, err);
     goto out;
   }
-  entry = find_host(bg_json_get(root, "auths"), registry);
+  entry = find_host(json_object_get(root, "auths"), registry);
   auth = bg_json_getstr(entry, "auth");
   if (auth != NULL && auth[0] != '\0') {
     n = bg_base64_decode(auth, strlen(auth), decoded, sizeof(decoded));
@@ -276,8 +322,9 @@ static int from_file(const char *path, const char *registry, int helpers, struct
     memset(decoded, 0, sizeof(decoded));
     goto out;
   }
-  if (helpers && bg_json_getstr(root, "credsStore") != NULL) {
-    rc = run_helper(bg_json_getstr(root, "credsStore"), registry, c, err);
+  helper = helpers ? bg_json_getstr(root, "credsStore") : NULL;
+  if (helper != NULL) {
+    rc = run_helper(helper, registry, timeout, c, err);
     goto out;
   }
   rc = 0;
@@ -285,11 +332,13 @@ out:
   if (b.data != NULL)
     memset(b.data, 0, b.len);
   bg_buf_free(&b);
-  bg_json_free(doc);
+  if (root != NULL)
+    json_decref(root);
   return rc;
 }
 
-int bg_creds_lookup(const char *registry, struct bg_creds *c, struct bg_error *err)
+int bg_creds_lookup(const char *registry, double helper_timeout, struct bg_creds *c,
+                    struct bg_error *err)
 {
   char path[PATH_MAX];
   const char *env;
@@ -298,7 +347,7 @@ int bg_creds_lookup(const char *registry, struct bg_creds *c, struct bg_error *e
   memset(c, 0, sizeof(*c));
   env = getenv("REGISTRY_AUTH_FILE");
   if (env != NULL && env[0] != '\0') {
-    rc = from_file(env, registry, 0, c, err);
+    rc = from_file(env, registry, 0, helper_timeout, c, err);
     if (rc < 0 || c->user[0] != '\0')
       return rc < 0 ? -1 : 0;
   }
@@ -311,6 +360,6 @@ int bg_creds_lookup(const char *registry, struct bg_creds *c, struct bg_error *e
       return 0;
     snprintf(path, sizeof(path), "%s/.docker/config.json", env);
   }
-  rc = from_file(path, registry, 1, c, err);
+  rc = from_file(path, registry, 1, helper_timeout, c, err);
   return rc < 0 ? -1 : 0;
 }

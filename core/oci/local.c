@@ -11,9 +11,11 @@
 #include <archive.h>
 #include <archive_entry.h>
 
-#include "json.h"
+#include "index.h"
+#include "../util/escape.h"
+#include "../util/json.h"
 
-#define DOC_MAX (4 << 20)
+#define DOC_MAX BG_MANIFEST_MAX
 #define MAX_ENTRIES 100000
 #define MAX_DEPTH 4
 #define MT_DOCKER_CONFIG "application/vnd.docker.container.image.v1+json"
@@ -39,7 +41,8 @@ static int import_blob(const struct bg_cache *c, const char *dir, const struct b
     return bg_error_set(err, BG_ENOTFOUND, "blob sha256:%s is not in the archive or does not "
                         "match its digest", d->hex);
   snprintf(path, sizeof(path), "%s/blobs/sha256/%s", dir, d->hex);
-  fd = open(path, O_RDONLY | O_CLOEXEC);
+  /* O_NONBLOCK: a FIFO planted in the layout must not block the open */
+  fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0)
     return bg_error_errno(err, errno, "cannot open %s", path);
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -90,12 +93,13 @@ static int import_layout(const struct bg_oci_ref *ref, const struct bg_cache *c,
                          const struct bg_platform *want, char digest[BG_DIGEST_STRLEN],
                          char *media_type, size_t mtcap, struct bg_error *err)
 {
-  struct bg_json_doc *doc = NULL;
-  const struct bg_json *list, *x, *found = NULL;
+  json_t *doc = NULL, *x;
+  const json_t *found = NULL;
   struct bg_manifest m = {0};
   struct bg_descriptor top;
   struct bg_buf body;
   size_t i, count = 0, depth;
+  char shown[300];
   int rc = -1;
 
   bg_buf_init(&body, DOC_MAX);
@@ -103,36 +107,23 @@ static int import_layout(const struct bg_oci_ref *ref, const struct bg_cache *c,
     bg_error_prefix(err, "index.json");
     goto out;
   }
-  list = bg_json_get(bg_json_root(doc), "manifests");
-  for (x = list && list->type == BG_JSON_ARRAY ? list->child : NULL; x; x = x->next) {
-    const char *name = bg_json_getstr(bg_json_get(x, "annotations"), BG_ANNOT_REF_NAME);
+  json_array_foreach(json_object_get(doc, "manifests"), i, x) {
+    const char *name = bg_json_getstr(json_object_get(x, "annotations"), BG_ANNOT_REF_NAME);
     count++;
     if (ref->tag[0] == '\0' || (name != NULL && strcmp(name, ref->tag) == 0))
       found = x;
   }
   if (found == NULL || (ref->tag[0] == '\0' && count != 1)) {
     if (ref->tag[0] != '\0')
-      bg_error_set(err, BG_ENOTFOUND, "no image named '%s' in the layout", ref->tag);
+      bg_error_set(err, BG_ENOTFOUND, "no image named '%s' in the layout",
+                   bg_escape_str(ref->tag, shown, sizeof(shown)));
     else
       bg_error_set(err, BG_ENOTFOUND, "the layout holds %zu images; name one as %s:%s:NAME",
                    count, bg_oci_transport_name(ref->transport), ref->path);
     goto out;
   }
-  {
-    /* a one-entry "index" so the descriptor goes through the same parser */
-    struct bg_buf one;
-    bg_buf_init(&one, DOC_MAX);
-    if (bg_buf_addstr(&one, "{\"schemaVersion\":2,\"mediaType\":\"" MT_OCI_INDEX
-                      "\",\"manifests\":[", err) || bg_json_write(&one, found, err) ||
-        bg_buf_addstr(&one, "]}", err) ||
-        bg_manifest_parse(one.data, one.len, NULL, &m, err)) {
-      bg_buf_free(&one);
-      goto out;
-    }
-    bg_buf_free(&one);
-    top = m.items[0];
-    bg_manifest_free(&m);
-  }
+  if (bg_descriptor_parse(found, &top, "index.json entry", 0, err) != 0)
+    goto out;
   for (depth = 0;; depth++) {
     if (depth > MAX_DEPTH) {
       bg_error_set(err, BG_EINVAL, "indexes nested more than %d deep", MAX_DEPTH);
@@ -164,11 +155,12 @@ static int import_layout(const struct bg_oci_ref *ref, const struct bg_cache *c,
       goto out;
   bg_digest_format(top.digest.raw, digest);
   snprintf(media_type, mtcap, "%s", m.media_type);
-  rc = bg_oci_record(c, ref->name, want, &m, digest, body.len, err);
+  rc = bg_cache_index_record(c, ref->name, want, &m, digest, body.len, err);
 out:
   bg_manifest_free(&m);
   bg_buf_free(&body);
-  bg_json_free(doc);
+  if (doc != NULL)
+    json_decref(doc);
   return rc;
 }
 
@@ -354,19 +346,26 @@ static int same_image_name(const char *a, const char *b)
   return same;
 }
 
+static json_t *layer_descriptor(const char *mt, const struct member *mem)
+{
+  return json_pack("{s:s,s:s,s:I}", "mediaType", mt, "digest", mem->digest, "size",
+                   (json_int_t)mem->size);
+}
+
 /* docker save's manifest.json: pick the image, write a schema 2 manifest for it. */
 static int import_docker(const struct bg_oci_ref *ref, const struct bg_cache *c,
                          const struct archive_import *im, const struct bg_platform *want,
                          char digest[BG_DIGEST_STRLEN], char *media_type, size_t mtcap,
                          struct bg_error *err)
 {
-  struct bg_json_doc *doc = NULL;
-  const struct bg_json *root, *x, *found = NULL, *tags, *t, *layers;
+  json_t *doc = NULL, *out = NULL, *layers, *x, *t;
+  const json_t *found = NULL;
   const struct member *mem;
   struct bg_buf man;
   struct bg_digest d;
   struct bg_manifest m = {0};
-  size_t count = 0;
+  char shown[300];
+  size_t count = 0, i, k;
   int rc = -1;
 
   bg_buf_init(&man, DOC_MAX);
@@ -378,19 +377,20 @@ static int import_docker(const struct bg_oci_ref *ref, const struct bg_cache *c,
     bg_error_prefix(err, "manifest.json");
     goto out;
   }
-  root = bg_json_root(doc);
-  for (x = root->type == BG_JSON_ARRAY ? root->child : NULL; x != NULL; x = x->next) {
+  json_array_foreach(doc, i, x) {
     count++;
-    tags = bg_json_get(x, "RepoTags");
     if (ref->tag[0] == '\0')
       found = x;
-    for (t = tags && tags->type == BG_JSON_ARRAY ? tags->child : NULL; t; t = t->next)
-      if (ref->tag[0] != '\0' && bg_json_str(t) && same_image_name(bg_json_str(t), ref->tag))
+    json_array_foreach(json_object_get(x, "RepoTags"), k, t) {
+      if (ref->tag[0] != '\0' && json_string_value(t) &&
+          same_image_name(json_string_value(t), ref->tag))
         found = x;
+    }
   }
   if (found == NULL || (ref->tag[0] == '\0' && count != 1)) {
     if (ref->tag[0] != '\0')
-      bg_error_set(err, BG_ENOTFOUND, "no image tagged '%s' in the archive", ref->tag);
+      bg_error_set(err, BG_ENOTFOUND, "no image tagged '%s' in the archive",
+                   bg_escape_str(ref->tag, shown, sizeof(shown)));
     else
       bg_error_set(err, BG_ENOTFOUND, "the archive holds %zu images; name one as "
                    "docker-archive:%s:NAME:TAG", count, ref->path);
@@ -401,25 +401,27 @@ static int import_docker(const struct bg_oci_ref *ref, const struct bg_cache *c,
     bg_error_set(err, BG_EINVAL, "manifest.json names a Config the archive does not hold");
     goto out;
   }
-  if (bg_buf_printf(&man, err, "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
-                    "\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%llu},\"layers\":[",
-                    MT_DOCKER_MANIFEST, MT_DOCKER_CONFIG, mem->digest,
-                    (unsigned long long)mem->size) != 0)
+  layers = json_array();
+  out = json_pack("{s:i,s:s,s:o,s:o}", "schemaVersion", 2, "mediaType", MT_DOCKER_MANIFEST,
+                  "config", layer_descriptor(MT_DOCKER_CONFIG, mem), "layers", layers);
+  if (out == NULL) {
+    bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
-  layers = bg_json_get(found, "Layers");
-  for (x = layers && layers->type == BG_JSON_ARRAY ? layers->child : NULL; x; x = x->next) {
-    mem = bg_json_str(x) ? find_member(im, bg_json_str(x)) : NULL;
+  }
+  json_array_foreach(json_object_get(found, "Layers"), i, x) {
+    mem = json_string_value(x) ? find_member(im, json_string_value(x)) : NULL;
     if (mem == NULL) {
-      bg_error_set(err, BG_EINVAL, "manifest.json names a layer the archive does not hold: "
-                   "%.200s", bg_json_str(x) ? bg_json_str(x) : "(not a string)");
+      bg_error_set(err, BG_EINVAL, "manifest.json names a layer the archive does not hold: %s",
+                   json_string_value(x) ? bg_escape_str(json_string_value(x), shown,
+                                                        sizeof(shown)) : "(not a string)");
       goto out;
     }
-    if (bg_buf_printf(&man, err, "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%llu}",
-                      x == layers->child ? "" : ",", layer_type(mem->magic), mem->digest,
-                      (unsigned long long)mem->size) != 0)
+    if (json_array_append_new(layers, layer_descriptor(layer_type(mem->magic), mem)) != 0) {
+      bg_error_set(err, BG_ENOMEM, "out of memory");
       goto out;
+    }
   }
-  if (bg_buf_addstr(&man, "]}", err) != 0)
+  if (bg_json_dump(&man, out, err) != 0)
     goto out;
   if (bg_sha256_buf(man.data, man.len, d.raw, err) != 0)
     goto out;
@@ -430,11 +432,14 @@ static int import_docker(const struct bg_oci_ref *ref, const struct bg_cache *c,
   snprintf(media_type, mtcap, "%s", MT_DOCKER_MANIFEST);
   if (bg_manifest_parse(man.data, man.len, NULL, &m, err) != 0)
     goto out;
-  rc = bg_oci_record(c, ref->name, want, &m, digest, man.len, err);
+  rc = bg_cache_index_record(c, ref->name, want, &m, digest, man.len, err);
 out:
   bg_manifest_free(&m);
   bg_buf_free(&man);
-  bg_json_free(doc);
+  if (out != NULL)
+    json_decref(out);
+  if (doc != NULL)
+    json_decref(doc);
   return rc;
 }
 
@@ -480,68 +485,6 @@ out:
   free(im.m);
   bg_buf_free(&im.index_json);
   bg_buf_free(&im.manifest_json);
-  bg_buf_free(&b);
-  return rc;
-}
-
-static const char *oci_layer_type(const char *mt)
-{
-  static const char *const map[][2] = {
-    {MT_DOCKER_GZIP, "application/vnd.oci.image.layer.v1.tar+gzip"},
-    {MT_DOCKER_TAR, "application/vnd.oci.image.layer.v1.tar"},
-    {"application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"},
-  };
-  size_t i;
-
-  for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-    if (strcmp(mt, map[i][0]) == 0)
-      return map[i][1];
-  return mt;
-}
-
-int bg_oci_record(const struct bg_cache *c, const char *name, const struct bg_platform *want,
-                  const struct bg_manifest *m, const char *digest, uint64_t size,
-                  struct bg_error *err)
-{
-  struct bg_index_entry e = {name, m->media_type, digest, size, want->os, want->arch,
-                             want->variant, NULL, NULL};
-  char conv_digest[BG_DIGEST_STRLEN];
-  struct bg_digest d;
-  struct bg_buf b;
-  size_t i;
-  int rc = -1;
-
-  if (strcmp(m->media_type, MT_DOCKER_MANIFEST) != 0)
-    return bg_cache_index_set(c, &e, err);
-  bg_buf_init(&b, DOC_MAX);
-  bg_digest_format(m->config.digest.raw, conv_digest);
-  if (bg_buf_printf(&b, err, "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{"
-                    "\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"digest\":"
-                    "\"%s\",\"size\":%llu},\"layers\":[", MT_OCI_MANIFEST, conv_digest,
-                    (unsigned long long)m->config.size) != 0)
-    goto out;
-  for (i = 0; i < m->n; i++) {
-    bg_digest_format(m->items[i].digest.raw, conv_digest);
-    if (bg_buf_printf(&b, err, "%s{\"mediaType\":", i ? "," : "") ||
-        bg_json_write_str(&b, oci_layer_type(m->items[i].media_type), err) ||
-        bg_buf_printf(&b, err, ",\"digest\":\"%s\",\"size\":%llu}", conv_digest,
-                      (unsigned long long)m->items[i].size))
-      goto out;
-  }
-  if (bg_buf_addstr(&b, "]}", err) || bg_sha256_buf(b.data, b.len, d.raw, err))
-    goto out;
-  bg_hex(d.raw, BG_SHA256_LEN, d.hex);
-  if (bg_cache_put(c, &d, b.data, b.len, err) != 0)
-    goto out;
-  bg_digest_format(d.raw, conv_digest);
-  e.media_type = MT_OCI_MANIFEST;
-  e.digest = conv_digest;
-  e.size = b.len;
-  e.source_digest = digest;
-  e.source_media_type = m->media_type;
-  rc = bg_cache_index_set(c, &e, err);
-out:
   bg_buf_free(&b);
   return rc;
 }

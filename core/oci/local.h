@@ -12,10 +12,4 @@ int bg_oci_local_import(const struct bg_oci_ref *ref, const struct bg_cache *c,
                         const struct bg_platform *want, char digest[BG_DIGEST_STRLEN],
                         char *media_type, size_t mtcap, struct bg_error *err);
 
-/* Records name for the platform in index.json: m (with digest and size) is the image
- * manifest as pulled; a Docker one is also stored as an OCI conversion, see cache.h. */
-int bg_oci_record(const struct bg_cache *c, const char *name, const struct bg_platform *want,
-                  const struct bg_manifest *m, const char *digest, uint64_t size,
-                  struct bg_error *err);
-
 #endif

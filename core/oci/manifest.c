@@ -4,7 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "../util/escape.h"
+#include "../util/json.h"
 
 static int is_schema1(const char *mt)
 {
@@ -48,16 +49,16 @@ static int set_str(char *dst, size_t cap, const char *s)
   return 0;
 }
 
-static int parse_desc(const struct bg_json *v, struct bg_descriptor *d, const char *what,
-                      size_t i, struct bg_error *err)
+int bg_descriptor_parse(const json_t *v, struct bg_descriptor *d, const char *what, size_t i,
+                        struct bg_error *err)
 {
   const char *mt = bg_json_getstr(v, "mediaType");
   const char *ds = bg_json_getstr(v, "digest");
-  const struct bg_json *p, *a;
+  const json_t *p;
   const char *rt;
 
   memset(d, 0, sizeof(*d));
-  if (v == NULL || v->type != BG_JSON_OBJECT)
+  if (!json_is_object(v))
     return bg_error_set(err, BG_EINVAL, "%s %zu is not an object", what, i);
   if (mt == NULL || set_str(d->media_type, sizeof(d->media_type), mt) != 0)
     return bg_error_set(err, BG_EINVAL, "%s %zu has no valid mediaType", what, i);
@@ -65,9 +66,9 @@ static int parse_desc(const struct bg_json *v, struct bg_descriptor *d, const ch
     return bg_error_set(err, BG_EINVAL, "%s %zu has no digest", what, i);
   if (bg_digest_parse(ds, &d->digest, err) != 0)
     return bg_error_prefix(err, "%s %zu", what, i);
-  if (bg_json_uint(bg_json_get(v, "size"), &d->size) != 0)
+  if (bg_json_uint(json_object_get(v, "size"), &d->size) != 0)
     return bg_error_set(err, BG_EINVAL, "%s %zu has no valid size", what, i);
-  p = bg_json_get(v, "platform");
+  p = json_object_get(v, "platform");
   if (p != NULL) {
     if (set_str(d->platform.os, sizeof(d->platform.os), bg_json_getstr(p, "os")) != 0 ||
         set_str(d->platform.arch, sizeof(d->platform.arch), bg_json_getstr(p, "architecture")) ||
@@ -75,8 +76,7 @@ static int parse_desc(const struct bg_json *v, struct bg_descriptor *d, const ch
       return bg_error_set(err, BG_EINVAL, "%s %zu has an oversized platform", what, i);
     normalise_arch(&d->platform);
   }
-  a = bg_json_get(v, "annotations");
-  rt = bg_json_getstr(a, "vnd.docker.reference.type");
+  rt = bg_json_getstr(json_object_get(v, "annotations"), "vnd.docker.reference.type");
   if ((rt != NULL && !strcmp(rt, "attestation-manifest")) ||
       (!strcmp(d->platform.os, "unknown") && !strcmp(d->platform.arch, "unknown")))
     d->attestation = 1;
@@ -86,10 +86,11 @@ static int parse_desc(const struct bg_json *v, struct bg_descriptor *d, const ch
 int bg_manifest_parse(const char *body, size_t len, const char *content_type,
                       struct bg_manifest *m, struct bg_error *err)
 {
-  struct bg_json_doc *doc = NULL;
-  const struct bg_json *root, *list, *v;
+  json_t *root = NULL;
+  const json_t *list, *v;
   const char *jm, *ct = content_type && content_type[0] ? content_type : NULL;
   const char *mt;
+  char e1[128], e2[128];
   uint64_t sv = 0;
   size_t i, n = 0;
   int rc = -1;
@@ -97,18 +98,18 @@ int bg_manifest_parse(const char *body, size_t len, const char *content_type,
   memset(m, 0, sizeof(*m));
   if (is_schema1(ct))
     return bg_error_set(err, BG_EINVAL, "Docker schema 1 manifests (%s) are not supported; "
-                        "push the image again with a current client", ct);
-  if (bg_json_parse(body, len, &doc, err) != 0) {
+                        "push the image again with a current client",
+                        bg_escape_str(ct, e1, sizeof(e1)));
+  if (bg_json_parse(body, len, &root, err) != 0) {
     bg_error_prefix(err, "manifest");
     return -1;
   }
-  root = bg_json_root(doc);
-  if (root->type != BG_JSON_OBJECT) {
+  if (!json_is_object(root)) {
     bg_error_set(err, BG_EINVAL, "manifest is not a JSON object");
     goto out;
   }
   jm = bg_json_getstr(root, "mediaType");
-  bg_json_uint(bg_json_get(root, "schemaVersion"), &sv);
+  bg_json_uint(json_object_get(root, "schemaVersion"), &sv);
   if (is_schema1(jm) || sv == 1) {
     bg_error_set(err, BG_EINVAL, "Docker schema 1 manifests are not supported; push the image "
                  "again with a current client");
@@ -120,55 +121,57 @@ int bg_manifest_parse(const char *body, size_t len, const char *content_type,
     goto out;
   }
   if (jm != NULL && ct != NULL && known(ct) && strcmp(jm, ct) != 0) {
-    bg_error_set(err, BG_EINVAL, "manifest mediaType %.100s disagrees with Content-Type %.100s",
-                 jm, ct);
+    bg_error_set(err, BG_EINVAL, "manifest mediaType %s disagrees with Content-Type %s",
+                 bg_escape_str(jm, e1, sizeof(e1)), ct);
     goto out;
   }
   mt = jm ? jm : known(ct) ? ct : NULL;
   if (mt == NULL)
-    mt = bg_json_get(root, "manifests") ? MT_OCI_INDEX : MT_OCI_MANIFEST;
+    mt = json_object_get(root, "manifests") ? MT_OCI_INDEX : MT_OCI_MANIFEST;
   if (!known(mt)) {
-    bg_error_set(err, BG_EINVAL, "unsupported manifest media type %.100s", mt);
+    bg_error_set(err, BG_EINVAL, "unsupported manifest media type %s",
+                 bg_escape_str(mt, e1, sizeof(e1)));
     goto out;
   }
   if (ct != NULL && !known(ct) && strcmp(ct, "application/json") != 0 &&
       strcmp(ct, "application/octet-stream") != 0) {
-    bg_error_set(err, BG_EINVAL, "manifest served with Content-Type %.100s", ct);
+    bg_error_set(err, BG_EINVAL, "manifest served with Content-Type %s",
+                 bg_escape_str(ct, e2, sizeof(e2)));
     goto out;
   }
   set_str(m->media_type, sizeof(m->media_type), mt);
   m->kind = (!strcmp(mt, MT_OCI_INDEX) || !strcmp(mt, MT_DOCKER_LIST)) ? BG_MANIFEST_INDEX
                                                                        : BG_MANIFEST_IMAGE;
-  list = bg_json_get(root, m->kind == BG_MANIFEST_INDEX ? "manifests" : "layers");
-  if (list == NULL || list->type != BG_JSON_ARRAY) {
+  list = json_object_get(root, m->kind == BG_MANIFEST_INDEX ? "manifests" : "layers");
+  if (!json_is_array(list)) {
     bg_error_set(err, BG_EINVAL, "manifest has no %s array",
                  m->kind == BG_MANIFEST_INDEX ? "manifests" : "layers");
     goto out;
   }
-  for (v = list->child; v != NULL; v = v->next)
-    n++;
+  n = json_array_size(list);
   if (n > (m->kind == BG_MANIFEST_INDEX ? BG_MAX_INDEX_ENTRIES : BG_MAX_LAYERS)) {
     bg_error_set(err, BG_ETOOBIG, "manifest lists %zu entries, more than allowed", n);
     goto out;
   }
   if (m->kind == BG_MANIFEST_IMAGE &&
-      parse_desc(bg_json_get(root, "config"), &m->config, "config", 0, err) != 0)
+      bg_descriptor_parse(json_object_get(root, "config"), &m->config, "config", 0, err) != 0)
     goto out;
   m->items = calloc(n ? n : 1, sizeof(*m->items));
   if (m->items == NULL) {
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
-  for (v = list->child, i = 0; v != NULL; v = v->next, i++)
-    if (parse_desc(v, &m->items[i], m->kind == BG_MANIFEST_INDEX ? "manifest" : "layer", i,
-                   err) != 0)
+  json_array_foreach(list, i, v) {
+    if (bg_descriptor_parse(v, &m->items[i], m->kind == BG_MANIFEST_INDEX ? "manifest" : "layer",
+                            i, err) != 0)
       goto out;
+  }
   m->n = n;
   rc = 0;
 out:
   if (rc != 0)
     bg_manifest_free(m);
-  bg_json_free(doc);
+  json_decref(root);
   return rc;
 }
 
@@ -254,48 +257,51 @@ int bg_manifest_select(const struct bg_manifest *idx, const struct bg_platform *
 }
 
 int bg_config_parse(const char *body, size_t len, size_t nlayers,
-                    char (*diff_ids)[BG_DIGEST_STRLEN], struct bg_platform *plat,
+                    char (*diff_ids)[BG_DIGEST_STRLEN], struct bg_platform *plat, json_t **doc,
                     struct bg_error *err)
 {
-  struct bg_json_doc *doc = NULL;
-  const struct bg_json *root, *ids, *v;
+  json_t *root = NULL;
+  const json_t *ids, *v;
   struct bg_digest d;
-  size_t i = 0;
+  size_t i;
   int rc = -1;
 
-  if (bg_json_parse(body, len, &doc, err) != 0) {
+  if (doc != NULL)
+    *doc = NULL;
+  if (bg_json_parse(body, len, &root, err) != 0) {
     bg_error_prefix(err, "image config");
     return -1;
   }
-  root = bg_json_root(doc);
   memset(plat, 0, sizeof(*plat));
+  if (!json_is_object(root)) {
+    bg_error_set(err, BG_EINVAL, "image config is not a JSON object");
+    goto out;
+  }
   set_str(plat->os, sizeof(plat->os), bg_json_getstr(root, "os"));
   set_str(plat->arch, sizeof(plat->arch), bg_json_getstr(root, "architecture"));
   set_str(plat->variant, sizeof(plat->variant), bg_json_getstr(root, "variant"));
-  ids = bg_json_get(bg_json_get(root, "rootfs"), "diff_ids");
-  if (ids == NULL || ids->type != BG_JSON_ARRAY) {
+  ids = json_object_get(json_object_get(root, "rootfs"), "diff_ids");
+  if (!json_is_array(ids)) {
     bg_error_set(err, BG_EINVAL, "image config has no rootfs.diff_ids");
     goto out;
   }
-  for (v = ids->child; v != NULL; v = v->next, i++) {
-    if (i >= nlayers)
-      break;
-    if (bg_digest_parse(bg_json_str(v), &d, err) != 0) {
+  if (json_array_size(ids) != nlayers) {
+    bg_error_set(err, BG_EINVAL, "image config lists %zu diff_ids for %zu layers",
+                 json_array_size(ids), nlayers);
+    goto out;
+  }
+  json_array_foreach(ids, i, v) {
+    if (bg_digest_parse(json_string_value(v), &d, err) != 0) {
       bg_error_prefix(err, "image config diff_id %zu", i);
       goto out;
     }
-    memcpy(diff_ids[i], bg_json_str(v), BG_DIGEST_STRLEN);
-  }
-  if (i != nlayers || v != NULL) {
-    size_t total = i;
-    for (; v != NULL; v = v->next)
-      total++;
-    bg_error_set(err, BG_EINVAL, "image config lists %zu diff_ids for %zu layers", total,
-                 nlayers);
-    goto out;
+    memcpy(diff_ids[i], json_string_value(v), BG_DIGEST_STRLEN);
   }
   rc = 0;
 out:
-  bg_json_free(doc);
+  if (rc == 0 && doc != NULL)
+    *doc = root;
+  else
+    json_decref(root);
   return rc;
 }

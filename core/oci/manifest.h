@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "../digest/digest.h"
 #include "../util/error.h"
 
@@ -12,6 +14,8 @@
 #define MT_OCI_INDEX "application/vnd.oci.image.index.v1+json"
 #define MT_DOCKER_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define MT_DOCKER_LIST "application/vnd.docker.distribution.manifest.list.v2+json"
+#define BG_MANIFEST_MAX (4 << 20) /* manifests and indexes */
+#define BG_CONFIG_MAX (16 << 20)  /* image configs */
 #define BG_MAX_LAYERS 1000
 #define BG_MAX_INDEX_ENTRIES 1000
 
@@ -42,6 +46,10 @@ int bg_manifest_parse(const char *body, size_t len, const char *content_type,
                       struct bg_manifest *m, struct bg_error *err);
 void bg_manifest_free(struct bg_manifest *m);
 
+/* One descriptor object (what and i name it in messages: "layer 3"). */
+int bg_descriptor_parse(const json_t *v, struct bg_descriptor *d, const char *what, size_t i,
+                        struct bg_error *err);
+
 /* "linux/amd64", "linux/arm64/v8"; arch aliases (x86_64, aarch64) are normalised. */
 int bg_platform_parse(const char *s, struct bg_platform *p, struct bg_error *err);
 void bg_platform_format(const struct bg_platform *p, char *out, size_t cap);
@@ -49,9 +57,11 @@ void bg_platform_format(const struct bg_platform *p, char *out, size_t cap);
 int bg_manifest_select(const struct bg_manifest *idx, const struct bg_platform *want,
                        size_t *index, struct bg_error *err);
 
-/* Config: rootfs.diff_ids into out (n entries expected), os/arch/variant into plat. */
+/* Config: rootfs.diff_ids into out (n entries expected), os/arch/variant into plat. With doc
+ * non-NULL the parsed document is handed over there (the caller json_decref()s it), so the
+ * config is parsed once for everything that reads it. */
 int bg_config_parse(const char *body, size_t len, size_t nlayers,
-                    char (*diff_ids)[BG_DIGEST_STRLEN], struct bg_platform *plat,
+                    char (*diff_ids)[BG_DIGEST_STRLEN], struct bg_platform *plat, json_t **doc,
                     struct bg_error *err);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "cache.h"
 #include "../digest/digest.h"
 #include "../util/error.h"
@@ -21,6 +23,7 @@ struct bg_oci_pull_opts {
   int parallel;           /* concurrent layer downloads; 0 = default (3) */
   int max_attempts;       /* 0 = default (5) */
   double backoff_scale;   /* < 0 = default: $BANGER_OCI_BACKOFF_SCALE or 1.0 */
+  double timeout_scale;   /* <= 0 = default: $BANGER_OCI_TIMEOUT_SCALE or 1.0 */
 };
 
 struct bg_oci_layer {
@@ -36,8 +39,7 @@ struct bg_oci_image {
   char digest[BG_DIGEST_STRLEN]; /* of the image manifest */
   char media_type[128];
   char platform[100];     /* from the config: os/arch[/variant] */
-  char *config;           /* config JSON bytes */
-  size_t config_len;
+  json_t *config;         /* the image config, parsed once (owned) */
   struct bg_oci_layer *layers;
   size_t nlayers;
 };

@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../util/clock.h"
+
 #define REDRAW_SECONDS 0.2
 
 void bg_human_bytes(double n, char *out, size_t cap)

@@ -24,7 +24,6 @@ struct bg_progress {
   double last_draw;
 };
 
-double bg_now(void);
 /* n items; returns -1 on allocation failure (then mode is NONE). */
 int bg_progress_init(struct bg_progress *p, int mode, const char *name, size_t n);
 void bg_progress_item(struct bg_progress *p, size_t i, const char *digest, uint64_t size);

@@ -6,28 +6,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
+#include "index.h"
 #include "local.h"
 #include "manifest.h"
 #include "progress.h"
 #include "ref.h"
 #include "registry.h"
+#include "../util/log.h"
 
-#define CONFIG_MAX (16 << 20)
 #define MAX_INDEX_DEPTH 4
 
 void bg_oci_image_free(struct bg_oci_image *img)
 {
   if (img == NULL)
     return;
-  free(img->config);
+  if (img->config != NULL)
+    json_decref(img->config);
   free(img->layers);
   free(img);
 }
 
 /* Builds the result from a manifest whose blobs are all in the cache (config already read). */
 static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, const char *digest,
-                      const char *name, struct bg_buf *config, struct bg_oci_image **out,
+                      const char *name, const struct bg_buf *config, struct bg_oci_image **out,
                       struct bg_error *err)
 {
   struct bg_oci_image *img = calloc(1, sizeof(*img));
@@ -43,7 +46,8 @@ static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, con
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto fail;
   }
-  if (bg_config_parse(config->data ? config->data : "", config->len, m->n, ids, &plat, err))
+  if (bg_config_parse(config->data ? config->data : "", config->len, m->n, ids, &plat,
+                      &img->config, err))
     goto fail;
   snprintf(img->name, sizeof(img->name), "%s", name);
   snprintf(img->digest, sizeof(img->digest), "%s", digest);
@@ -58,8 +62,6 @@ static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, con
     memcpy(l->diff_id, ids[i], BG_DIGEST_STRLEN);
     bg_cache_blob_path(c, m->items[i].digest.hex, l->path, sizeof(l->path));
   }
-  img->config_len = config->len;
-  img->config = bg_buf_take(config, NULL);
   free(ids);
   *out = img;
   return 0;
@@ -69,26 +71,42 @@ fail:
   return -1;
 }
 
-/* 0 with *m parsed, 1 when the manifest blob is missing or corrupt, -1 on error. */
-static int cached_manifest(const struct bg_cache *c, const char *digest, const char *mt,
+/* An error that says the cache's copy is bad, not that the machine is (I/O, memory). */
+static int is_damage(const struct bg_error *e)
+{
+  return e->code == BG_EINVAL || e->code == BG_EMISMATCH || e->code == BG_ETOOBIG ||
+         e->code == BG_ENOTFOUND;
+}
+
+/* The manifest an index entry names: 0 with *m parsed, 1 when its blob is missing or bad, 2
+ * when the entry does not fit it (why in err), -1 on error. */
+static int cached_manifest(const struct bg_cache *c, const struct bg_index_hit *hit,
                            struct bg_manifest *m, struct bg_error *err)
 {
   struct bg_digest d;
   struct bg_buf b;
   int rc;
 
-  if (bg_digest_parse(digest, &d, err) != 0)
-    return -1;
+  if (bg_digest_parse(hit->digest, &d, err) != 0)
+    return 2;
   bg_buf_init(&b, BG_MANIFEST_MAX);
   rc = bg_cache_read(c, &d, BG_MANIFEST_MAX, &b, err);
-  if (rc == 0) {
-    rc = bg_manifest_parse(b.data ? b.data : "", b.len, mt, m, err);
+  if (rc == 0 && hit->size != BG_SIZE_UNKNOWN && hit->size != b.len) {
+    rc = 2;
+    bg_error_set(err, BG_EINVAL, "its index entry gives %llu bytes for a manifest of %zu",
+                 (unsigned long long)hit->size, b.len);
+  } else if (rc == 0) {
+    rc = bg_manifest_parse(b.data ? b.data : "", b.len, hit->media_type, m, err);
     if (rc == 0 && m->kind != BG_MANIFEST_IMAGE) {
       bg_manifest_free(m);
-      rc = bg_error_set(err, BG_EINVAL, "cached %s is not an image manifest", digest);
+      rc = bg_error_set(err, BG_EINVAL, "its index entry names an index, not an image");
     }
+    if (rc != 0)
+      rc = is_damage(err) ? 2 : -1;
   } else if (rc == 2) {
     rc = 1;
+  } else if (rc < 0 && is_damage(err)) {
+    rc = 2;
   }
   bg_buf_free(&b);
   return rc;
@@ -118,7 +136,7 @@ static long check_blobs(const struct bg_cache *c, const struct bg_manifest *m, c
 static int read_config(const struct bg_cache *c, const struct bg_manifest *m, struct bg_buf *b,
                        struct bg_error *err)
 {
-  int rc = bg_cache_read(c, &m->config.digest, CONFIG_MAX, b, err);
+  int rc = bg_cache_read(c, &m->config.digest, BG_CONFIG_MAX, b, err);
 
   if (rc > 0)
     return bg_error_set(err, BG_EMISMATCH, "config blob sha256:%s vanished from the cache",
@@ -126,24 +144,25 @@ static int read_config(const struct bg_cache *c, const struct bg_manifest *m, st
   return rc;
 }
 
-/* pull = missing/never: the image as the cache has it, or 1 if anything is absent. */
+/* pull = missing/never: the image as the cache has it; 1 if anything is absent, 2 if its
+ * index entry is damaged (why in err). */
 static int from_cache(const struct bg_cache *c, const char *name, const struct bg_platform *p,
                       struct bg_oci_image **out, struct bg_error *err)
 {
-  char digest[BG_DIGEST_STRLEN], mt[128];
+  struct bg_index_hit hit;
   struct bg_manifest m;
   struct bg_buf config;
   char *need = NULL;
   long missing;
   int rc;
 
-  rc = bg_cache_index_find(c, name, p->os, p->arch, p->variant, digest, mt, sizeof(mt), err);
+  rc = bg_cache_index_find(c, name, p, &hit, err);
   if (rc != 0)
     return rc;
-  rc = cached_manifest(c, digest, mt, &m, err);
+  rc = cached_manifest(c, &hit, &m, err);
   if (rc != 0)
     return rc;
-  bg_buf_init(&config, CONFIG_MAX);
+  bg_buf_init(&config, BG_CONFIG_MAX);
   need = calloc(m.n + 1, 1);
   rc = -1;
   if (need == NULL) {
@@ -159,7 +178,7 @@ static int from_cache(const struct bg_cache *c, const char *name, const struct b
   }
   if (read_config(c, &m, &config, err) != 0)
     goto out;
-  rc = fill_image(c, &m, digest, name, &config, out, err);
+  rc = fill_image(c, &m, hit.digest, name, &config, out, err);
 out:
   free(need);
   bg_buf_free(&config);
@@ -188,11 +207,73 @@ static int fetch_manifest(struct bg_reg *r, const char *reference, const struct 
   return bg_manifest_parse(body->data ? body->data : "", body->len, ct, m, err);
 }
 
+/* A descriptor's size against a cap, before a byte of it is fetched. */
+static int check_size(const struct bg_descriptor *d, const char *what, uint64_t cap,
+                      struct bg_error *err)
+{
+  char have[32], max[32];
+
+  if (d->size <= cap)
+    return 0;
+  bg_human_bytes((double)d->size, have, sizeof(have));
+  bg_human_bytes((double)cap, max, sizeof(max));
+  return bg_error_set(err, BG_ETOOBIG, "%s sha256:%s is %llu bytes (%s), over the %s cap", what,
+                      d->digest.hex, (unsigned long long)d->size, have, max);
+}
+
+/* The blobs to fetch, each digest once however often the manifest lists it (need[i] becomes 2
+ * for a repeat). */
+static size_t plan(const struct bg_manifest *m, char *need, struct bg_blob_req *reqs,
+                   uint64_t *bytes)
+{
+  size_t i, k, n = 0;
+
+  *bytes = 0;
+  for (i = 0; i <= m->n; i++) {
+    const struct bg_descriptor *d = i < m->n ? &m->items[i] : &m->config;
+    if (!need[i])
+      continue;
+    for (k = 0; k < n; k++)
+      if (memcmp(reqs[k].digest.raw, d->digest.raw, BG_SHA256_LEN) == 0)
+        break;
+    if (k < n) {
+      need[i] = 2;
+      continue;
+    }
+    reqs[n].digest = d->digest;
+    reqs[n].size = d->size;
+    reqs[n].progress_slot = i < m->n ? (int)i : -1;
+    *bytes += d->size;
+    n++;
+  }
+  return n;
+}
+
+/* Refuses to start what cannot fit: a manifest claiming huge layers fails before a byte. */
+static int check_space(const struct bg_cache *c, uint64_t bytes, struct bg_error *err)
+{
+  char dir[PATH_MAX], need[32], have[32];
+  struct statvfs sv;
+  uint64_t avail;
+
+  snprintf(dir, sizeof(dir), "%s/blobs/sha256", c->dir);
+  if (statvfs(dir, &sv) != 0)
+    return 0; /* nothing known: the writes will tell */
+  avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+  if (bytes <= avail)
+    return 0;
+  bg_human_bytes((double)bytes, need, sizeof(need));
+  bg_human_bytes((double)avail, have, sizeof(have));
+  return bg_error_set(err, BG_ENOSPC, "the image's blobs need %s and the cache %s has %s free",
+                      need, c->dir, have);
+}
+
 static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
                          const struct bg_platform *want, const struct bg_oci_pull_opts *o,
                          struct bg_oci_image **out, struct bg_error *err)
 {
-  struct bg_reg_opts ro = {o->insecure, o->backoff_scale, o->max_attempts, o->parallel};
+  struct bg_reg_opts ro = {o->insecure, o->backoff_scale, o->timeout_scale, o->max_attempts,
+                           o->parallel, NULL};
   struct bg_reg *r = NULL;
   struct bg_manifest m = {0};
   struct bg_buf body, config;
@@ -201,13 +282,15 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
   struct bg_progress prog;
   char digest[BG_DIGEST_STRLEN], ref_s[BG_DIGEST_STRLEN];
   char *need = NULL;
-  size_t i, nreq = 0, depth;
+  size_t i, nreq, depth;
+  uint64_t bytes;
   long missing;
   int rc = -1;
 
   memset(&prog, 0, sizeof(prog));
   bg_buf_init(&body, BG_MANIFEST_MAX);
-  bg_buf_init(&config, CONFIG_MAX);
+  bg_buf_init(&config, BG_CONFIG_MAX);
+  bg_cache_sweep(c);
   if (bg_reg_open(ref, &ro, &r, err) != 0)
     goto out;
   if (ref->digest[0] != '\0' && bg_digest_parse(ref->digest, &pinned, err) != 0)
@@ -220,7 +303,8 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
       bg_error_set(err, BG_EINVAL, "indexes nested more than %d deep", MAX_INDEX_DEPTH);
       goto out;
     }
-    if (bg_manifest_select(&m, want, &i, err) != 0)
+    if (bg_manifest_select(&m, want, &i, err) != 0 ||
+        check_size(&m.items[i], "manifest", BG_MANIFEST_MAX, err) != 0)
       goto out;
     pinned = m.items[i].digest;
     bg_digest_format(pinned.raw, ref_s);
@@ -228,6 +312,8 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
     if (fetch_manifest(r, ref_s, &pinned, &body, &m, &d, err) != 0)
       goto out;
   }
+  if (check_size(&m.config, "config", BG_CONFIG_MAX, err) != 0)
+    goto out;
   bg_digest_format(d.raw, digest);
   if (bg_cache_put(c, &d, body.data, body.len, err) != 0)
     goto out;
@@ -240,29 +326,25 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
   missing = check_blobs(c, &m, need, err);
   if (missing < 0)
     goto out;
+  nreq = plan(&m, need, reqs, &bytes);
+  if (check_space(c, bytes, err) != 0)
+    goto out;
   bg_progress_init(&prog, o->progress, ref->name, m.n);
   for (i = 0; i < m.n; i++) {
     char ds[BG_DIGEST_STRLEN];
     bg_digest_format(m.items[i].digest.raw, ds);
     bg_progress_item(&prog, i, ds, m.items[i].size);
-  }
-  for (i = 0; i <= m.n; i++) {
-    const struct bg_descriptor *dd = i < m.n ? &m.items[i] : &m.config;
-    if (!need[i]) {
-      if (i < m.n)
-        bg_progress_done(&prog, i, 1);
-      continue;
-    }
-    reqs[nreq].digest = dd->digest;
-    reqs[nreq].size = dd->size;
-    reqs[nreq].progress_slot = i < m.n ? (int)i : -1;
-    nreq++;
+    if (!need[i])
+      bg_progress_done(&prog, i, 1);
   }
   if (bg_reg_fetch_blobs(r, c, reqs, nreq, &prog, err) != 0)
     goto out;
+  for (i = 0; i < m.n; i++)
+    if (need[i] == 2)
+      bg_progress_done(&prog, i, 1); /* listed again: fetched once, under its first place */
   if (read_config(c, &m, &config, err) != 0)
     goto out;
-  if (bg_oci_record(c, ref->name, want, &m, digest, body.len, err) != 0)
+  if (bg_cache_index_record(c, ref->name, want, &m, digest, body.len, err) != 0)
     goto out;
   rc = fill_image(c, &m, digest, ref->name, &config, out, err);
 out:
@@ -276,6 +358,14 @@ out:
   return rc;
 }
 
+static double env_scale(const char *name)
+{
+  const char *env = getenv(name);
+  double v = env ? strtod(env, NULL) : 1.0;
+
+  return v > 0 ? v : 1.0;
+}
+
 int bg_oci_pull(const char *refstr, const struct bg_oci_pull_opts *o, struct bg_oci_image **out,
                 struct bg_error *err)
 {
@@ -283,7 +373,7 @@ int bg_oci_pull(const char *refstr, const struct bg_oci_pull_opts *o, struct bg_
   struct bg_oci_ref *ref = NULL;
   struct bg_platform want;
   struct bg_cache c;
-  const char *env;
+  struct bg_error why;
   char digest[BG_DIGEST_STRLEN], mt[128];
   int rc = -1;
 
@@ -295,14 +385,15 @@ int bg_oci_pull(const char *refstr, const struct bg_oci_pull_opts *o, struct bg_
     goto out;
   if (bg_platform_parse(opts.platform ? opts.platform : "linux/amd64", &want, err) != 0)
     goto out;
-  if (opts.backoff_scale < 0) {
-    env = getenv("BANGER_OCI_BACKOFF_SCALE");
-    opts.backoff_scale = env ? strtod(env, NULL) : 1.0;
-  }
+  if (opts.backoff_scale < 0)
+    opts.backoff_scale = env_scale("BANGER_OCI_BACKOFF_SCALE");
+  if (!(opts.timeout_scale > 0))
+    opts.timeout_scale = env_scale("BANGER_OCI_TIMEOUT_SCALE");
   if (bg_cache_open(opts.cache_dir, &c, err) != 0)
     goto out;
   if (ref->transport != BG_REF_DOCKER) {
     /* local sources are copied in through the same checks, then read back like a pull */
+    bg_cache_sweep(&c);
     rc = bg_oci_local_import(ref, &c, &want, digest, mt, sizeof(mt), err);
     if (rc == 0) {
       rc = from_cache(&c, ref->name, &want, out, err);
@@ -312,13 +403,20 @@ int bg_oci_pull(const char *refstr, const struct bg_oci_pull_opts *o, struct bg_
     goto out;
   }
   if (opts.policy != BG_PULL_ALWAYS) {
-    rc = from_cache(&c, ref->name, &want, out, err);
+    bg_error_clear(&why);
+    rc = from_cache(&c, ref->name, &want, out, &why);
+    if (rc < 0)
+      *err = why;
     if (rc <= 0)
       goto out;
     if (opts.policy == BG_PULL_NEVER) {
-      rc = bg_error_set(err, BG_ENOTFOUND, "not in the cache %s and pull is \"never\"", c.dir);
+      rc = bg_error_set(err, BG_ENOTFOUND, "not in the cache %s%s%s%s and pull is \"never\"",
+                        c.dir, rc == 2 ? " (" : "", rc == 2 ? why.msg : "", rc == 2 ? ")" : "");
       goto out;
     }
+    if (rc == 2)
+      bg_log(BG_LOG_WARN, "%s: the cache's copy is damaged (%s): resolving it again",
+             ref->name, why.msg);
   }
   rc = from_registry(&c, ref, &want, &opts, out, err);
 out:

@@ -1,5 +1,6 @@
-/* A registry session: libcurl, the Bearer/Basic auth flow, retries, redirects, and
- * parallel verified blob downloads into the cache. */
+/* The registry client: a session per pull (session.c: TLS, time limits, retries, redirects,
+ * the transfer engine), its authentication (auth.c: challenges, tokens, credentials) and its
+ * downloads (fetch.c: manifests into memory, blobs verified into the cache, in parallel). */
 #ifndef BG_OCI_REGISTRY_H
 #define BG_OCI_REGISTRY_H
 
@@ -11,16 +12,17 @@
 #include "../util/buf.h"
 #include "../util/error.h"
 
-#define BG_MANIFEST_MAX (4 << 20)
 #define BG_TOKEN_REPLY_MAX (1 << 20)
 #define BG_HEADERS_MAX (64 << 10)
 #define BG_ERROR_BODY_MAX (16 << 10)
 
 struct bg_reg_opts {
-  int insecure;          /* plain http / unverified TLS to a non-loopback host */
+  int insecure;          /* https without verification, then plain http (Docker's rule) */
   double backoff_scale;  /* 1.0 normally; tests scale waits down */
-  int max_attempts;      /* per request, for 429, 5xx and dropped connections */
+  double timeout_scale;  /* 1.0 normally; tests scale every time limit down */
+  int max_attempts;      /* per request, for 429, 5xx, stalls and dropped connections */
   int parallel;          /* concurrent blob downloads */
+  const char *actions;   /* the token scope's actions: "pull" when NULL ("pull,push" to push) */
 };
 
 struct bg_reg;
@@ -44,5 +46,17 @@ struct bg_blob_req {
  * partial file is left under a blob name; the first error is returned. */
 int bg_reg_fetch_blobs(struct bg_reg *r, const struct bg_cache *c, struct bg_blob_req *reqs,
                        size_t n, struct bg_progress *p, struct bg_error *err);
+
+/* The time limits, for a scale (1.0: the documented defaults). */
+struct bg_limits {
+  long connect_ms;    /* to connect (and finish a TLS handshake) */
+  long stall_bytes;   /* a transfer slower than stall_bytes a second... */
+  long stall_s;       /* ...for stall_s seconds is a failed attempt */
+  long doc_ms;        /* the deadline of a manifest or token request */
+  long blob_ms;       /* the deadline of a blob: blob_ms plus size / blob_rate seconds */
+  long blob_rate;
+  double helper_s;    /* a credential helper's answer */
+};
+void bg_reg_limits(double scale, struct bg_limits *l);
 
 #endif

@@ -102,11 +102,27 @@ char *bg_buf_take(struct bg_buf *b, size_t *len)
   return p;
 }
 
-int bg_buf_read_file(struct bg_buf *b, const char *path, struct bg_error *err)
+int bg_buf_read_fd(struct bg_buf *b, int fd, const char *name, struct bg_error *err)
 {
   char block[65536];
   ssize_t n;
-  int fd, rc = -1;
+
+  for (;;) {
+    n = read(fd, block, sizeof(block));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return bg_error_errno(err, errno, "cannot read %s", name);
+    if (n == 0)
+      return 0;
+    if (bg_buf_add(b, block, (size_t)n, err) != 0)
+      return bg_error_prefix(err, "reading %s", name);
+  }
+}
+
+int bg_buf_read_file(struct bg_buf *b, const char *path, struct bg_error *err)
+{
+  int fd, rc;
 
   fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
@@ -114,23 +130,7 @@ int bg_buf_read_file(struct bg_buf *b, const char *path, struct bg_error *err)
       return 1;
     return bg_error_errno(err, errno, "cannot open %s", path);
   }
-  for (;;) {
-    n = read(fd, block, sizeof(block));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      bg_error_errno(err, errno, "cannot read %s", path);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    if (bg_buf_add(b, block, (size_t)n, err) != 0) {
-      bg_error_prefix(err, "reading %s", path);
-      goto out;
-    }
-  }
-  rc = 0;
-out:
+  rc = bg_buf_read_fd(b, fd, path, err);
   close(fd);
   return rc;
 }

@@ -27,6 +27,9 @@ int bg_buf_printf(struct bg_buf *b, struct bg_error *err, const char *fmt, ...)
  * exist, or -1 (BG_ETOOBIG past the cap, with the path in the message). */
 int bg_buf_read_file(struct bg_buf *b, const char *path, struct bg_error *err);
 
+/* Appends what is left to read of fd (name is for messages): 0 or -1. */
+int bg_buf_read_fd(struct bg_buf *b, int fd, const char *name, struct bg_error *err);
+
 /* Hands the data to the caller (who frees it) and leaves the buffer empty. */
 char *bg_buf_take(struct bg_buf *b, size_t *len);
 

@@ -4,7 +4,7 @@
 #ifndef BG_CLEANUP_H
 #define BG_CLEANUP_H
 
-#define BG_CLEANUP_MAX 16
+#define BG_CLEANUP_MAX 64
 
 /* Installs the handler (once, from main). */
 void bg_cleanup_install(void);

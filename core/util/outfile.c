@@ -3,12 +3,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "cleanup.h"
 
 /* mkdir -p, one component at a time; an existing non-directory is an error. */
 static int make_dirs(const char *dir, struct bg_error *err)
@@ -40,16 +37,14 @@ int bg_outfile_open(struct bg_outfile *o, const char *path, int parents, struct 
 {
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
+  char prefix[NAME_MAX + 8];
   size_t n;
   mode_t mask;
-  int len;
 
-  o->fd = -1;
-  o->slot = -1;
-  o->tmp[0] = '\0';
+  o->tmp.fd = -1;
   if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
     return bg_error_set(err, BG_EINVAL, "%s: not a file name", path);
-  if (strlen(path) >= sizeof(o->path))
+  if (strlen(path) >= sizeof(o->path) || strlen(base) > NAME_MAX)
     return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
   memcpy(o->path, path, strlen(path) + 1);
   n = slash == NULL ? 0 : (size_t)(slash - path);
@@ -63,26 +58,11 @@ int bg_outfile_open(struct bg_outfile *o, const char *path, int parents, struct 
   }
   if (parents && make_dirs(o->dir, err) != 0)
     return -1;
-  len = snprintf(o->tmp, sizeof(o->tmp), "%s/.%s.tmp-XXXXXX", o->dir, base);
-  if (len < 0 || (size_t)len >= sizeof(o->tmp)) {
-    o->tmp[0] = '\0';
-    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
-  }
-  o->fd = mkostemp(o->tmp, O_CLOEXEC);
-  if (o->fd < 0) {
-    o->tmp[0] = '\0';
-    return bg_error_errno(err, errno, "cannot create a temporary file in %s", o->dir);
-  }
-  o->slot = bg_cleanup_add(o->tmp);
-  /* mkstemp makes 0600; an output is an ordinary file, so it gets what the umask allows */
+  snprintf(prefix, sizeof(prefix), ".%s.tmp-", base);
   mask = umask(0);
   umask(mask);
-  if (fchmod(o->fd, 0666 & ~mask) != 0) {
-    bg_error_errno(err, errno, "cannot set the mode of %s", o->tmp);
-    bg_outfile_abort(o);
-    return -1;
-  }
-  return 0;
+  /* an ordinary output file: what the umask allows */
+  return bg_tmpfile_open(&o->tmp, o->dir, prefix, 0666 & ~mask, err);
 }
 
 int bg_outfile_write(struct bg_outfile *o, const void *p, size_t n, struct bg_error *err)
@@ -91,7 +71,7 @@ int bg_outfile_write(struct bg_outfile *o, const void *p, size_t n, struct bg_er
   ssize_t w;
 
   while (n > 0) {
-    w = write(o->fd, c, n);
+    w = write(o->tmp.fd, c, n);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
@@ -104,25 +84,16 @@ int bg_outfile_write(struct bg_outfile *o, const void *p, size_t n, struct bg_er
 
 int bg_outfile_commit(struct bg_outfile *o, struct bg_error *err)
 {
-  int fd = o->fd, dfd;
+  int dfd;
 
-  o->fd = -1;
-  if (fsync(fd) != 0) {
+  if (fsync(o->tmp.fd) != 0) {
     bg_error_errno(err, errno, "cannot sync %s", o->path);
-    close(fd);
     goto fail;
   }
-  if (close(fd) != 0) {
-    bg_error_errno(err, errno, "cannot close %s", o->path);
+  if (bg_tmpfile_commit(&o->tmp, o->path, err) != 0)
     goto fail;
-  }
-  if (rename(o->tmp, o->path) != 0) {
-    bg_error_errno(err, errno, "cannot rename %s to %s", o->tmp, o->path);
-    goto fail;
-  }
-  bg_cleanup_forget(o->slot);
-  o->slot = -1;
-  o->tmp[0] = '\0';
+  if (bg_tmpfile_close(&o->tmp, err) != 0)
+    return -1;
   dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0)
     return bg_error_errno(err, errno, "cannot open %s", o->dir);
@@ -140,12 +111,5 @@ fail:
 
 void bg_outfile_abort(struct bg_outfile *o)
 {
-  if (o->fd >= 0)
-    close(o->fd);
-  o->fd = -1;
-  if (o->tmp[0] != '\0')
-    unlink(o->tmp);
-  o->tmp[0] = '\0';
-  bg_cleanup_forget(o->slot);
-  o->slot = -1;
+  bg_tmpfile_discard(&o->tmp);
 }

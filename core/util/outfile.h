@@ -1,5 +1,6 @@
-/* Output files that appear whole or not at all: written under a temporary name in their own
- * directory (registered for removal on a signal), synced, then renamed into place. */
+/* Output files that appear whole or not at all: a bg_tmpfile in their own directory (".NAME.tmp-"
+ * names, removed on a signal, swept when their writer is gone), synced, then renamed into
+ * place, with the directory made first when asked. */
 #ifndef BG_OUTFILE_H
 #define BG_OUTFILE_H
 
@@ -7,13 +8,12 @@
 #include <stddef.h>
 
 #include "error.h"
+#include "tmpfile.h"
 
 struct bg_outfile {
-  int fd;    /* -1 when not open */
-  int slot;  /* the cleanup slot of tmp, or -1 */
-  char path[PATH_MAX];
+  struct bg_tmpfile tmp;
+  char path[PATH_MAX]; /* the final name; may be changed (same directory) before commit */
   char dir[PATH_MAX];
-  char tmp[PATH_MAX];
 };
 
 /* Creates the temporary file for path, mode 0666 less the umask; with parents, missing

@@ -6,9 +6,11 @@
 
 #include "oci/auth.h"
 #include "oci/cache.h"
-#include "oci/json.h"
 #include "oci/manifest.h"
 #include "oci/ref.h"
+#include "oci/registry.h"
+#include "util/escape.h"
+#include "util/json.h"
 
 static const char hexa[] = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
@@ -256,14 +258,15 @@ BG_TEST(base64_roundtrip)
   CHECK_INT(bg_base64_decode("a*b", 3, out, sizeof(out)), -1);
 }
 
-static void json_bad(const char *s, const char *msg)
+static void json_bad(const char *s, int code, const char *msg)
 {
-  struct bg_json_doc *doc = NULL;
+  json_t *doc = NULL;
   struct bg_error err;
 
   bg_error_clear(&err);
   CHECK_INT(bg_json_parse(s, strlen(s), &doc, &err), -1);
-  CHECK_STR(err.msg, msg);
+  CHECK_INT(err.code, code);
+  CHECK_CONTAINS(err.msg, msg);
   CHECK(doc == NULL);
 }
 
@@ -271,44 +274,77 @@ BG_TEST(json_parse_and_write)
 {
   static const char text[] =
     " {\"a\": [1, -2.5e3, true, false, null], \"s\": \"x\\u00e9\\ud83d\\ude00\\n\\\"\","
-    " \"o\": {}, \"n\": 18446744073709551615, \"big\": 9007199254740993} ";
-  struct bg_json_doc *doc;
+    " \"o\": {}, \"big\": 9007199254740993, \"neg\": -1} ";
+  json_t *doc;
   struct bg_error err;
   struct bg_buf b;
   uint64_t u;
 
   bg_error_clear(&err);
   CHECK_INT(bg_json_parse(text, strlen(text), &doc, &err), 0);
-  CHECK_STR(bg_json_getstr(bg_json_root(doc), "s"), "x\xc3\xa9\xf0\x9f\x98\x80\n\"");
-  CHECK_INT(bg_json_uint(bg_json_get(bg_json_root(doc), "big"), &u), 0);
+  CHECK_STR(bg_json_getstr(doc, "s"), "x\xc3\xa9\xf0\x9f\x98\x80\n\"");
+  CHECK(bg_json_getstr(doc, "a") == NULL);
+  CHECK(bg_json_getstr(NULL, "a") == NULL);
+  CHECK_INT(bg_json_uint(json_object_get(doc, "big"), &u), 0);
   CHECK(u == 9007199254740993ULL);
-  CHECK_INT(bg_json_uint(bg_json_get(bg_json_root(doc), "n"), &u), -1);
-  CHECK_INT(bg_json_uint(bg_json_get(bg_json_root(doc), "a")->child->next, &u), -1);
+  CHECK_INT(bg_json_uint(json_object_get(doc, "neg"), &u), -1);
+  CHECK_INT(bg_json_uint(json_array_get(json_object_get(doc, "a"), 1), &u), -1);
   bg_buf_init(&b, 4096);
-  CHECK_INT(bg_json_write(&b, bg_json_root(doc), &err), 0);
-  CHECK_STR(b.data, "{\"a\":[1,-2.5e3,true,false,null],\"s\":\"x\xc3\xa9\xf0\x9f\x98\x80\\u000a"
-                    "\\\"\",\"o\":{},\"n\":18446744073709551615,\"big\":9007199254740993}");
+  CHECK_INT(bg_json_dump(&b, doc, &err), 0);
+  /* compact, members in their order, UTF-8 as it is: what index.json and manifests need */
+  CHECK_STR(b.data, "{\"a\":[1,-2500.0,true,false,null],\"s\":\"x\xc3\xa9\xf0\x9f\x98\x80\\n"
+                    "\\\"\",\"o\":{},\"big\":9007199254740993,\"neg\":-1}");
   bg_buf_free(&b);
-  bg_json_free(doc);
+  json_decref(doc);
+  /* a dump that does not fit its buffer's cap fails */
+  bg_buf_init(&b, 8);
+  CHECK_INT(bg_json_parse(text, strlen(text), &doc, &err), 0);
+  CHECK_INT(bg_json_dump(&b, doc, &err), -1);
+  CHECK_INT(err.code, BG_ETOOBIG);
+  bg_buf_free(&b);
+  json_decref(doc);
 }
 
 BG_TEST(json_rejects)
 {
-  char deep[200];
+  char *deep, *wide;
+  size_t i;
 
-  json_bad("", "invalid JSON at byte 0: unexpected end");
-  json_bad("{\"a\":1,}", "invalid JSON at byte 7: expected a member name");
-  json_bad("[1 2]", "invalid JSON at byte 3: expected ',' or ']'");
-  json_bad("\"a\\u0000\"", "invalid JSON at byte 8: NUL in string");
-  json_bad("\"\\ud800x\"", "invalid JSON at byte 7: unpaired surrogate");
-  json_bad("\"a\nb\"", "invalid JSON at byte 2: control character in string");
-  json_bad("01", "invalid JSON at byte 1: trailing data");
-  json_bad("{} x", "invalid JSON at byte 3: trailing data");
-  json_bad("\"abc", "invalid JSON at byte 4: unterminated string");
-  json_bad("tru", "invalid JSON at byte 0: unexpected character");
-  memset(deep, '[', sizeof(deep) - 1);
-  deep[sizeof(deep) - 1] = '\0';
-  json_bad(deep, "invalid JSON at byte 65: nested too deeply");
+  json_bad("", BG_EINVAL, "invalid JSON at byte 0: ");
+  json_bad("{\"a\":1,}", BG_EINVAL, "invalid JSON at byte ");
+  json_bad("[1 2]", BG_EINVAL, "invalid JSON at byte ");
+  json_bad("\"a\\u0000\"", BG_EINVAL, "invalid JSON at byte ");
+  json_bad("[\"\xff\"]", BG_EINVAL, "invalid JSON at byte ");
+  json_bad("{} x", BG_EINVAL, "invalid JSON at byte ");
+  /* two parsers must never read one document two ways */
+  json_bad("{\"digest\":\"a\",\"digest\":\"b\"}", BG_EINVAL, "duplicate object key");
+  /* what jansson quotes back from the document is escaped */
+  json_bad("[\x1b[2J]", BG_EINVAL, "\\x1b");
+  /* the caps hold before jansson allocates anything */
+  deep = malloc(201);
+  memset(deep, '[', 200);
+  deep[200] = '\0';
+  json_bad(deep, BG_ETOOBIG, "invalid JSON at byte 64: nested more than 64 deep");
+  free(deep);
+  wide = malloc(2 * BG_JSON_MAX_VALUES + 8);
+  wide[0] = '[';
+  for (i = 0; i < BG_JSON_MAX_VALUES; i++)
+    memcpy(wide + 1 + 2 * i, "0,", 2);
+  memcpy(wide + 1 + 2 * i, "0]", 3);
+  json_bad(wide, BG_ETOOBIG, "more than 200000 values");
+  free(wide);
+  /* brackets inside strings are text, not structure */
+  {
+    json_t *doc = NULL;
+    struct bg_error err;
+    char *s = malloc(300);
+    bg_error_clear(&err);
+    snprintf(s, 300, "[\"%0200d\"]", 0);
+    memset(s + 2, '[', 200);
+    CHECK_INT(bg_json_parse(s, strlen(s), &doc, &err), 0);
+    json_decref(doc);
+    free(s);
+  }
 }
 
 #define DESC(mt, hex, size) "{\"mediaType\":\"" mt "\",\"digest\":\"sha256:" hex "\",\"size\":" #size
@@ -459,14 +495,14 @@ BG_TEST(config_diff_ids)
   struct bg_error err;
 
   bg_error_clear(&err);
-  CHECK_INT(bg_config_parse(cfg, strlen(cfg), 2, ids, &p, &err), 0);
+  CHECK_INT(bg_config_parse(cfg, strlen(cfg), 2, ids, &p, NULL, &err), 0);
   CHECK_STR(ids[1], "sha256:" H2);
   CHECK_STR(p.arch, "arm64");
   CHECK_STR(p.variant, "v8");
-  CHECK_INT(bg_config_parse(cfg, strlen(cfg), 3, ids, &p, &err), -1);
+  CHECK_INT(bg_config_parse(cfg, strlen(cfg), 3, ids, &p, NULL, &err), -1);
   CHECK_STR(err.msg, "image config lists 2 diff_ids for 3 layers");
   bg_error_clear(&err);
-  CHECK_INT(bg_config_parse(cfg, strlen(cfg), 1, ids, &p, &err), -1);
+  CHECK_INT(bg_config_parse(cfg, strlen(cfg), 1, ids, &p, NULL, &err), -1);
   CHECK_STR(err.msg, "image config lists 2 diff_ids for 1 layers");
 }
 
@@ -519,4 +555,50 @@ BG_TEST(cache_writer_checks_size_and_digest)
   CHECK_INT(bg_cache_check(&c, &d, 5, &err), 2);
   CHECK(stat(path, &st) != 0);
   CHECK_INT(bg_cache_check(&c, &d, 5, &err), 1);
+}
+
+/* The documented defaults, and the scale the tests use. */
+BG_TEST(registry_time_limits)
+{
+  struct bg_limits l;
+
+  bg_reg_limits(1.0, &l);
+  CHECK_INT(l.connect_ms, 15000);
+  CHECK_INT(l.stall_bytes, 1024);
+  CHECK_INT(l.stall_s, 20);
+  CHECK_INT(l.doc_ms, 30000);
+  CHECK_INT(l.blob_ms, 30000);
+  CHECK_INT(l.blob_rate, 16384);
+  CHECK(l.helper_s == 30);
+  /* 5 attempts of a stalled transfer and the backoff between them: about 2 minutes */
+  CHECK(5 * l.stall_s + 0.5 + 1 + 2 + 4 < 125);
+  bg_reg_limits(0.05, &l);
+  CHECK_INT(l.stall_s, 1);
+  CHECK_INT(l.doc_ms, 1500);
+  CHECK_INT(l.stall_bytes, 1024); /* a rate: not scaled */
+  bg_reg_limits(0.001, &l);
+  CHECK_INT(l.stall_s, 1); /* curl counts whole seconds */
+  bg_reg_limits(0, &l);
+  CHECK_INT(l.stall_s, 20);
+}
+
+BG_TEST(escape_untrusted_strings)
+{
+  char out[64];
+
+  CHECK_STR(bg_escape_str("plain: text/html; x=1", out, sizeof(out)), "plain: text/html; x=1");
+  CHECK_STR(bg_escape_str("\x1b[2J\x07\x7f\\", out, sizeof(out)), "\\x1b[2J\\x07\\x7f\\\\");
+  /* UTF-8 stays; C1 controls and bidirectional overrides do not */
+  CHECK_STR(bg_escape_str("caf\xc3\xa9 \xc2\x9b" "1m \xe2\x80\xae" "x", out, sizeof(out)),
+            "caf\xc3\xa9 \\u{009B}1m \\u{202E}x");
+  /* bytes that are not UTF-8: overlong, surrogate, truncated */
+  CHECK_STR(bg_escape_str("\xc0\xaf\xed\xa0\x80\xe2\x82", out, sizeof(out)),
+            "\\xc0\\xaf\\xed\\xa0\\x80\\xe2\\x82");
+  CHECK_STR(bg_escape("a\0b", 3, out, sizeof(out)), "a\\x00b");
+  /* cut at a whole character, marked */
+  CHECK_STR(bg_escape_str("abcdefghij", out, 8), "abcd...");
+  CHECK_STR(bg_escape_str("\x1b\x1b\x1b", out, 9), "\\x1b...");
+  CHECK_STR(bg_escape_str("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", out, 8), "\xc3\xa9\xc3\xa9...");
+  CHECK_STR(bg_escape_str("abc", out, 4), "abc");
+  CHECK_STR(bg_escape_str(NULL, out, 4), "");
 }

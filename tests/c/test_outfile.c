@@ -65,7 +65,7 @@ BG_TEST(bad_paths)
 
   bg_error_clear(&err);
   CHECK_INT(bg_outfile_open(&o, "nodir/file", 0, &err), -1);
-  CHECK_CONTAINS(err.msg, "cannot create a temporary file in nodir");
+  CHECK_CONTAINS(err.msg, "cannot create nodir/.file.tmp-");
   bg_error_clear(&err);
   CHECK_INT(bg_outfile_open(&o, "dir/", 1, &err), -1);
   CHECK_CONTAINS(err.msg, "dir/: not a file name");

@@ -15,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   char(*ids)[BG_DIGEST_STRLEN] = malloc(5 * BG_DIGEST_STRLEN);
   struct bg_platform p, q;
   struct bg_error err;
+  json_t *doc = NULL;
   size_t i;
 
   if (ids == NULL)
@@ -33,13 +34,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   bg_error_clear(&err);
   memset(ids, 0, 5 * BG_DIGEST_STRLEN);
-  if (bg_config_parse(body, blen, nlayers, ids, &p, &err) == 0) {
+  if (bg_config_parse(body, blen, nlayers, ids, &p, &doc, &err) == 0) {
+    /* the document handed on (to Lua) is the one that was checked */
+    FUZZ_ASSERT(json_is_object(doc) &&
+                json_array_size(json_object_get(json_object_get(doc, "rootfs"), "diff_ids")) ==
+                    nlayers);
+    json_decref(doc);
     for (i = 0; i < nlayers; i++)
       FUZZ_ASSERT(strlen(ids[i]) == BG_DIGEST_STRLEN - 1);
     FUZZ_ASSERT(memchr(p.os, '\0', sizeof(p.os)) && memchr(p.arch, '\0', sizeof(p.arch)) &&
                 memchr(p.variant, '\0', sizeof(p.variant)));
   } else {
-    FUZZ_ASSERT(err.code != 0 && err.msg[0] != '\0');
+    FUZZ_ASSERT(err.code != 0 && err.msg[0] != '\0' && doc == NULL);
   }
   free(ids);
   free(plat_s);

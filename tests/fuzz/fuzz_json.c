@@ -1,48 +1,65 @@
-/* The bounded JSON parser on arbitrary bytes: it either fails with a message or gives a tree
- * that the writer turns into JSON which parses again to the same text. */
+/* The JSON reader every document goes through (jansson behind the depth and value caps) on
+ * arbitrary bytes: it either fails with a message or gives a document within the caps that
+ * the writer turns into JSON which reads back to the same text. */
 #include "fuzz.h"
 
-#include "oci/json.h"
+#include "util/json.h"
 
-static void visit(const struct bg_json *v)
+static size_t depth(const json_t *v, size_t *values)
 {
-  const struct bg_json *c;
-  uint64_t x;
+  const char *key;
+  json_t *item;
+  size_t i, d, max = 0;
 
-  for (; v != NULL; v = v->next) {
-    if (v->type == BG_JSON_NUMBER)
-      (void)bg_json_uint(v, &x);
-    if (v->type == BG_JSON_STRING)
-      FUZZ_ASSERT(strlen(v->str) == v->len);
-    if (v->type == BG_JSON_OBJECT)
-      for (c = v->child; c != NULL; c = c->next)
-        FUZZ_ASSERT(bg_json_get(v, c->key) != NULL);
-    if (v->type == BG_JSON_OBJECT || v->type == BG_JSON_ARRAY)
-      visit(v->child);
+  (*values)++;
+  if (json_is_object(v)) {
+    json_object_foreach((json_t *)v, key, item) {
+      FUZZ_ASSERT(json_object_get(v, key) == item);
+      d = depth(item, values);
+      max = d > max ? d : max;
+    }
+    return max + 1;
   }
+  if (json_is_array(v)) {
+    json_array_foreach(v, i, item) {
+      d = depth(item, values);
+      max = d > max ? d : max;
+    }
+    return max + 1;
+  }
+  if (json_is_string(v))
+    FUZZ_ASSERT(strlen(json_string_value(v)) == json_string_length(v));
+  return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-  struct bg_json_doc *doc = NULL, *again = NULL;
+  json_t *doc = NULL, *again = NULL;
   struct bg_buf b1, b2;
   struct bg_error err;
+  size_t values = 0;
+  uint64_t u;
 
   bg_error_clear(&err);
   bg_buf_init(&b1, 1 << 24);
   bg_buf_init(&b2, 1 << 24);
   if (bg_json_parse((const char *)data, size, &doc, &err) != 0) {
-    FUZZ_ASSERT(err.code != 0 && err.msg[0] != '\0');
+    FUZZ_ASSERT(err.code != 0 && err.msg[0] != '\0' && doc == NULL);
     goto out;
   }
-  visit(bg_json_root(doc));
-  FUZZ_ASSERT(bg_json_write(&b1, bg_json_root(doc), &err) == 0);
+  FUZZ_ASSERT(depth(doc, &values) <= BG_JSON_MAX_DEPTH);
+  FUZZ_ASSERT(values <= 2 * (size_t)BG_JSON_MAX_VALUES);
+  (void)bg_json_uint(doc, &u);
+  FUZZ_ASSERT(bg_json_dump(&b1, doc, &err) == 0);
   FUZZ_ASSERT(bg_json_parse(b1.data, b1.len, &again, &err) == 0);
-  FUZZ_ASSERT(bg_json_write(&b2, bg_json_root(again), &err) == 0);
+  FUZZ_ASSERT(bg_json_dump(&b2, again, &err) == 0);
   FUZZ_ASSERT(b1.len == b2.len && memcmp(b1.data, b2.data, b1.len) == 0);
+  FUZZ_ASSERT(json_equal(doc, again));
 out:
-  bg_json_free(doc);
-  bg_json_free(again);
+  if (doc != NULL)
+    json_decref(doc);
+  if (again != NULL)
+    json_decref(again);
   bg_buf_free(&b1);
   bg_buf_free(&b2);
   return 0;

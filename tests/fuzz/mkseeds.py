@@ -146,7 +146,11 @@ def kernels():
 
 SEEDS = {
     "fuzz_json": [b'{"a":[1,-2.5e+3,true,false,null,"\\u00e9\\ud83d\\ude00\\n"],"b":{}}',
-                  b"[]", b'"x"', b"0", b'{"a":1,"a":2}', b"[" * 70],
+                  b"[]", b'"x"', b"0", b'{"a":1,"a":2}', b"[" * 70,
+                  b'{"schemaVersion":2,"manifests":[{"mediaType":"x","digest":"' + D1.encode() +
+                  b'","size":7,"annotations":{"org.opencontainers.image.ref.name":"a:1"}}]}'],
+    "fuzz_escape": [b"plain text", b"\x1b[31mred\x1b[0m", "caf\u00e9 \u202e\u0085".encode(),
+                    b"\xff\xfe\xc0\xaf\xed\xa0\x80", b"back\\slash", "\U0001f600".encode()],
     "fuzz_wwwauth": [b'Bearer realm="https://auth.example/token",service="registry.example",'
                      b'scope="repository:a/b:pull",error="invalid_token"',
                      b'Basic realm="x", Bearer realm="y"', b"Negotiate abc==, Basic",

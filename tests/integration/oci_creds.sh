@@ -10,12 +10,8 @@ T="$BANGER_SOURCE_DIR/tests/tools"
 export BANGER_OCI_BACKOFF_SCALE=0.01
 python3 "$T/mkimage.py" src --tag img --random-layer 1000 >/dev/null
 registry_push src img x/img:1
-echo '[]' > front.faults
-python3 "$T/faultserver.py" --port-file front.port --log front.log --upstream "http://$REGISTRY" \
-  --faults front.faults --auth 2>front.err &
-bg_track $!
-for _ in $(seq 100); do [ -s front.port ] && break; sleep 0.05; done
-F="127.0.0.1:$(cat front.port)"
+faultserver_start front --upstream "http://$REGISTRY" --auth
+F=$FRONT
 
 cat > pull.lua <<'LUA'
 local oci = require "banger.oci"
@@ -73,6 +69,30 @@ expect_eq "$(PATH=$PWD/bin:$PATH DOCKER_CONFIG=$PWD/dc run)" "OK" "credsStore"
 expect_eq "$(token_users)" "carol" "credsStore: the helper's user"
 printf '{"credsStore":"absent"}' > dc/config.json
 expect_eq "$(PATH=$PWD/bin:$PATH DOCKER_CONFIG=$PWD/dc run)" "ERR io pulling $F/x/img:1: docker-credential-absent get failed for $F (exit status 127)" "missing helper"
+# a helper that says too much, or nothing: stopped, with a message naming it
+cat > bin/docker-credential-big <<'SH'
+#!/bin/sh
+head -c 200000 /dev/zero | tr '\0' x
+SH
+cat > bin/docker-credential-slow <<'SH'
+#!/bin/sh
+sleep 1237
+SH
+cat > bin/docker-credential-daemon <<'SH'
+#!/bin/sh
+sleep 1237 &
+printf '{"Username":"carol","Secret":"x"}\n'
+SH
+chmod +x bin/docker-credential-big bin/docker-credential-slow bin/docker-credential-daemon
+printf '{"credsStore":"big"}' > dc/config.json
+t0=$(date +%s)
+expect_eq "$(PATH=$PWD/bin:$PATH DOCKER_CONFIG=$PWD/dc timeout 60 "$BANGER" pull.lua ref="$F/x/img:1" cache=cache 2>/dev/null)" "ERR toobig pulling $F/x/img:1: the reply of docker-credential-big is larger than 65536 bytes" "helper reply over the cap"
+printf '{"credsStore":"slow"}' > dc/config.json
+expect_eq "$(PATH=$PWD/bin:$PATH DOCKER_CONFIG=$PWD/dc BANGER_OCI_TIMEOUT_SCALE=0.05 timeout 60 "$BANGER" pull.lua ref="$F/x/img:1" cache=cache 2>/dev/null)" "ERR io pulling $F/x/img:1: docker-credential-slow did not answer within 1.5 s" "helper that does not answer"
+printf '{"credsStore":"daemon"}' > dc/config.json
+expect_eq "$(PATH=$PWD/bin:$PATH DOCKER_CONFIG=$PWD/dc BANGER_OCI_TIMEOUT_SCALE=0.05 timeout 60 "$BANGER" pull.lua ref="$F/x/img:1" cache=cache 2>/dev/null)" "ERR io pulling $F/x/img:1: docker-credential-daemon did not answer within 1.5 s" "helper whose child keeps its output open"
+expect_eq "$(python3 -c "print('ok' if $(date +%s) - $t0 < 30 else 'slow')")" ok "helpers are stopped in seconds"
+expect_eq "$(pgrep -f 'sleep 1237' | wc -l)" 0 "the helpers' processes are gone"
 printf '{"credsStore":"../evil"}' > dc/config.json
 expect_eq "$(DOCKER_CONFIG=$PWD/dc run)" "ERR invalid pulling $F/x/img:1: invalid credential helper name '../evil'" "helper name checked"
 
@@ -83,11 +103,8 @@ expect_eq "$(REGISTRY_AUTH_FILE=$PWD/auth.json DOCKER_CONFIG=$PWD/dc run)" "OK" 
 expect_eq "$(token_users)" "dave" "REGISTRY_AUTH_FILE wins"
 # a registry that asks for Basic credentials itself (no token service)
 echo '[{"basic": true}]' > basic.faults
-python3 "$T/faultserver.py" --port-file basic.port --log basic.log --upstream "http://$REGISTRY" \
-  --faults basic.faults 2>basic.err &
-bg_track $!
-for _ in $(seq 100); do [ -s basic.port ] && break; sleep 0.05; done
-B="127.0.0.1:$(cat basic.port)"
+faultserver_start basic --upstream "http://$REGISTRY"
+B=$FRONT
 printf '{"auths":{"%s":{"auth":"%s"}}}' "$B" "$(printf 'erin:pw5' | base64)" > dc/config.json
 expect_eq "$(DOCKER_CONFIG=$PWD/dc "$BANGER" pull.lua ref="$B/x/img:1" cache=cache-basic 2>/dev/null)" "OK" "Basic registry with credentials"
 expect_eq "$(python3 -c "

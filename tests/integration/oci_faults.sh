@@ -18,33 +18,18 @@ L1=$(field img.json "d['layers'][0]['digest']")
 L2=$(field img.json "d['layers'][1]['digest']")
 MANIFEST=$(field img.json "d['manifest']")
 
-start_front() { # name [options]: starts a faultserver, sets PORT_<name>
-  local name=$1
-  shift
-  python3 "$T/faultserver.py" --port-file "$name.port" --log "$name.log" \
-    --upstream "http://$REGISTRY" --faults "$name.faults" "$@" 2>"$name.err" &
-  bg_track $!
-  for _ in $(seq 100); do [ -s "$name.port" ] && break; sleep 0.05; done
-  eval "PORT_$name=$(cat "$name.port")"
-}
-echo '[]' > front.faults
-echo '[]' > other.faults
-start_front front --auth
-start_front other
-F="127.0.0.1:$PORT_front"
+faultserver_start front --upstream "http://$REGISTRY" --auth
+F=$FRONT
+faultserver_start other --upstream "http://$REGISTRY"
+PORT_other=$FRONT_PORT
 
-cat > pull.lua <<'LUA'
-local oci = require "banger.oci"
-local img, err, code = oci.pull(args.ref, { cache_dir = args.cache, progress = "none",
-  pull = "always" })
-if img then print("OK " .. img.digest) else print("ERR " .. code .. " " .. err) end
-LUA
+PULL="$BANGER_SOURCE_DIR/tests/tools/pull.lua"
 
 echo 0 > pulls
 pull() { # ref -> output of one pull into a fresh cache (cache-N; runs in a subshell)
   local n=$(($(cat pulls) + 1))
   echo $n > pulls
-  "$BANGER" pull.lua ref="$1" cache="cache-$n" 2>&1
+  "$BANGER" "$PULL" ref="$1" cache="cache-$n" 2>&1
 }
 faults() { printf '%s' "$1" > front.faults; : > front.log; : > other.log; }
 cache_clean() { # what: checks the cache of the last pull
@@ -181,7 +166,7 @@ expect_eq "$(pull "$F/x/img:1")" "ERR network pulling $F/x/img:1: refusing to fe
 
 # a pull killed half-way leaves only whole blobs; the next pull completes
 faults '[{"path": "/blobs/'"$L2"'", "action": "delay", "seconds": 5}]'
-"$BANGER" pull.lua ref="$F/x/img:1" cache=cache-killed >/dev/null 2>&1 &
+"$BANGER" "$PULL" ref="$F/x/img:1" cache=cache-killed >/dev/null 2>&1 &
 pid=$!
 for _ in $(seq 100); do
   [ "$(count front.log "'$L2' in e['path']")" = 0 ] || break
@@ -192,5 +177,5 @@ kill -9 $pid; wait $pid 2>/dev/null
 out=$(python3 "$T/checkcache.py" cache-killed --allow-tmp)
 expect_eq "$out" "" "killed pull: only verified blobs under blob names"
 faults '[]'
-expect_eq "$("$BANGER" pull.lua ref="$F/x/img:1" cache=cache-killed 2>&1)" "OK $MANIFEST" "pull after a kill"
+expect_eq "$("$BANGER" "$PULL" ref="$F/x/img:1" cache=cache-killed 2>&1)" "OK $MANIFEST" "pull after a kill"
 finish

@@ -1,6 +1,6 @@
 # Starts Debian's docker-registry on a free loopback port for one test script, stopped on exit.
 # Usage: . tests/lib/registry.sh; registry_start; registry_push OCI_DIR TAG NAME:TAG
-# Sets REGISTRY=127.0.0.1:PORT. Skips (exit 77) when docker-registry or skopeo is missing.
+# Sets REGISTRY=127.0.0.1:PORT. faultserver_start puts a misbehaving front before it. Skips (exit 77) when docker-registry or skopeo is missing.
 
 registry_need() {
   for tool in "$@"; do
@@ -61,4 +61,20 @@ registry_push() {
   shift 3
   skopeo copy -q "$@" --dest-tls-verify=false "oci:$src:$tag" "docker://$REGISTRY/$dest" \
     >push.log 2>&1 || { cat push.log >&2; echo "push of $dest failed" >&2; exit 1; }
+}
+
+# faultserver_start NAME [faultserver.py options...]: a fault-injecting front
+# (tests/tools/faultserver.py) on a free port, its rules in NAME.faults (made empty if absent),
+# its log in NAME.log, stopped on exit. Sets FRONT=127.0.0.1:PORT and FRONT_PORT.
+faultserver_start() {
+  local name=$1
+  shift
+  [ -e "$name.faults" ] || echo '[]' > "$name.faults"
+  python3 "$BANGER_SOURCE_DIR/tests/tools/faultserver.py" --port-file "$name.port" \
+    --log "$name.log" --faults "$name.faults" "$@" 2>"$name.err" &
+  bg_track $!
+  for _ in $(seq 100); do [ -s "$name.port" ] && break; sleep 0.05; done
+  [ -s "$name.port" ] || { cat "$name.err" >&2; echo "faultserver $name did not start" >&2; exit 1; }
+  FRONT_PORT=$(cat "$name.port")
+  FRONT=127.0.0.1:$FRONT_PORT
 }

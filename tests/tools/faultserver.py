@@ -9,7 +9,8 @@ the faults file, which is re-read whenever it changes (rule counters start again
 
   [{"path": "REGEX", "times": 1, "action": "...", ...}, ...]
 
-times: how many matching requests the rule applies to (-1 = all). With --auth, rules see only
+times: how many matching requests the rule applies to (-1 = all), after the first "after"
+(default 0) matching requests, which it lets through. With --auth, rules see only
 requests that carry a valid token, unless "before_auth" is true. Actions:
   status        reply "code" with "headers" and "body" (e.g. 500, 429 + Retry-After)
   serve         reply 200 with "body" (or "body_file"), "content_type", extra "headers"
@@ -20,14 +21,18 @@ requests that carry a valid token, unless "before_auth" is true. Actions:
   ignore-range  answer a Range request with 200 and the whole body
   redirect      307 to "location" + the request path (another host or port)
   delay         sleep "seconds", then proxy normally
-  big-headers   a reply carrying "bytes" of junk headers
+  big-headers   a reply carrying "bytes" of junk headers (90-byte lines)
+  huge-header   a reply carrying one header line of "bytes" (default 1 MiB)
+  trickle       the reply (proxied, or "body") at one byte every "interval" s (default 0.8)
+  endless       status "code" (default 500) with "headers" and a body that never ends
+  hang          read the request, then say nothing until the client goes
 With --auth, /v2/ needs "Authorization: Bearer <token>" from GET /token (answered with
 "expires_in" = --expires-in; tokens really die after --token-ttl). Repositories listed in the
 faults file's first element may be settings instead of a rule: {"deny": ["name"],
 "forbid": ["name"]} give 401 or 403 for those repositories even with a token; "token_ttl" and
 "expires_in" override the options; "basic": true asks for Basic credentials
 (any user) on /v2/ instead. Rules also apply to /token (e.g. an oversized reply).
-Every request is logged as one JSON line: time, method, path, range, authorization (present or
+A "delay" rule on /token delays the token reply. Every request is logged as one JSON line: time, method, path, range, authorization (present or
 not, never the value), the user name of Basic credentials, status.
 """
 import argparse
@@ -76,9 +81,10 @@ def pick_rule(path, has_range, before_auth):
             if before_auth is not None and bool(r.get("before_auth")) != before_auth:
                 continue
             n = STATE["counts"].get(i, 0)
-            if r.get("times", 1) != -1 and n >= r.get("times", 1):
-                continue
             STATE["counts"][i] = n + 1
+            n -= r.get("after", 0)
+            if n < 0 or (r.get("times", 1) != -1 and n >= r.get("times", 1)):
+                continue
             return r, special
         return None, special
 
@@ -140,6 +146,9 @@ class Handler(BaseHTTPRequestHandler):
             rule, special = pick_rule(self.path, "Range" in self.headers, None)
         else:
             rule, special = pick_rule(self.path, "Range" in self.headers, True)
+        if url.path == "/token" and rule and rule["action"] == "delay":
+            time.sleep(rule.get("seconds", 1))
+            rule = None
         if url.path == "/token" and not rule:
             tok = secrets.token_hex(16)
             with LOCK:
@@ -198,6 +207,26 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if action == "huge-header":
+            self.record(200)
+            self.send_response(200)
+            self.send_header("X-Huge", "x" * rule.get("bytes", 1 << 20))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if action == "endless":
+            return self.endless(rule)
+        if action == "hang":
+            self.record(0)
+            while True:
+                time.sleep(1)
+                try:
+                    if self.connection.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                        return
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    return
         if action == "delay":
             time.sleep(rule.get("seconds", 1))
         code, headers, body = self.upstream(action == "ignore-range")
@@ -205,6 +234,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(code, body, headers, None)
         if action == "ignore-range":
             return self.reply(200, body, headers, None)
+        if action == "trickle":
+            return self.trickle(rule, code, headers, body)
         if action == "flip":
             pos = rule.get("offset", len(body) // 2)
             body = body[:pos] + bytes([body[pos] ^ 0xff]) + body[pos + 1:]
@@ -213,12 +244,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(code, body[:len(body) // 2], headers, None)
         if action in ("truncate", "reset"):
             cut = rule.get("bytes", len(body) // 2)
-            self.record(code)
-            self.send_response(code)
-            self.send_header("Content-Length", str(len(body)))
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.end_headers()
+            self.head(code, headers, len(body))
             self.wfile.write(body[:cut])
             self.wfile.flush()
             if action == "reset":
@@ -228,6 +254,41 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.close()
             return
         return self.reply(code, body, headers, None)
+
+    def head(self, code, headers, length=None):
+        """Logs the reply and sends its status and headers (with Content-Length if given)."""
+        self.record(code)
+        self.send_response(code)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+
+    def endless(self, rule):
+        headers = dict(rule.get("headers", {}))
+        headers.update({"Content-Type": "application/json", "Connection": "close"})
+        self.head(rule.get("code", 500), headers)
+        chunk = b'{"errors":[' + b" " * 65536
+        self.close_connection = True
+        try:
+            while True:
+                self.wfile.write(chunk)
+        except OSError:
+            return
+
+    def trickle(self, rule, code, headers, body):
+        if "body" in rule:
+            body = rule["body"].encode()
+        self.head(code, headers, len(body))
+        self.close_connection = True
+        try:
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                self.wfile.flush()
+                time.sleep(rule.get("interval", 0.8))
+        except OSError:
+            return
 
     def upstream(self, drop_range):
         u = urllib.parse.urlsplit(ARGS.upstream)

@@ -24,7 +24,7 @@ function oci.parse_ref(s) end
 ---@field cache_dir? string    default: banger.runtime.cache_dir
 ---@field platform? string     "linux/amd64" (default), "linux/arm64/v8", ...
 ---@field pull? "missing"|"always"|"never"
----@field insecure? boolean    plain HTTP / unverified TLS to a non-loopback registry
+---@field insecure? boolean    https without verification, then plain http (Docker's rule)
 ---@field progress? "bar"|"plain"|"none"  default: banger.runtime.progress
 ---@field parallel? integer    layer downloads at once (default 3)
 
@@ -40,7 +40,7 @@ function oci.parse_ref(s) end
 ---@field digest string        the manifest's digest
 ---@field media_type string
 ---@field platform string
----@field config table         the decoded image config
+---@field config table         the image config (JSON null is the light userdata NULL, as cjson.null)
 ---@field layers banger.oci.Layer[]  oldest first
 
 --- Pulls an image into the OCI-layout cache (every blob digest-verified, written under a temp
@@ -52,10 +52,12 @@ function oci.parse_ref(s) end
 ---@return string? code
 function oci.pull(ref, opts) end
 
---- Rehashes every blob in the cache and removes the bad ones; returns their digests.
+--- Rehashes every blob in the cache and removes the bad ones, then repairs index.json (a wrong
+--- mediaType or size corrected, an entry whose manifest is gone dropped, an unreadable index
+--- replaced); returns the removed digests and one line per repair, or nil, err.
 ---@param dir? string  default: banger.runtime.cache_dir
----@return string[]|nil
----@return string? err
+---@return string[]|nil removed
+---@return string[]|string repaired  the repairs, or the error
 function oci.verify_cache(dir) end
 
 --- Removes blobs that no index.json entry references; returns their digests.

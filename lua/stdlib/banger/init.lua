@@ -48,7 +48,7 @@ end
 ---@class banger.PullOpts
 ---@field platform? string   "linux/amd64" (default), "linux/arm64/v8", ...
 ---@field pull? "missing"|"always"|"never"
----@field insecure? boolean  allow plain HTTP / unverified TLS to a non-loopback registry
+---@field insecure? boolean  https without verification, then plain http (Docker's rule)
 ---@field cache_dir? string
 
 --- Pulls an image into the cache (or finds it there) with every blob verified.
