@@ -9,6 +9,7 @@
  * `--query CID` is the client side: it asks an agent for its health and prints the answer. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -505,7 +506,21 @@ static const char usage[] =
   "       " AGENT_NAME " --query CID|unix:PATH [--port N]\n"
   "Answers HEALTH requests on AF_VSOCK port N (default 52000), or on a unix socket.\n"
   "With --query, asks the agent at vsock CID (1 is this machine, 2 the host, 3 and up guests)\n"
-  "or on a unix socket for its health, prints the answer, and exits 0 if it is OK.\n";
+  "or on a unix socket for its health, prints the answer, and exits 0 if it is OK.\n"
+  "  -p, --port N         the vsock port (default 52000)\n"
+  "  -u, --unix PATH      listen on a unix socket instead\n"
+  "  -Q, --query TARGET   ask an agent for its health: a CID or unix:PATH\n"
+  "  -V, --version        print the version and exit\n"
+  "  -h, --help           print this help and exit\n";
+
+static const struct option long_options[] = {
+  {"port", required_argument, NULL, 'p'},
+  {"unix", required_argument, NULL, 'u'},
+  {"query", required_argument, NULL, 'Q'},
+  {"version", no_argument, NULL, 'V'},
+  {"help", no_argument, NULL, 'h'},
+  {NULL, 0, NULL, 0},
+};
 
 /* A port number in 1..4294967294 (VMADDR_PORT_ANY is -1); 0 if s is not one. */
 static unsigned int parse_port(const char *s)
@@ -531,30 +546,44 @@ int main(int argc, char **argv)
   const char *unix_path = NULL;
   const char *query = NULL;
   char answer[AGENT_LINE_MAX];
-  int fd, rc;
-  int i;
+  char shortopt[3] = "-?";
+  int fd, rc, c;
 
-  for (i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
-      port = parse_port(argv[++i]);
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, ":p:u:Q:Vh", long_options, NULL)) != -1) {
+    switch (c) {
+    case 'p':
+      port = parse_port(optarg);
       if (port == 0) {
-        agent_log("bad port '%s': expected a number from 1 to 4294967294", argv[i]);
+        agent_log("bad port '%s': expected a number from 1 to 4294967294", optarg);
         return 2;
       }
-    } else if (strcmp(argv[i], "--unix") == 0 && i + 1 < argc) {
-      unix_path = argv[++i];
-    } else if (strcmp(argv[i], "--query") == 0 && i + 1 < argc) {
-      query = argv[++i];
-    } else if (strcmp(argv[i], "--version") == 0) {
+      break;
+    case 'u':
+      unix_path = optarg;
+      break;
+    case 'Q':
+      query = optarg;
+      break;
+    case 'V':
       printf("%s %s\n", AGENT_NAME, BANGER_VERSION);
       return 0;
-    } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+    case 'h':
       fputs(usage, stdout);
       return 0;
-    } else {
-      fprintf(stderr, "%s: unknown argument '%s'\n%s", AGENT_NAME, argv[i], usage);
+    case ':':
+      fprintf(stderr, "%s: option '%s' needs a value\n%s", AGENT_NAME, argv[optind - 1], usage);
+      return 2;
+    default:
+      shortopt[1] = (char)optopt;
+      fprintf(stderr, "%s: unknown argument '%s'\n%s", AGENT_NAME,
+              optopt != 0 ? shortopt : argv[optind - 1], usage);
       return 2;
     }
+  }
+  if (optind < argc) {
+    fprintf(stderr, "%s: unexpected argument '%s'\n%s", AGENT_NAME, argv[optind], usage);
+    return 2;
   }
 
   if (query != NULL) {

@@ -1,17 +1,20 @@
--- Alpine: OpenRC services instead of systemd units, apk in the first-boot dispatch, and a
--- tighter size (Alpine installs are small).
+-- Alpine: OpenRC services instead of systemd units, the apk branch of first boot, less headroom.
 --
---   banger-build recipes/alpine.lua image=alpine:3.20 [out=FILE] [size=256M]
+-- The payload's services are /etc/init.d scripts enabled in the default runlevel; Alpine
+-- installs are small, so the free space is 15% of the content. Images of other distros are
+-- refused before anything is written.
+--
+--   banger-build alpine image=alpine:3.20 [out=FILE] [size=256M]
 local banger = require "banger"
 local distros = require "banger.distros"
+local guest = require "banger.guest"
+
+local args = banger.arguments(banger.BUILD_ARGS, { headroom = 0.15 })
 
 return banger.run {
-  image = args.image,
-  out = args.out,
-  size = args.size,
-  platform = args.platform,
+  args = args,
   expect = { "alpine" },
-  headroom = 0.15,
   agents = "openrc",
+  payload = guest.payload("openrc"),
   dispatch = distros.only("apk"),
 }

@@ -1,19 +1,21 @@
--- Debian and its derivatives (ubuntu, kali, raspbian, pop, linuxmint...): only the apt branch
--- of the first-boot dispatch, xattrs kept (file capabilities such as ping's), and more room for
--- apt's caches on first boot. Images of other distros are refused before anything is written.
+-- Debian and its derivatives only: xattrs kept, more headroom, the apt branch of first boot.
 --
---   banger-build recipes/debian.lua image=debian:bookworm [out=FILE] [size=2G]
+-- For debian, ubuntu, kali, raspbian, pop, linuxmint and the like: xattrs are kept (file
+-- capabilities such as ping's), the image gets half its content again as free space for apt's
+-- caches on first boot, and the first-boot dispatch holds the apt-get entry alone. Images of
+-- other distros are refused before anything is written.
+--
+--   banger-build debian image=debian:bookworm [out=FILE] [size=2G]
 local banger = require "banger"
 local distros = require "banger.distros"
+local guest = require "banger.guest"
+
+local args = banger.arguments(banger.BUILD_ARGS, { headroom = 0.5, xattrs = "keep" })
 
 return banger.run {
-  image = args.image,
-  out = args.out,
-  size = args.size,
-  platform = args.platform,
+  args = args,
   expect = { "debian", "ubuntu" },
-  xattrs = "keep",
-  headroom = 0.5,
   agents = "systemd",
+  payload = guest.payload("systemd"),
   dispatch = distros.only("apt-get"),
 }

@@ -1,24 +1,46 @@
--- The default build: pull an image (linux/amd64, anonymous), flatten it (device nodes, fifos and
--- xattrs dropped, owners as the layers say), add the mount points a guest needs, inject the
--- banger guest agents and the first-boot service (systemd), size the image by its content and
--- write ext4.
+-- The default build: any image as a bootable ext4 root with the banger guest agents (systemd).
 --
---   banger-build recipes/default.lua image=debian:bookworm [out=FILE] [size=2G]
---                [platform=linux/amd64] [kernel=DIR]
+-- It pulls the image (linux/amd64 unless platform= says otherwise), flattens its layers (device
+-- nodes, fifos and xattrs dropped, owners as the layers say), adds the payload below, sizes the
+-- image by its content and writes ext4.
+--
+--   banger-build default image=debian:bookworm [size=2G] [out=FILE] [pull=never] ...
+--   banger-build default image=debian:bookworm kernel=vmm/
+--                                                 also the kernel, initrd and vmlinux for a VMM
+--   banger-build default --help                   the arguments, their types and defaults
+--   banger-build default image=debian:bookworm --plan
+--                                                 what would be injected, the size, the branch
 local banger = require "banger"
 local distros = require "banger.distros"
+local guest = require "banger.guest"
+
+-- The command line: every build argument (image, out, size, headroom, label, devices, xattrs,
+-- platform, pull, insecure, plan, kernel), typed and checked; an unknown key is an error. This
+-- recipe's policy is its defaults: device nodes, fifos and xattrs are left out unless asked for.
+local args = banger.arguments(banger.BUILD_ARGS, { devices = "skip", xattrs = "drop" })
+
+-- What goes into the guest: a list of plain entries, one per path, in the order they are made:
+--   { path = "/usr/local/bin/banger-vsock-agent", kind = "file", mode = "0755", owner = "0:0",
+--     source = "agent" },
+--   { path = "/etc/systemd/system/multi-user.target.wants/banger-network.service",
+--     kind = "symlink", target = "/etc/systemd/system/banger-network.service" },
+-- the mount points (/dev /proc /sys /run, /tmp 1777; kept where the image has them), the vsock
+-- agent, the network bootstrap, the first-boot script and its marker, the vsock modules-load
+-- file, and three units, each with its multi-user.target.wants link. Edit the list to add, drop
+-- or change an entry (docs/recipes.md); --plan prints it whole.
+local payload = guest.payload("systemd")
+
+-- First boot: the guest's os-release ID, then each ID_LIKE word, picks the first entry serving
+-- it, whose commands install and start sshd:
+--   { ids = { "debian", "ubuntu", "kali", "raspbian", "pop" }, manager = "apt-get",
+--     install = { "DEBIAN_FRONTEND=noninteractive apt-get update", ... },
+--     enable = { "systemctl enable ssh", "systemctl start ssh" } },
+-- then alpine (apk), the RHEL family (dnf, then yum), arch (pacman), opensuse/suse (zypper).
+local dispatch = distros.default()
 
 return banger.run {
-  image = args.image,
-  out = args.out,
-  size = args.size,
-  platform = args.platform or "linux/amd64",
-  -- kernel=DIR: the image's kernel, initrd and uncompressed vmlinux for the VMM
-  kernel = args.kernel,
-  devices = "skip",
-  xattrs = "drop",
+  args = args,
   agents = "systemd",
-  -- the first-boot dispatch: os-release ID / ID_LIKE -> how to install and start sshd;
-  -- copy this recipe and change the table to add a distro
-  dispatch = distros.default(),
+  payload = payload,
+  dispatch = dispatch,
 }

@@ -231,16 +231,16 @@ static int set_extents(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *
   return 0;
 }
 
-int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
-                     bg_ext4_read_fn read, void *rctx, int holes, blk64_t *goal, const char *what,
-                     struct bg_error *err)
+static int put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
+                    bg_ext4_read_fn read, bg_ext4_data_fn next, void *rctx, int holes,
+                    blk64_t *goal, const char *what, struct bg_error *err)
 {
   const uint64_t bs = fs->blocksize;
   const uint64_t nblocks = (size + bs - 1) / bs;
   struct extents x = {NULL, 0, 0};
   unsigned char *buf = NULL;
   blk64_t pstart = 0, plen = 0, pused = 0, used = 0, lbase, i, j, k, cnt, remain;
-  uint64_t off = 0, want;
+  uint64_t off = 0, want, data;
   size_t have, got;
   errcode_t rc;
   int ret = -1;
@@ -253,6 +253,16 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
     }
   }
   while (off < size) {
+    /* whole blocks of a hole the source knows of are skipped, not read */
+    if (next != NULL) {
+      if (next(rctx, off, &data, err) != 0)
+        goto out;
+      data -= data % bs;
+      if (data > off) {
+        off = data;
+        continue;
+      }
+    }
     want = size - off < CHUNK ? size - off : CHUNK;
     for (have = 0; have < want; have += got) {
       if (read(rctx, off + have, buf + have, (size_t)(want - have), &got, err) != 0)
@@ -328,6 +338,20 @@ out:
   free(x.v);
   free(buf);
   return ret;
+}
+
+int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
+                     bg_ext4_read_fn read, void *rctx, int holes, blk64_t *goal, const char *what,
+                     struct bg_error *err)
+{
+  return put_data(fs, ino, in, size, read, NULL, rctx, holes, goal, what, err);
+}
+
+int bg_ext4_put_sparse(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
+                       uint64_t size, bg_ext4_read_fn read, bg_ext4_data_fn next, void *rctx,
+                       blk64_t *goal, const char *what, struct bg_error *err)
+{
+  return put_data(fs, ino, in, size, read, next, rctx, 1, goal, what, err);
 }
 
 int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,

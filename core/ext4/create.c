@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ext4_internal.h"
+#include "../util/path.h"
 #include "../util/tmpfile.h"
 #include "../digest/digest.h"
 
@@ -227,6 +228,7 @@ struct writer {
   int own_lpf;     /* lost+found is ours, not the tree's */
   struct bg_error *err;
   int failed;
+  const struct bg_ext4_opts *opts;
 };
 
 static int reset_visit(struct bg_node *node, void *ctx)
@@ -282,6 +284,13 @@ static int tree_src_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *g
   struct treesrc *s = ctx;
 
   return bg_tree_read(s->tree, s->ti, off, buf, n, got, err);
+}
+
+static int tree_src_data(void *ctx, uint64_t off, uint64_t *data, struct bg_error *err)
+{
+  struct treesrc *s = ctx;
+
+  return bg_tree_next_data(s->tree, s->ti, off, data, err);
 }
 
 static int write_inode(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large *in,
@@ -398,8 +407,8 @@ static int write_one(struct writer *wr, ext2_ino_t ino)
   case S_IFREG:
     src.tree = wr->tree;
     src.ti = ti;
-    if (bg_ext4_put_data(wr->fs, ino, &in, ti->size, tree_src_read, &src, 1, &wr->goal, what,
-                         wr->err) != 0)
+    if (bg_ext4_put_sparse(wr->fs, ino, &in, ti->size, tree_src_read, tree_src_data, &src,
+                           &wr->goal, what, wr->err) != 0)
       return -1;
     break;
   case S_IFDIR:
@@ -444,9 +453,14 @@ static int populate(struct writer *wr)
     return -1;
   if (write_one(wr, EXT2_ROOT_INO) != 0 || write_one(wr, LPF_INO) != 0)
     return -1;
-  for (ino = LPF_INO + 1; ino < wr->next; ino++)
+  for (ino = LPF_INO + 1; ino < wr->next; ino++) {
     if (write_one(wr, ino) != 0)
       return -1;
+    if (wr->opts->progress != NULL && (ino & 255) == 0)
+      wr->opts->progress(wr->opts->progress_ctx, ino, wr->next - 1);
+  }
+  if (wr->opts->progress != NULL)
+    wr->opts->progress(wr->opts->progress_ctx, wr->next - 1, wr->next - 1);
   return 0;
 }
 
@@ -541,24 +555,7 @@ static int format(ext2_filsys fs, const struct bg_ext4_opts *o, time_t now,
 static int split_path(const char *path, char *dir, size_t dsz, const char **base,
                       struct bg_error *err)
 {
-  const char *slash = strrchr(path, '/');
-  size_t n;
-
-  *base = slash ? slash + 1 : path;
-  if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0)
-    return bg_error_set(err, BG_EINVAL, "%s: not a file name", path);
-  if (slash == NULL) {
-    snprintf(dir, dsz, ".");
-    return 0;
-  }
-  n = (size_t)(slash - path);
-  if (n == 0)
-    n = 1; /* "/x" lives in "/" */
-  if (n >= dsz)
-    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
-  memcpy(dir, path, n);
-  dir[n] = '\0';
-  return 0;
+  return bg_path_split(path, dir, dsz, base, err);
 }
 
 static int sync_path(const char *path, int dir, struct bg_error *err)
@@ -639,6 +636,7 @@ int bg_ext4_create(const char *path, const struct bg_ext4_opts *opts, struct bg_
   if (format(fs, opts, now, err) != 0)
     goto out;
   wr.fs = fs;
+  wr.opts = opts;
   wr.tree = tree;
   wr.err = err;
   wr.now.sec = now;

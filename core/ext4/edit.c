@@ -169,13 +169,14 @@ static int resolve(struct bg_ext4 *img, const char *path, int follow, struct whe
   ext2_ino_t cur = EXT2_ROOT_INO, next;
   size_t n, len, tl;
   const char *p;
-  int hops = 0, last;
+  int hops = 0, last, problem;
   errcode_t rc;
 
-  len = strlen(path);
-  if (len >= BG_TREE_PATH_MAX)
-    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
-  memcpy(rest, path, len + 1);
+  /* the one path policy: "." and ".." in a caller's path are misuse, components and length
+   * within Linux's limits */
+  problem = bg_path_clean(path, strlen(path), BG_PATH_API, rest, BG_PATH_MAX, &len);
+  if (problem != BG_PATH_OK)
+    return bg_path_error(err, problem, path, strlen(path), path);
   w->parent = EXT2_ROOT_INO;
   w->last[0] = '\0';
   w->ino = EXT2_ROOT_INO;

@@ -30,6 +30,9 @@ struct bg_ext4_opts {
   uint32_t reserved_permille; /* blocks reserved for root, in 1/1000; mkfs.ext4 uses 50 */
   int have_time;           /* every filesystem timestamp becomes `time` (SOURCE_DATE_EPOCH) */
   int64_t time;
+  /* bg_ext4_create calls it as inodes are written: done of total, now and then and at the end */
+  void (*progress)(void *ctx, uint64_t done, uint64_t total);
+  void *progress_ctx;
 };
 
 /* Defaults: journal on, 5% reserved, no label, random UUID, current time. */

@@ -44,6 +44,16 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
                      bg_ext4_read_fn read, void *rctx, int holes, blk64_t *goal, const char *what,
                      struct bg_error *err);
 
+/* The first offset at or after off where a source may hold data (its size when none is left):
+ * what comes before is a hole. */
+typedef int (*bg_ext4_data_fn)(void *ctx, uint64_t off, uint64_t *data, struct bg_error *err);
+
+/* bg_ext4_put_data (holes on) for a source that knows its holes: they are skipped without
+ * being read, so a file's cost is its data, not its size. */
+int bg_ext4_put_sparse(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
+                       uint64_t size, bg_ext4_read_fn read, bg_ext4_data_fn next, void *rctx,
+                       blk64_t *goal, const char *what, struct bg_error *err);
+
 /* Stores a symlink target: inline under 60 bytes, else in one block. Sets i_size and blocks. */
 int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
                         const char *target, blk64_t *goal, const char *what,

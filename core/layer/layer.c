@@ -5,16 +5,20 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../tree/tree_internal.h"
 #include "../util/log.h"
+#include "../util/path.h"
 #include "stream.h"
 
 #define DEFAULT_MAX_BYTES ((uint64_t)64 << 30)
 #define DEFAULT_MAX_ENTRIES 8000000u
 #define SHOW_MAX 200 /* bytes of an entry name quoted in a message */
+#define BLOCK 4096   /* the unit of holes: the spool's and the image's blocks */
 
 #define OPAQUE ".wh..wh..opq"
 #define WH_PREFIX ".wh."
@@ -23,11 +27,14 @@
 struct apply {
   struct bg_tree *t;
   const struct bg_layer_policy *policy;
+  const char *label;
   struct bg_lstream *stream;
   struct bg_error serr; /* what the stream reported inside a libarchive callback */
   const void *first;    /* the stream's first bytes, read before libarchive starts */
   size_t first_len;
   uint64_t max_entries;
+  uint64_t max_bytes;
+  struct bg_tree_layer_totals *totals;
   char path[BG_TREE_PATH_MAX + 1]; /* the current entry, cleaned */
 };
 
@@ -82,82 +89,123 @@ static void show(const char *raw, char *out, size_t cap)
   out[o] = '\0';
 }
 
-/* Cleans an archive path into "a/b/c" ("" for the root). ".." climbs textually when dotdot is
- * set (hardlink targets) and is refused otherwise (entry names). unsafe is the message for a
- * path that is absolute or leaves the root. */
-static int clean_path(const char *raw, char *out, int dotdot, const char *unsafe,
-                      struct bg_error *err)
+/* An entry name, cleaned into "a/b/c" ("" for the root). */
+static int clean_name(const char *raw, char *out, struct bg_error *err)
 {
-  size_t len = 0, s, i = 0, n = strlen(raw);
+  size_t n = strlen(raw), len;
+  int problem = bg_path_clean(raw, n, BG_PATH_ENTRY, out, BG_PATH_MAX, &len);
 
-  if (n == 0)
-    return bg_error_set(err, BG_EINVAL, "empty name");
-  if (raw[0] == '/')
-    return bg_error_set(err, BG_EUNSAFE, "%s", unsafe);
-  out[0] = '\0';
-  while (i < n) {
-    while (i < n && raw[i] == '/')
-      i++;
-    s = i;
-    while (i < n && raw[i] != '/')
-      i++;
-    if (i == s || (i - s == 1 && raw[s] == '.'))
-      continue;
-    if (i - s == 2 && raw[s] == '.' && raw[s + 1] == '.') {
-      if (!dotdot || len == 0)
-        return bg_error_set(err, BG_EUNSAFE, "%s", unsafe);
-      while (len > 0 && out[len - 1] != '/')
-        len--;
-      if (len > 0)
-        len--;
-      out[len] = '\0';
-      continue;
-    }
-    if (i - s > BG_TREE_NAME_MAX)
-      return bg_error_set(err, BG_EINVAL, "name component too long (%zu bytes, at most %d)", i - s,
-                          BG_TREE_NAME_MAX);
-    if (len + (len ? 1 : 0) + (i - s) > BG_TREE_PATH_MAX)
-      return bg_error_set(err, BG_ETOOBIG, "name too long (at most %d bytes)", BG_TREE_PATH_MAX);
-    if (len)
-      out[len++] = '/';
-    memcpy(out + len, raw + s, i - s);
-    len += i - s;
-    out[len] = '\0';
+  switch (problem) {
+  case BG_PATH_OK:
+    return 0;
+  case BG_PATH_ABSOLUTE:
+  case BG_PATH_DOTDOT:
+    return bg_error_set(err, BG_EUNSAFE, "unsafe path");
+  case BG_PATH_LONG:
+    return bg_error_set(err, BG_ETOOBIG, "name too long (its path would be over %d bytes)",
+                        BG_PATH_MAX);
   }
+  return bg_path_error(err, problem, raw, n, NULL);
+}
+
+/* A hardlink target: a path in the image root, as a chroot reads it (absolute ones too), whose
+ * ".." never climbs above the root. */
+static int clean_hardlink(const char *raw, char *out, struct bg_error *err)
+{
+  size_t n = strlen(raw), len;
+  int problem = bg_path_clean(raw, n, BG_PATH_HARDLINK, out, BG_PATH_MAX, &len);
+
+  if (problem == BG_PATH_CLIMB)
+    return bg_error_set(err, BG_EUNSAFE, "unsafe hardlink (target leaves the root)");
+  if (problem == BG_PATH_EMPTY)
+    return bg_error_set(err, BG_EINVAL, "empty hardlink target");
+  if (problem != BG_PATH_OK)
+    return bg_path_error(err, problem, raw, n, "hardlink target");
+  if (out[0] == '\0')
+    return bg_error_set(err, BG_EINVAL, "hardlink to the root directory");
   return 0;
 }
 
-/* A relative symlink target, read from the link's directory, must not climb above the root. */
+/* A symlink target: at most what ext4 and Linux hold; a relative one, read from the link's own
+ * directory, must not climb above the root (an absolute one resolves inside the guest). */
 static int check_symlink(const char *path, const char *target, struct bg_error *err)
 {
-  long depth = 0;
-  size_t i = 0, s, n;
+  char buf[2 * (BG_PATH_MAX + 1)];
+  const char *slash = strrchr(path, '/');
+  size_t n = strlen(target), len = slash ? (size_t)(slash - path) : 0;
 
-  if (target[0] == '\0')
+  if (n == 0)
     return bg_error_set(err, BG_EINVAL, "empty symlink target");
+  if (n > BG_TREE_SYMLINK_MAX)
+    return bg_error_set(err, BG_ETOOBIG, "symlink target too long (%zu bytes, at most %d)", n,
+                        BG_TREE_SYMLINK_MAX);
   if (target[0] == '/')
-    return 0; /* resolves inside the guest, whatever it names */
-  for (i = 0; path[i] != '\0'; i++)
-    if (path[i] == '/')
-      depth++;
-  n = strlen(target);
-  i = 0;
-  while (i < n) {
-    while (i < n && target[i] == '/')
-      i++;
-    s = i;
-    while (i < n && target[i] != '/')
-      i++;
-    if (i == s || (i - s == 1 && target[s] == '.'))
-      continue;
-    if (i - s == 2 && target[s] == '.' && target[s + 1] == '.') {
-      if (--depth < 0)
-        return bg_error_set(err, BG_EUNSAFE, "unsafe symlink (target %s leaves the root)", target);
-    } else {
-      depth++;
-    }
-  }
+    return 0;
+  memcpy(buf, path, len);
+  buf[len] = '\0';
+  if (bg_path_append(buf, sizeof(buf), &len, target, n, BG_PATH_POPDOTDOT | BG_PATH_LONGNAMES) ==
+      BG_PATH_CLIMB)
+    return bg_error_set(err, BG_EUNSAFE, "unsafe symlink (target %s leaves the root)", target);
   return 0;
+}
+
+/* libarchive (3.6 and every later release so far) reads a PAX time "-1.5" as -1 s plus 0.5 s,
+ * losing the fraction's sign. Asked once, with a tar that says exactly that. */
+static int pax_sign_lost;
+static pthread_once_t pax_probe_once = PTHREAD_ONCE_INIT;
+
+static void tar_header(unsigned char *h, const char *name, char type, size_t size)
+{
+  unsigned sum = 0;
+  size_t i;
+
+  memset(h, 0, 512);
+  memcpy(h, name, strlen(name));
+  memcpy(h + 100, "0000644", 8);
+  memcpy(h + 108, "0000000", 8);
+  memcpy(h + 116, "0000000", 8);
+  snprintf((char *)h + 124, 12, "%011o", (unsigned)(size & 07777777u));
+  memcpy(h + 136, "00000000000", 12);
+  h[156] = (unsigned char)type;
+  memcpy(h + 257, "ustar", 6);
+  memcpy(h + 263, "00", 2);
+  memset(h + 148, ' ', 8);
+  for (i = 0; i < 512; i++)
+    sum += h[i];
+  snprintf((char *)h + 148, 8, "%06o", sum);
+}
+
+static void pax_probe(void)
+{
+  static const char record[] = "14 mtime=-1.5\n";
+  static unsigned char tar[512 * 5];
+  struct archive_entry *e;
+  struct archive *a = archive_read_new();
+
+  tar_header(tar, "p.pax", 'x', sizeof(record) - 1);
+  memcpy(tar + 512, record, sizeof(record) - 1);
+  tar_header(tar + 1024, "p", '0', 0);
+  if (a == NULL)
+    return;
+  archive_read_support_format_tar(a);
+  if (archive_read_open_memory(a, tar, sizeof(tar)) == ARCHIVE_OK &&
+      archive_read_next_header(a, &e) == ARCHIVE_OK)
+    pax_sign_lost = archive_entry_mtime(e) == -1 && archive_entry_mtime_nsec(e) == 500000000;
+  archive_read_free(a);
+}
+
+/* A time as the header means it: with the sign lost, a negative time's fraction counts down. */
+static struct bg_time entry_time(int64_t sec, long nsec)
+{
+  struct bg_time t;
+
+  t.sec = sec;
+  t.nsec = (uint32_t)nsec % 1000000000u;
+  if (pax_sign_lost && sec < 0 && t.nsec > 0) {
+    t.sec = sec - 1;
+    t.nsec = 1000000000u - t.nsec;
+  }
+  return t;
 }
 
 static int entry_meta(struct archive_entry *e, struct bg_meta *m, struct bg_error *err)
@@ -172,74 +220,17 @@ static int entry_meta(struct archive_entry *e, struct bg_meta *m, struct bg_erro
   m->mode = (uint32_t)archive_entry_perm(e) & 07777;
   m->uid = (uint32_t)uid;
   m->gid = (uint32_t)gid;
-  m->mtime.sec = archive_entry_mtime(e);
-  m->mtime.nsec = (uint32_t)archive_entry_mtime_nsec(e) % 1000000000u;
+  m->mtime = entry_time(archive_entry_mtime(e), archive_entry_mtime_nsec(e));
   m->atime = m->mtime;
   m->ctime = m->mtime;
-  if (archive_entry_atime_is_set(e)) {
-    m->atime.sec = archive_entry_atime(e);
-    m->atime.nsec = (uint32_t)archive_entry_atime_nsec(e) % 1000000000u;
-  }
-  if (archive_entry_ctime_is_set(e)) {
-    m->ctime.sec = archive_entry_ctime(e);
-    m->ctime.nsec = (uint32_t)archive_entry_ctime_nsec(e) % 1000000000u;
-  }
+  if (archive_entry_atime_is_set(e))
+    m->atime = entry_time(archive_entry_atime(e), archive_entry_atime_nsec(e));
+  if (archive_entry_ctime_is_set(e))
+    m->ctime = entry_time(archive_entry_ctime(e), archive_entry_ctime_nsec(e));
   return 0;
 }
 
 /* ---- whiteouts ---- */
-
-/* Removes what lower layers put below dir; what this layer wrote stays. Iterative. */
-static int strip_lower(struct bg_tree *t, struct bg_node *dir, struct bg_error *err)
-{
-  struct bg_node **stack = NULL, **kids = NULL, **p;
-  struct bg_node *const *sorted;
-  size_t n = 0, cap = 0, k, i;
-  uint32_t gen = bg_tree_layer_gen(t);
-  int rc = -1;
-
-  stack = malloc(16 * sizeof(*stack));
-  if (stack == NULL)
-    goto nomem;
-  cap = 16;
-  stack[n++] = dir;
-  while (n > 0) {
-    dir = stack[--n];
-    sorted = bg_node_children(dir, &k);
-    if (k == 0)
-      continue;
-    if (sorted == NULL)
-      goto nomem;
-    /* removing invalidates the directory's sorted array: work on a copy */
-    p = realloc(kids, k * sizeof(*kids));
-    if (p == NULL)
-      goto nomem;
-    kids = p;
-    memcpy(kids, sorted, k * sizeof(*kids));
-    for (i = 0; i < k; i++) {
-      if (kids[i]->gen != gen) {
-        bg_tree_remove_node(t, kids[i]);
-      } else if (S_ISDIR(kids[i]->inode->mode)) {
-        if (n == cap) {
-          p = realloc(stack, cap * 2 * sizeof(*stack));
-          if (p == NULL)
-            goto nomem;
-          stack = p;
-          cap *= 2;
-        }
-        stack[n++] = kids[i];
-      }
-    }
-  }
-  rc = 0;
-  goto out;
-nomem:
-  bg_error_set(err, BG_ENOMEM, "out of memory applying a whiteout");
-out:
-  free(stack);
-  free(kids);
-  return rc;
-}
 
 static int whiteout(struct apply *ap, const char *base, const struct bg_time *when,
                     struct bg_error *err)
@@ -262,7 +253,7 @@ static int whiteout(struct apply *ap, const char *base, const struct bg_time *wh
     return bg_error_set(err, BG_EINVAL, "not a directory");
   bg_tree_touch(ap->t, dir);
   if (strcmp(base, OPAQUE) == 0)
-    return strip_lower(ap->t, dir, err);
+    return bg_tree_make_opaque(ap->t, dir, err);
   victim = bg_node_child(dir, name, len);
   if (victim == NULL)
     return 0;
@@ -272,17 +263,18 @@ static int whiteout(struct apply *ap, const char *base, const struct bg_time *wh
   }
   /* this layer wrote that name itself: only what lower layers left below it goes */
   if (S_ISDIR(victim->inode->mode))
-    return strip_lower(ap->t, victim, err);
+    return bg_tree_make_opaque(ap->t, victim, err);
   return 0;
 }
 
-/* Whether a directory on the way to base is named like a whiteout. */
-static int inside_whiteout(const char *path, const char *base)
+/* Whether a directory on the way to base is AUFS bookkeeping (".wh..wh.plnk/..."). Only the last
+ * component of a name marks a whiteout: ".wh.etc/x" is a file in a directory named ".wh.etc". */
+static int inside_aufs_meta(const char *path, const char *base)
 {
   const char *p = path;
 
   while (p < base) {
-    if (strncmp(p, WH_PREFIX, strlen(WH_PREFIX)) == 0)
+    if (strncmp(p, WH_META, strlen(WH_META)) == 0)
       return 1;
     p = strchr(p, '/');
     if (p == NULL)
@@ -292,30 +284,105 @@ static int inside_whiteout(const char *path, const char *base)
   return 0;
 }
 
+/* Records that something of the current entry was dropped, for the build's report and the log. */
+static void note(struct apply *ap, int kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void note(struct apply *ap, int kind, const char *fmt, ...)
+{
+  char path[BG_TREE_PATH_MAX + 2], detail[512], shown[SHOW_MAX + 16];
+  uint64_t before, after;
+  va_list va;
+  size_t n;
+
+  va_start(va, fmt);
+  vsnprintf(detail, sizeof(detail), fmt, va);
+  va_end(va);
+  snprintf(path, sizeof(path), "/%s", ap->path);
+  bg_tree_notes(ap->t, &n, &before);
+  bg_tree_note(ap->t, kind, path, "%s", detail);
+  bg_tree_notes(ap->t, &n, &after);
+  if (after == before)
+    return; /* said already */
+  show(ap->path, shown, sizeof(shown));
+  bg_log(BG_LOG_WARN, "%s: %s: dropped %s", ap->label, shown, detail);
+}
+
 /* ---- contents and xattrs ---- */
 
-static int read_content(struct apply *ap, struct archive *a, struct archive_entry *e,
-                        struct bg_content *c, uint64_t *size, struct bg_error *err)
+static int all_zero(const unsigned char *p, size_t n)
 {
-  static const unsigned char zeros[4096];
+  return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+}
+
+/* A file's bytes at [pos, pos + len) of it, into the spool: runs of zeros as holes, cut at
+ * BLOCK boundaries so a block is a hole exactly when it is all zeros. Counts the blocks that
+ * hold data. */
+static int spool_data(struct apply *ap, const unsigned char *p, size_t len, uint64_t *pos,
+                      uint64_t *data_blocks, uint64_t *last_block, struct bg_error *err)
+{
+  const unsigned char *run = p;
+  size_t piece;
+  uint64_t blk;
+
+  while (len > 0) {
+    blk = *pos / BLOCK;
+    piece = BLOCK - (size_t)(*pos % BLOCK);
+    if (piece > len)
+      piece = len;
+    if (all_zero(p, piece)) {
+      if (p > run && bg_tree_spool_append(ap->t, run, (size_t)(p - run), NULL, err) != 0)
+        return -1;
+      if (bg_tree_spool_hole(ap->t, piece, err) != 0)
+        return -1;
+      run = p + piece;
+    } else if (blk != *last_block) {
+      (*data_blocks)++;
+      *last_block = blk;
+    }
+    p += piece;
+    *pos += piece;
+    len -= piece;
+  }
+  if (p > run && bg_tree_spool_append(ap->t, run, (size_t)(p - run), NULL, err) != 0)
+    return -1;
+  return 0;
+}
+
+/* A regular file's content: in memory when small, else in the spool with its holes kept (sparse
+ * entries' and runs of zeros'), the logical size counted against the cap before a byte is read.
+ * *zero_blocks counts its BLOCKs of zeros. */
+static int read_content(struct apply *ap, struct archive *a, struct archive_entry *e,
+                        struct bg_content *c, uint64_t *size, uint64_t *zero_blocks,
+                        struct bg_error *err)
+{
   const void *buf;
-  size_t len, z;
+  size_t len;
   la_int64_t off;
-  uint64_t pos = 0, first = 0, at;
+  uint64_t pos = 0, data_blocks = 0, last_block = UINT64_MAX;
   int rc, spooled = 0;
 
   memset(c, 0, sizeof(*c));
+  *zero_blocks = 0;
   *size = archive_entry_size_is_set(e) && archive_entry_size(e) > 0
               ? (uint64_t)archive_entry_size(e)
               : 0;
   if (*size == 0)
     return 0;
+  /* at its logical size: a sparse entry or a run of zeros costs no spool, but an image's blocks
+   * and the time to write them all the same */
+  if (ap->totals->content > ap->max_bytes || *size > ap->max_bytes - ap->totals->content)
+    return bg_error_set(err, BG_ETOOBIG,
+                        "file contents exceed the limit of %llu bytes (this file: %llu bytes)",
+                        (unsigned long long)ap->max_bytes, (unsigned long long)*size);
+  ap->totals->content += *size;
   if (*size <= BG_LAYER_MEM_MAX) {
     c->kind = BG_CONTENT_MEM;
     c->mem = calloc(1, (size_t)*size);
     if (c->mem == NULL)
       return bg_error_set(err, BG_ENOMEM, "out of memory");
   } else {
+    if (bg_tree_spool_begin(ap->t, *size, &c->offset, err) != 0)
+      return -1;
     c->kind = BG_CONTENT_SPOOL;
     spooled = 1;
   }
@@ -337,33 +404,19 @@ static int read_content(struct apply *ap, struct archive *a, struct archive_entr
       pos = (uint64_t)off + len;
       continue;
     }
-    /* a sparse file's holes become zeros in the spool */
-    while (pos < (uint64_t)off) {
-      z = (uint64_t)off - pos < sizeof(zeros) ? (size_t)((uint64_t)off - pos) : sizeof(zeros);
-      if (bg_tree_spool_append(ap->t, zeros, z, pos == 0 ? &first : &at, err) != 0)
-        return -1;
-      pos += z;
-    }
-    if (len > 0 && bg_tree_spool_append(ap->t, buf, len, pos == 0 ? &first : &at, err) != 0)
+    /* a sparse entry's holes stay holes */
+    if ((uint64_t)off > pos && bg_tree_spool_hole(ap->t, (uint64_t)off - pos, err) != 0)
       return -1;
-    pos += len;
-  }
-  while (spooled && pos < *size) {
-    z = *size - pos < sizeof(zeros) ? (size_t)(*size - pos) : sizeof(zeros);
-    if (bg_tree_spool_append(ap->t, zeros, z, pos == 0 ? &first : &at, err) != 0)
+    pos = (uint64_t)off;
+    if (spool_data(ap, buf, len, &pos, &data_blocks, &last_block, err) != 0)
       return -1;
-    pos += z;
   }
-  c->offset = first;
+  if (spooled) {
+    if (pos < *size && bg_tree_spool_hole(ap->t, *size - pos, err) != 0)
+      return -1;
+    *zero_blocks = (*size + BLOCK - 1) / BLOCK - data_blocks;
+  }
   return 0;
-}
-
-static int keep_xattr(const char *name)
-{
-  if (strncmp(name, "trusted.overlay.", 16) == 0)
-    return 0;
-  return strncmp(name, "user.", 5) == 0 || strncmp(name, "security.", 9) == 0 ||
-         strncmp(name, "trusted.", 8) == 0;
 }
 
 static uint32_t le32(const unsigned char *p)
@@ -371,11 +424,16 @@ static uint32_t le32(const unsigned char *p)
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static int set_xattrs(struct bg_inode *ino, struct archive_entry *e, struct bg_error *err)
+/* The entry's xattrs as the inode's: overlayfs' own are left out, security.capability v3 becomes
+ * v2 (the rootid of a user namespace means nothing in a VM), and what the kernel could not show
+ * or ext4 could not hold is dropped with a note. */
+static int set_xattrs(struct apply *ap, struct bg_inode *ino, struct archive_entry *e,
+                      struct bg_error *err)
 {
-  const char *name;
+  const char *name, *why;
   const void *value;
   unsigned char cap[20];
+  struct bg_error xerr;
   uint32_t magic;
   size_t len;
 
@@ -385,12 +443,11 @@ static int set_xattrs(struct bg_inode *ino, struct archive_entry *e, struct bg_e
       return -1;
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
-    if (name == NULL || !keep_xattr(name))
+    if (name == NULL || strncmp(name, "trusted.overlay.", 16) == 0)
       continue;
     if (strcmp(name, "security.capability") == 0) {
       magic = len >= 4 ? le32(value) : 0;
       if ((magic & 0xff000000u) == 0x03000000u && len == 24) {
-        /* v3 carries a namespace rootid; v2 is the same minus that field */
         memcpy(cap, value, 20);
         magic = (magic & ~0xff000000u) | 0x02000000u;
         cap[0] = (unsigned char)magic;
@@ -401,13 +458,24 @@ static int set_xattrs(struct bg_inode *ino, struct archive_entry *e, struct bg_e
         len = 20;
       } else if (!((magic & 0xff000000u) == 0x02000000u && len == 20) &&
                  !((magic & 0xff000000u) == 0x01000000u && len == 12)) {
-        bg_log(BG_LOG_WARN, "dropping a malformed security.capability (%zu bytes)", len);
+        note(ap, BG_NOTE_XATTR, "xattr security.capability: malformed (%zu bytes)", len);
         continue;
       }
     }
-    if (bg_inode_set_xattr(ino, name, value, len, err) != 0)
-      return -1;
+    why = bg_xattr_problem(name, strlen(name), value, len, ino->mode);
+    if (why != NULL) {
+      note(ap, BG_NOTE_XATTR, "xattr %.300s: %s", name, why);
+      continue;
+    }
+    bg_error_clear(&xerr);
+    if (bg_inode_set_xattr(ino, name, value, len, &xerr) != 0) {
+      if (xerr.code == BG_ENOMEM)
+        return bg_error_set(err, xerr.code, "%s", xerr.msg);
+      note(ap, BG_NOTE_XATTR, "%s", xerr.msg);
+    }
   }
+  if (archive_entry_acl_count(e, ARCHIVE_ENTRY_ACL_TYPE_POSIX1E) > 0)
+    note(ap, BG_NOTE_XATTR, "POSIX ACL in tar's own form (SCHILY.acl.*): not kept");
   return 0;
 }
 
@@ -425,12 +493,12 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
   struct bg_content c;
   struct bg_meta m;
   const char *base;
-  uint64_t size;
+  uint64_t size, zero_blocks, major, minor;
   uint32_t ifmt;
 
   if (raw == NULL)
     return bg_error_set(err, BG_EINVAL, "entry without a name");
-  if (clean_path(raw, ap->path, 0, "unsafe path", err) != 0)
+  if (clean_name(raw, ap->path, err) != 0)
     return -1;
   if (entry_meta(e, &m, err) != 0)
     return -1;
@@ -442,19 +510,14 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
   }
   base = strrchr(ap->path, '/');
   base = base != NULL ? base + 1 : ap->path;
-  if (inside_whiteout(ap->path, base)) {
-    /* below AUFS bookkeeping (".wh..wh.plnk/..."): ignored like the directory itself */
-    if (strstr(ap->path, "/" WH_META) != NULL || strncmp(ap->path, WH_META, 8) == 0)
-      return 0;
-    return bg_error_set(err, BG_EINVAL, "invalid whiteout name");
-  }
+  /* below AUFS bookkeeping (".wh..wh.plnk/..."): ignored like the directory itself */
+  if (inside_aufs_meta(ap->path, base))
+    return 0;
   if (strncmp(base, WH_PREFIX, strlen(WH_PREFIX)) == 0)
     return whiteout(ap, base, &m.mtime, err);
   if (hl != NULL) {
-    if (clean_path(hl, target, 1, "unsafe hardlink (target leaves the root)", err) != 0)
+    if (clean_hardlink(hl, target, err) != 0)
       return -1;
-    if (target[0] == '\0')
-      return bg_error_set(err, BG_EINVAL, "hardlink to the root directory");
     /* the inode keeps its own mode and owner: the entry's fields are ignored */
     if (bg_tree_link(ap->t, ap->path, target, BG_PARENTS, &node, err) != 0)
       return -1;
@@ -467,12 +530,13 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
       return -1;
     break;
   case AE_IFREG:
-    if (read_content(ap, a, e, &c, &size, err) != 0) {
+    if (read_content(ap, a, e, &c, &size, &zero_blocks, err) != 0) {
       bg_content_clear(&c);
       return -1;
     }
     if (bg_tree_add_file(ap->t, ap->path, &m, &c, size, BG_PARENTS, &node, err) != 0)
       return -1;
+    node->inode->zero_blocks = zero_blocks;
     break;
   case AE_IFLNK:
     if (sl == NULL)
@@ -490,9 +554,18 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
       return 0;
     if (ap->policy->devices != BG_LAYER_DEVICES_KEEP)
       return 0;
+    major = type == AE_IFIFO ? 0 : (uint64_t)archive_entry_rdevmajor(e);
+    minor = type == AE_IFIFO ? 0 : (uint64_t)archive_entry_rdevminor(e);
+    if (major > BG_DEV_MAJOR_MAX || minor > BG_DEV_MINOR_MAX) {
+      note(ap, BG_NOTE_DEVICE,
+           "device %llu:%llu, which Linux cannot encode (major at most %u, minor at most %u)",
+           (unsigned long long)major, (unsigned long long)minor, BG_DEV_MAJOR_MAX,
+           BG_DEV_MINOR_MAX);
+      return 0;
+    }
     ifmt = type == AE_IFCHR ? S_IFCHR : type == AE_IFBLK ? S_IFBLK : S_IFIFO;
-    if (bg_tree_mknod(ap->t, ap->path, ifmt, &m, (uint32_t)archive_entry_rdevmajor(e),
-                      (uint32_t)archive_entry_rdevminor(e), BG_PARENTS, &node, err) != 0)
+    if (bg_tree_mknod(ap->t, ap->path, ifmt, &m, (uint32_t)major, (uint32_t)minor, BG_PARENTS,
+                      &node, err) != 0)
       return -1;
     break;
   case AE_IFSOCK:
@@ -501,7 +574,7 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
     return bg_error_set(err, BG_EINVAL, "unsupported entry type 0%o", type);
   }
   bg_tree_touch(ap->t, node);
-  if (ap->policy->xattrs == BG_LAYER_XATTRS_KEEP && set_xattrs(node->inode, e, err) != 0)
+  if (ap->policy->xattrs == BG_LAYER_XATTRS_KEEP && set_xattrs(ap, node->inode, e, err) != 0)
     return -1;
   return 0;
 }
@@ -530,6 +603,7 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
 {
   static const struct bg_layer_policy defaults;
   struct archive *a = NULL;
+  struct bg_tree_layer_totals *totals;
   struct archive_entry *e;
   struct bg_digest want;
   struct apply ap;
@@ -544,6 +618,8 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
   bg_error_clear(&ap.serr);
   if (label == NULL)
     label = "layer";
+  ap.label = label;
+  pthread_once(&pax_probe_once, pax_probe);
   compression = bg_layer_compression_of(media_type);
   if (compression < 0) {
     bg_error_set(err, BG_EINVAL, "unsupported layer media type %s",
@@ -556,7 +632,10 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
   }
   max_bytes = ap.policy->max_bytes ? ap.policy->max_bytes : DEFAULT_MAX_BYTES;
   ap.max_entries = ap.policy->max_entries ? ap.policy->max_entries : DEFAULT_MAX_ENTRIES;
-  ap.stream = bg_lstream_open(path, compression, max_bytes, t->layer_bytes, err);
+  totals = bg_tree_layer_totals(t);
+  ap.totals = totals;
+  ap.max_bytes = max_bytes;
+  ap.stream = bg_lstream_open(path, compression, max_bytes, totals->bytes, err);
   if (ap.stream == NULL)
     goto out;
   bg_tree_begin_layer(t);
@@ -586,7 +665,7 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
     } else if (r != ARCHIVE_OK) {
       goto archive_failed;
     }
-    if (++t->layer_entries > ap.max_entries) {
+    if (++totals->entries > ap.max_entries) {
       bg_error_set(err, BG_ETOOBIG, "more than %llu entries in the layers",
                    (unsigned long long)ap.max_entries);
       goto out;
@@ -596,13 +675,16 @@ int bg_layer_apply(struct bg_tree *t, const char *path, const char *media_type,
       bg_error_prefix(err, "%s", shown);
       goto out;
     }
+    if (ap.policy->progress != NULL)
+      ap.policy->progress(ap.policy->progress_ctx, bg_lstream_blob_bytes(ap.stream),
+                          totals->entries);
   }
 finish:
   if (bg_lstream_finish(ap.stream, got, &ap.serr) != 0) {
     bg_error_set(err, ap.serr.code, "%s", ap.serr.msg);
     goto out;
   }
-  t->layer_bytes += bg_lstream_total(ap.stream);
+  totals->bytes += bg_lstream_total(ap.stream);
   if (expected_diff_id != NULL && strcmp(got + 7, want.hex) != 0) {
     bg_error_set(err, BG_EMISMATCH, "DiffID mismatch: expected %s, got %s", expected_diff_id, got);
     goto out;

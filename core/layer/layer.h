@@ -3,27 +3,36 @@
  * DiffID), parsed by libarchive's tar reader, and every regular file's bytes appended to the
  * tree's spool. Nothing is written to the host filesystem except that spool.
  *
- * Rules (see README.md, banger.tree):
+ * Rules (see README.md, banger.tree; paths through util/path.h):
  * - entry names: a leading "/" or any ".." component is "unsafe path"; "./a", "a//b", "a/" are
- *   normalised; an empty name is an error; a component over 255 bytes is an error. Names are raw
- *   bytes, never converted between character sets.
+ *   normalised; an empty name is an error; a component over 255 bytes or a path over 4095 is an
+ *   error (the tree refuses a name a symlink would lead deeper, too). Names are raw bytes, never
+ *   converted between character sets.
  * - the root entry ("./", "/" is refused as absolute) changes nothing: the image writer decides
  *   the root's owner and mode. A root entry that is not a directory is an error.
  * - ".wh.NAME" removes NAME as lower layers left it; "DIR/.wh..wh..opq" removes everything lower
  *   layers put in DIR, wherever the marker is in the layer. What this layer itself wrote stays.
- *   ".wh." with an empty, "." or ".." NAME is an error; other ".wh..wh.*" names (AUFS
- *   bookkeeping) are ignored. Whiteouts never appear in the tree.
+ *   Only the last component marks a whiteout (".wh.etc/x" is a file in a directory ".wh.etc").
+ *   ".wh." with an empty, "." or ".." NAME is an error; other ".wh..wh.*" names, and what is
+ *   below them, are AUFS bookkeeping and ignored. Whiteouts never appear in the tree.
  * - symlinks: absolute targets are kept as they are (they resolve inside the guest); a relative
- *   target that climbs above the root, read from the link's own directory, is "unsafe symlink".
- * - hardlinks: the target is a path in the archive (this or a lower layer); one climbing above
- *   the root or absolute is "unsafe hardlink"; a directory target is an error; the entry's own
- *   mode and owner do not change the shared inode.
- * - devices and fifos: skipped, or kept with BG_LAYER_DEVICES_KEEP. A character device 0:0 (an
- *   overlayfs whiteout, which the OCI format does not define) is always dropped: it is neither a
- *   whiteout nor a device worth keeping.
- * - xattrs: dropped, or with BG_LAYER_XATTRS_KEEP the user.*, security.* and trusted.* ones
- *   (never trusted.overlay.*) are kept, security.capability v3 rewritten as v2 (the rootid of a
- *   user namespace means nothing in a VM). */
+ *   target that climbs above the root, read from the link's own directory, is "unsafe symlink";
+ *   a target over 4095 bytes is an error.
+ * - hardlinks: the target is a path in the image root (this or a lower layer's), read as a chroot
+ *   would, an absolute one too; one climbing above the root is "unsafe hardlink"; a directory
+ *   target is an error; the entry's own mode and owner do not change the shared inode.
+ * - metadata: a negative PAX time with a fraction is read as written (libarchive loses the
+ *   fraction's sign; the reader puts it back when a probe at start-up says it must).
+ * - contents: files up to BG_LAYER_MEM_MAX bytes in memory, the others in the spool, their
+ *   blocks of zeros and sparse holes as holes; logical sizes count against max_bytes.
+ * - devices and fifos: skipped, or kept with BG_LAYER_DEVICES_KEEP unless Linux cannot encode
+ *   the device number (dropped with a note). A character device 0:0 (an overlayfs whiteout,
+ *   which the OCI format does not define) is always dropped: it is neither a whiteout nor a
+ *   device worth keeping.
+ * - xattrs: dropped, or kept with BG_LAYER_XATTRS_KEEP (never trusted.overlay.*),
+ *   security.capability v3 rewritten as v2 (the rootid of a user namespace means nothing in a
+ *   VM); what the kernel could not show or ext4 could not hold is dropped with a note on the
+ *   tree (bg_tree_notes), as is a malformed capability. */
 #ifndef BG_LAYER_H
 #define BG_LAYER_H
 
@@ -41,8 +50,12 @@ enum bg_layer_xattrs { BG_LAYER_XATTRS_DROP = 0, BG_LAYER_XATTRS_KEEP = 1 };
 struct bg_layer_policy {
   int devices;          /* enum bg_layer_devices */
   int xattrs;           /* enum bg_layer_xattrs */
-  uint64_t max_bytes;   /* uncompressed bytes read into this tree over all layers; 0: 64 GiB */
+  uint64_t max_bytes;   /* uncompressed bytes read into this tree over all layers, and regular
+                           files' logical bytes over all layers; 0: 64 GiB */
   uint64_t max_entries; /* tar entries read into this tree over all layers; 0: 8 million */
+  /* called after each entry: blob bytes read so far in this layer, entries of all layers */
+  void (*progress)(void *ctx, uint64_t blob_bytes, uint64_t entries);
+  void *progress_ctx;
 };
 
 /* Media types this reader accepts, and the compression each implies. */

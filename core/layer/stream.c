@@ -22,6 +22,7 @@ struct bg_lstream {
   uint64_t max_bytes;
   uint64_t used; /* by earlier layers */
   uint64_t total;
+  uint64_t blob_bytes; /* read from the file */
   struct bg_sha256 *sha;
   unsigned char *in;
   size_t in_pos, in_len; /* unconsumed input is in[in_pos..in_len) */
@@ -45,6 +46,9 @@ static const char *kind_of(const unsigned char *p, size_t n)
   if (n >= 2 && p[0] == 0x1f && p[1] == 0x8b)
     return "gzip";
   if (n >= 4 && p[0] == 0x28 && p[1] == 0xb5 && p[2] == 0x2f && p[3] == 0xfd)
+    return "zstd";
+  /* a skippable frame (magic 0x184D2A50 to 0x184D2A5F) may come first; libzstd skips it */
+  if (n >= 4 && (p[0] & 0xf0) == 0x50 && p[1] == 0x2a && p[2] == 0x4d && p[3] == 0x18)
     return "zstd";
   if (n >= 6 && memcmp(p, xz, sizeof(xz)) == 0)
     return "xz";
@@ -74,6 +78,7 @@ static int fill(struct bg_lstream *s, struct bg_error *err)
       break;
     }
     s->in_len += (size_t)r;
+    s->blob_bytes += (uint64_t)r;
     break;
   }
   return 0;
@@ -285,4 +290,9 @@ int bg_lstream_finish(struct bg_lstream *s, char *out, struct bg_error *err)
 uint64_t bg_lstream_total(const struct bg_lstream *s)
 {
   return s->total;
+}
+
+uint64_t bg_lstream_blob_bytes(const struct bg_lstream *s)
+{
+  return s->blob_bytes;
 }

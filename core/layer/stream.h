@@ -22,6 +22,8 @@ int bg_lstream_read(struct bg_lstream *s, const void **p, size_t *n, struct bg_e
  * of the whole uncompressed stream as "sha256:<hex>" into out (BG_DIGEST_STRLEN bytes). */
 int bg_lstream_finish(struct bg_lstream *s, char *out, struct bg_error *err);
 uint64_t bg_lstream_total(const struct bg_lstream *s);
+/* Bytes of the blob read so far (compressed, as stored). */
+uint64_t bg_lstream_blob_bytes(const struct bg_lstream *s);
 void bg_lstream_close(struct bg_lstream *s);
 
 #endif

@@ -1,3 +1,5 @@
+#include <string.h>
+
 #include "l_common.h"
 
 int bg_lua_fail(lua_State *L, const struct bg_error *err)
@@ -29,6 +31,40 @@ lua_Integer bg_lua_optfield_int(lua_State *L, int idx, const char *key, lua_Inte
   return v;
 }
 
+lua_Integer bg_lua_optfield_mode(lua_State *L, int idx, const char *key, lua_Integer def)
+{
+  lua_Integer v = def;
+  const char *s;
+  size_t n, i;
+
+  if (lua_isnoneornil(L, idx))
+    return def;
+  switch (lua_getfield(L, idx, key)) {
+  case LUA_TNIL:
+    break;
+  case LUA_TSTRING:
+    /* "0755", "644", "1777": octal digits, as chmod(1) reads them */
+    s = lua_tolstring(L, -1, &n);
+    if (n == 0 || n > 5)
+      luaL_error(L, "option '%s' must be octal digits such as \"0755\", not \"%s\"", key, s);
+    for (i = 0, v = 0; i < n; i++) {
+      if (s[i] < '0' || s[i] > '7')
+        luaL_error(L, "option '%s' must be octal digits such as \"0755\", not \"%s\"", key, s);
+      v = v * 8 + (s[i] - '0');
+    }
+    break;
+  case LUA_TNUMBER:
+    if (!lua_isinteger(L, -1))
+      luaL_error(L, "option '%s' must be an integer or a string of octal digits", key);
+    v = lua_tointeger(L, -1);
+    break;
+  default:
+    luaL_error(L, "option '%s' must be a string of octal digits such as \"0755\"", key);
+  }
+  lua_pop(L, 1);
+  return v;
+}
+
 int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def)
 {
   int v = def;
@@ -47,13 +83,17 @@ int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def)
 const char *bg_lua_optfield_str(lua_State *L, int idx, const char *key, const char *def)
 {
   const char *v = def;
+  size_t len;
 
   if (lua_isnoneornil(L, idx))
     return def;
   if (lua_getfield(L, idx, key) != LUA_TNIL) {
     if (lua_type(L, -1) != LUA_TSTRING)
       luaL_error(L, "option '%s' must be a string", key);
-    v = lua_tostring(L, -1);
+    v = lua_tolstring(L, -1, &len);
+    /* a C string would end at the NUL: the option would quietly mean something shorter */
+    if (strlen(v) != len)
+      luaL_error(L, "option '%s' holds a NUL byte", key);
   }
   lua_pop(L, 1); /* the table still holds the string, so v stays valid */
   return v;

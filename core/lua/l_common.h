@@ -15,6 +15,8 @@ int bg_lua_raise(lua_State *L, const struct bg_error *err);
 
 /* Reads an optional integer field of the option table at idx (def when absent). */
 lua_Integer bg_lua_optfield_int(lua_State *L, int idx, const char *key, lua_Integer def);
+/* Reads an optional mode field: a string of octal digits ("0755") or an integer (493). */
+lua_Integer bg_lua_optfield_mode(lua_State *L, int idx, const char *key, lua_Integer def);
 /* Reads an optional boolean field (def when absent). */
 int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def);
 /* Reads an optional string field (def when absent); the string stays on the table. */

@@ -5,6 +5,8 @@
 #include <sys/stat.h>
 
 #include "l_common.h"
+#include "l_runtime.h"
+#include "../util/meter.h"
 #include "l_tree.h"
 #include "../ext4/ext4.h"
 
@@ -115,24 +117,51 @@ static void read_create_opts(lua_State *L, int idx, struct bg_ext4_opts *o)
   lua_pop(L, 1);
 }
 
+static void build_progress(void *ctx, uint64_t done, uint64_t total)
+{
+  struct bg_meter *m = ctx;
+  char text[96];
+
+  if (done < total && !bg_meter_due(m))
+    return;
+  snprintf(text, sizeof(text), "%llu of %llu inodes written", (unsigned long long)done,
+           (unsigned long long)total);
+  if (done < total)
+    bg_meter_show(m, total ? (double)done / (double)total : -1, text);
+  else if (m->mode == BG_METER_PLAIN)
+    bg_meter_line(m, text);
+}
+
 /* ext4.create(path, {size = n, tree = t, label=, seed=, uuid=, journal=, inodes=, inode_ratio=,
- * reserved=, time=}) -> image open for writing, or nil, message, code */
+ * reserved=, time=, progress=}) -> image open for writing, or nil, message, code */
 static int ext4_create(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
   struct bg_ext4_opts o;
   struct bg_tree *tree;
   struct bg_error err;
+  struct bg_meter meter;
   LImage *li;
+  int rc;
 
+  bg_runtime_guard(L, BG_ACT_WRITE, "ext4.create");
   read_create_opts(L, 2, &o);
+  lua_pushfstring(L, "writing %s", path);
+  bg_meter_init(&meter, bg_runtime_progress_opt(L, 2), lua_tostring(L, -1));
+  lua_pop(L, 1);
+  if (meter.mode != BG_METER_NONE) {
+    o.progress = build_progress;
+    o.progress_ctx = &meter;
+  }
   lua_getfield(L, 2, "tree");
   luaL_argcheck(L, !lua_isnil(L, -1), 2, "tree is required");
   tree = bg_lua_checktree(L, lua_gettop(L));
   lua_pop(L, 1);
   li = new_image(L);
   bg_error_clear(&err);
-  if (bg_ext4_create(path, &o, tree, &err) != 0)
+  rc = bg_ext4_create(path, &o, tree, &err);
+  bg_meter_done(&meter);
+  if (rc != 0)
     return bg_lua_fail(L, &err);
   return open_into(L, li, path, BG_EXT4_WRITE);
 }
@@ -165,7 +194,11 @@ static int ext4_open(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
   int write = bg_lua_optfield_bool(L, 2, "write", 0);
-  LImage *li = new_image(L);
+  LImage *li;
+
+  if (write)
+    bg_runtime_guard(L, BG_ACT_WRITE, "ext4.open for writing");
+  li = new_image(L);
 
   return open_into(L, li, path, write ? BG_EXT4_WRITE : 0);
 }

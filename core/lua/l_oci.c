@@ -5,6 +5,7 @@
 
 #include "l_runtime.h"
 #include "../oci/cache.h"
+#include "../oci/manifest.h"
 #include "../oci/oci.h"
 #include "../oci/progress.h"
 #include "../oci/ref.h"
@@ -38,6 +39,22 @@ static int oci_parse_ref(lua_State *L)
   } else {
     set_str(L, "path", ref->path);
   }
+  return 1;
+}
+
+/* oci.parse_platform("linux/arm64/v8") -> the normalised string, or nil, message, code */
+static int oci_parse_platform(lua_State *L)
+{
+  const char *s = luaL_checkstring(L, 1);
+  struct bg_platform p;
+  struct bg_error err;
+  char out[128];
+
+  bg_error_clear(&err);
+  if (bg_platform_parse(s, &p, &err) != 0)
+    return bg_lua_fail(L, &err);
+  bg_platform_format(&p, out, sizeof(out));
+  lua_pushstring(L, out);
   return 1;
 }
 
@@ -146,6 +163,7 @@ static int oci_pull(lua_State *L)
 
   if (!lua_isnoneornil(L, 2))
     luaL_checktype(L, 2, LUA_TTABLE);
+  bg_runtime_guard(L, BG_ACT_FETCH, "oci.pull");
   memset(&o, 0, sizeof(o));
   o.backoff_scale = -1;
   o.cache_dir = cache_dir_opt(L, 2);
@@ -219,6 +237,7 @@ static int cache_op(lua_State *L, int gc)
 
   if (dir == NULL || dir[0] == '\0')
     return luaL_error(L, "no cache directory given");
+  bg_runtime_guard(L, BG_ACT_WRITE, gc ? "oci.gc" : "oci.verify_cache");
   c = lua_newuserdatauv(L, sizeof(*c), 0);
   bg_error_clear(&err);
   if (bg_cache_open(dir, c, &err) != 0)
@@ -250,6 +269,7 @@ static int oci_gc(lua_State *L)
 
 static const luaL_Reg oci_funcs[] = {
   {"gc", oci_gc},
+  {"parse_platform", oci_parse_platform},
   {"parse_ref", oci_parse_ref},
   {"pull", oci_pull},
   {"verify_cache", oci_verify_cache},

@@ -1,5 +1,7 @@
 /* banger.runtime: read-only facts about this run, and where a recipe leaves its result. */
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "embedded.h"
@@ -8,6 +10,169 @@
 #include "../util/log.h"
 
 struct bg_runtime bg_runtime;
+
+#define EXIT_MT "banger.runtime.Exit"
+
+static const char *const mode_names[] = {"build", "plan", "help", NULL};
+
+static int exit_tostring(lua_State *L)
+{
+  lua_getfield(L, 1, "message");
+  if (!lua_isstring(L, -1))
+    lua_pushliteral(L, "(exit)");
+  return 1;
+}
+
+/* Raises an exit object {code =, message =}; never returns. */
+static int raise_exit(lua_State *L, int code, const char *msg)
+{
+  lua_createtable(L, 0, 2);
+  lua_pushinteger(L, code);
+  lua_setfield(L, -2, "code");
+  if (msg != NULL) {
+    lua_pushstring(L, msg);
+    lua_setfield(L, -2, "message");
+  }
+  if (luaL_newmetatable(L, EXIT_MT)) {
+    lua_pushcfunction(L, exit_tostring);
+    lua_setfield(L, -2, "__tostring");
+  }
+  lua_setmetatable(L, -2);
+  return lua_error(L);
+}
+
+int bg_runtime_exit_code(lua_State *L, int idx, const char **msg)
+{
+  int code;
+
+  idx = lua_absindex(L, idx);
+  if (!lua_istable(L, idx) || !lua_getmetatable(L, idx))
+    return -2;
+  luaL_getmetatable(L, EXIT_MT);
+  if (!lua_rawequal(L, -1, -2)) {
+    lua_pop(L, 2);
+    return -2;
+  }
+  lua_pop(L, 2);
+  lua_getfield(L, idx, "code");
+  code = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (msg != NULL) {
+    lua_getfield(L, idx, "message");
+    *msg = lua_tostring(L, -1); /* the string stays alive in the table */
+    lua_pop(L, 1);
+  }
+  return code;
+}
+
+int bg_runtime_progress_opt(lua_State *L, int idx)
+{
+  static const char *const modes[] = {"none", "plain", "bar", NULL};
+  const char *s = bg_lua_optfield_str(L, idx, "progress",
+                                      bg_runtime.progress ? bg_runtime.progress : "plain");
+  int i;
+
+  for (i = 0; modes[i] != NULL && strcmp(modes[i], s) != 0; i++)
+    ;
+  if (modes[i] == NULL)
+    luaL_error(L, "option 'progress' must be \"bar\", \"plain\" or \"none\", not '%s'", s);
+  return i; /* the order of enum bg_meter_mode */
+}
+
+void bg_runtime_guard(lua_State *L, int action, const char *what)
+{
+  if (bg_runtime.mode == BG_RUN_HELP)
+    raise_exit(L, BG_EXIT_STOPPED, what);
+  if (bg_runtime.mode == BG_RUN_PLAN && (action & BG_ACT_WRITE))
+    luaL_error(L, "%s: a plan writes nothing", what);
+}
+
+/* runtime.exit(code [, message]): ends the recipe with this exit status (0..125); main prints
+ * the message, on stderr unless the code is 0. */
+static int rt_exit(lua_State *L)
+{
+  lua_Integer code = luaL_checkinteger(L, 1);
+  const char *msg = luaL_optstring(L, 2, NULL);
+
+  luaL_argcheck(L, code >= 0 && code <= 125, 1, "exit status must be within 0..125");
+  return raise_exit(L, (int)code, msg);
+}
+
+/* runtime.mode(): "build", "plan" or "help". */
+static int rt_mode(lua_State *L)
+{
+  lua_pushstring(L, mode_names[bg_runtime.mode]);
+  return 1;
+}
+
+/* runtime.enter_plan(): from now on nothing is written (plan=1 on the command line). */
+static int rt_enter_plan(lua_State *L)
+{
+  if (bg_runtime.mode == BG_RUN_BUILD)
+    bg_runtime.mode = BG_RUN_PLAN;
+  return 0;
+}
+
+typedef struct {
+  DIR *dh;
+} LDirBox;
+
+static int dirbox_gc(lua_State *L)
+{
+  LDirBox *box = lua_touserdata(L, 1);
+
+  if (box->dh != NULL)
+    closedir(box->dh);
+  box->dh = NULL;
+  return 0;
+}
+
+/* runtime.recipes_in(dir): the names of the regular *.lua files in dir (in no order), or nil
+ * and a message when dir cannot be read. At most 4096 names. */
+static int rt_recipes_in(lua_State *L)
+{
+  const char *dir = luaL_checkstring(L, 1);
+  char path[4096];
+  struct dirent *d;
+  struct stat st;
+  lua_Integer n = 0;
+  LDirBox *box;
+  size_t len;
+
+  box = lua_newuserdatauv(L, sizeof(*box), 0); /* closes the directory if a push raises */
+  box->dh = NULL;
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, dirbox_gc);
+  lua_setfield(L, -2, "__gc");
+  lua_setmetatable(L, -2);
+  box->dh = opendir(dir);
+  if (box->dh == NULL)
+    return luaL_fileresult(L, 0, dir);
+  lua_newtable(L);
+  while (n < 4096 && (d = readdir(box->dh)) != NULL) {
+    len = strlen(d->d_name);
+    if (len <= 4 || d->d_name[0] == '.' || strcmp(d->d_name + len - 4, ".lua") != 0)
+      continue;
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, d->d_name) >= sizeof(path) ||
+        stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+      continue;
+    lua_pushstring(L, d->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(box->dh);
+  box->dh = NULL;
+  return 1;
+}
+
+/* runtime.traceback([msg [, level]]): the stack as text (what a test runner prints). */
+static int rt_traceback(lua_State *L)
+{
+  const char *msg = luaL_optstring(L, 1, NULL);
+  int level = (int)luaL_optinteger(L, 2, 1);
+
+  luaL_traceback(L, L, msg, level);
+  return 1;
+}
 
 /* Guest assets: the files of assets/, then the agent built for each architecture. */
 static const struct bg_embedded *const asset_tables[] = {bg_embedded_assets, bg_embedded_agents};
@@ -91,16 +256,24 @@ static const luaL_Reg runtime_funcs[] = {
   {"asset", rt_asset},
   {"assets", rt_assets},
   {"clock", rt_clock},
+  {"enter_plan", rt_enter_plan},
+  {"exit", rt_exit},
   {"log", rt_log},
+  {"mode", rt_mode},
+  {"recipes_in", rt_recipes_in},
   {"set_result", rt_set_result},
+  {"traceback", rt_traceback},
   {NULL, NULL},
 };
 
 int luaopen_banger_runtime(lua_State *L)
 {
+  int i;
+
   luaL_newlib(L, runtime_funcs);
   set_str(L, "version", BANGER_VERSION);
   set_str(L, "recipe", bg_runtime.recipe);
+  set_str(L, "recipe_name", bg_runtime.recipe_name);
   set_str(L, "cache_dir", bg_runtime.cache_dir);
   set_str(L, "progress", bg_runtime.progress);
   set_str(L, "assets_dir", bg_runtime.assets_dir);
@@ -108,5 +281,11 @@ int luaopen_banger_runtime(lua_State *L)
   lua_setfield(L, -2, "verbosity");
   lua_pushboolean(L, bg_runtime.json);
   lua_setfield(L, -2, "json");
+  lua_newtable(L);
+  for (i = 0; bg_runtime.recipe_dirs != NULL && bg_runtime.recipe_dirs[i] != NULL; i++) {
+    lua_pushstring(L, bg_runtime.recipe_dirs[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_setfield(L, -2, "recipe_dirs");
   return 1;
 }

@@ -6,6 +6,8 @@
 #include "../layer/layer.h"
 #include "l_common.h"
 #include "l_tree.h"
+#include "l_runtime.h"
+#include "../util/meter.h"
 
 #define READ_MAX_DEFAULT (1 << 20)
 
@@ -45,6 +47,34 @@ struct bg_tree *bg_lua_checktree(lua_State *L, int idx)
   return check_ltree(L, idx)->t;
 }
 
+/* A path in the tree: "." and ".." components, a NUL byte, a component over 255 bytes or a
+ * path over 4095 are misuse, so they raise instead of quietly meaning something else. */
+static const char *check_path(lua_State *L, int idx)
+{
+  char buf[BG_PATH_MAX];
+  size_t len, n;
+  const char *p = luaL_checklstring(L, idx, &len);
+  int problem = bg_path_clean(p, len, BG_PATH_API, buf, sizeof(buf), &n);
+
+  if (problem != BG_PATH_OK)
+    luaL_argerror(L, idx, lua_pushfstring(L, "%s in path %s", bg_path_problem_str(problem), p));
+  return p;
+}
+
+/* A symlink target: bytes without a NUL, at most what ext4 and Linux hold. */
+static const char *check_target(lua_State *L, int idx)
+{
+  size_t len;
+  const char *p = luaL_checklstring(L, idx, &len);
+
+  luaL_argcheck(L, len > 0, idx, "empty symlink target");
+  luaL_argcheck(L, strlen(p) == len, idx, "a NUL byte in the symlink target");
+  if (len > BG_TREE_SYMLINK_MAX)
+    luaL_argerror(L, idx, lua_pushfstring(L, "symlink target too long (%d bytes, at most %d)",
+                                          (int)len, BG_TREE_SYMLINK_MAX));
+  return p;
+}
+
 static int tree_new(lua_State *L)
 {
   struct bg_tree_limits lim;
@@ -64,7 +94,7 @@ static int tree_new(lua_State *L)
 /* Reads mode/uid/gid/mtime from the option table at idx into m. */
 void bg_lua_meta(lua_State *L, int idx, uint32_t defmode, struct bg_meta *m)
 {
-  lua_Integer mode = bg_lua_optfield_int(L, idx, "mode", defmode);
+  lua_Integer mode = bg_lua_optfield_mode(L, idx, "mode", defmode);
   lua_Integer uid = bg_lua_optfield_int(L, idx, "uid", 0);
   lua_Integer gid = bg_lua_optfield_int(L, idx, "gid", 0);
 
@@ -90,7 +120,7 @@ static int flags_of(lua_State *L, int idx)
 static int t_mkdir(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   struct bg_meta m;
   struct bg_error err;
 
@@ -106,7 +136,7 @@ static int t_mkdir(lua_State *L)
 static int t_write(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   const char *from = bg_lua_optfield_str(L, 4, "from", NULL);
   struct bg_content c;
   struct bg_meta m;
@@ -154,8 +184,8 @@ static int t_write(lua_State *L)
 static int t_symlink(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
-  const char *target = luaL_checkstring(L, 3);
+  const char *path = check_path(L, 2);
+  const char *target = check_target(L, 3);
   struct bg_meta m;
   struct bg_error err;
 
@@ -170,8 +200,8 @@ static int t_symlink(lua_State *L)
 static int t_link(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
-  const char *existing = luaL_checkstring(L, 3);
+  const char *path = check_path(L, 2);
+  const char *existing = check_path(L, 3);
   struct bg_error err;
 
   bg_error_clear(&err);
@@ -184,7 +214,7 @@ static int t_link(lua_State *L)
 static int t_remove(lua_State *L)
 {
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   struct bg_error err;
 
   bg_error_clear(&err);
@@ -208,36 +238,37 @@ const char *bg_lua_type_name(uint32_t mode)
   return "unknown";
 }
 
+static void set_int(lua_State *L, const char *key, lua_Integer v)
+{
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
+}
+
 void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
 {
   uint32_t i;
 
-  lua_createtable(L, 0, 12);
+  lua_createtable(L, 0, 16);
   lua_pushstring(L, bg_lua_type_name(ino->mode));
   lua_setfield(L, -2, "type");
-  lua_pushinteger(L, ino->mode & 07777);
-  lua_setfield(L, -2, "mode");
-  lua_pushinteger(L, ino->uid);
-  lua_setfield(L, -2, "uid");
-  lua_pushinteger(L, ino->gid);
-  lua_setfield(L, -2, "gid");
-  lua_pushinteger(L, (lua_Integer)ino->size);
-  lua_setfield(L, -2, "size");
-  lua_pushinteger(L, ino->mtime.sec);
-  lua_setfield(L, -2, "mtime");
-  lua_pushinteger(L, ino->mtime.nsec);
-  lua_setfield(L, -2, "mtime_nsec");
-  lua_pushinteger(L, ino->nlink);
-  lua_setfield(L, -2, "nlink");
+  set_int(L, "mode", ino->mode & 07777);
+  set_int(L, "uid", ino->uid);
+  set_int(L, "gid", ino->gid);
+  set_int(L, "size", (lua_Integer)ino->size);
+  set_int(L, "mtime", ino->mtime.sec);
+  set_int(L, "mtime_nsec", ino->mtime.nsec);
+  set_int(L, "atime", ino->atime.sec);
+  set_int(L, "atime_nsec", ino->atime.nsec);
+  set_int(L, "ctime", ino->ctime.sec);
+  set_int(L, "ctime_nsec", ino->ctime.nsec);
+  set_int(L, "nlink", ino->nlink);
   if (ino->target != NULL) {
     lua_pushstring(L, ino->target);
     lua_setfield(L, -2, "target");
   }
   if (S_ISCHR(ino->mode) || S_ISBLK(ino->mode)) {
-    lua_pushinteger(L, ino->rdev_major);
-    lua_setfield(L, -2, "major");
-    lua_pushinteger(L, ino->rdev_minor);
-    lua_setfield(L, -2, "minor");
+    set_int(L, "major", ino->rdev_major);
+    set_int(L, "minor", ino->rdev_minor);
   }
   if (ino->nxattrs > 0) {
     lua_createtable(L, 0, (int)ino->nxattrs);
@@ -253,7 +284,7 @@ void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino)
 static int t_stat(lua_State *L)
 {
   struct bg_tree *t = check_ltree(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   int follow = bg_lua_optfield_bool(L, 3, "follow", 0);
   struct bg_node *n;
   struct bg_error err;
@@ -268,7 +299,7 @@ static int t_stat(lua_State *L)
 static int t_exists(lua_State *L)
 {
   struct bg_tree *t = check_ltree(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   struct bg_node *n;
   struct bg_error err;
 
@@ -309,7 +340,40 @@ static int t_stats(lua_State *L)
 struct layer_opts {
   struct bg_layer_policy policy;
   const char *image; /* for messages; NULL when not given */
+  int progress;      /* enum bg_meter_mode */
 };
+
+/* Flattening progress: blob bytes read over all layers, entries, the layer being read. */
+struct flatten_meter {
+  struct bg_meter m;
+  uint64_t total, done_before; /* blob bytes of all layers, of the layers already read */
+  uint64_t entries;            /* tar entries read so far */
+  lua_Integer layer, layers;
+};
+
+static void flatten_text(struct flatten_meter *fm, uint64_t read, uint64_t entries, char *out,
+                         size_t cap)
+{
+  char have[32], total[32];
+
+  bg_human_bytes((double)(fm->done_before + read), have, sizeof(have));
+  bg_human_bytes((double)fm->total, total, sizeof(total));
+  snprintf(out, cap, "layer %lld of %lld, %s of %s read, %llu entries", (long long)fm->layer,
+           (long long)fm->layers, have, total, (unsigned long long)entries);
+}
+
+static void flatten_progress(void *ctx, uint64_t read, uint64_t entries)
+{
+  struct flatten_meter *fm = ctx;
+  char text[160];
+
+  fm->entries = entries;
+  if (!bg_meter_due(&fm->m))
+    return;
+  flatten_text(fm, read, entries, text, sizeof(text));
+  bg_meter_show(&fm->m, fm->total ? (double)(fm->done_before + read) / (double)fm->total : -1,
+                text);
+}
 
 static void read_layer_opts(lua_State *L, int idx, struct layer_opts *o)
 {
@@ -341,6 +405,7 @@ static void read_layer_opts(lua_State *L, int idx, struct layer_opts *o)
   luaL_argcheck(L, n >= 0, idx, "max_entries must not be negative");
   o->policy.max_entries = (uint64_t)n;
   o->image = bg_lua_optfield_str(L, idx, "image", NULL);
+  o->progress = bg_runtime_progress_opt(L, idx);
 }
 
 /* Applies the layer table at idx ({path, media_type, diff_id, digest}) as layer number
@@ -379,18 +444,45 @@ static int apply_one(lua_State *L, LTree *lt, int idx, const struct layer_opts *
   return 0;
 }
 
+/* The size of the blob of layers[i] (the table at idx), 0 when it cannot be told. */
+static uint64_t blob_size(lua_State *L, int idx, lua_Integer i)
+{
+  struct stat st;
+  uint64_t size = 0;
+  int top = lua_gettop(L);
+
+  if (lua_geti(L, idx, i) == LUA_TTABLE && lua_getfield(L, -1, "path") == LUA_TSTRING &&
+      stat(lua_tostring(L, -1), &st) == 0)
+    size = (uint64_t)st.st_size;
+  lua_settop(L, top);
+  return size;
+}
+
 /* tree.from_layers(layers, opts) -> tree | nil, message, code */
 static int tree_from_layers(lua_State *L)
 {
   struct bg_tree_limits lim;
+  struct flatten_meter fm;
   struct layer_opts o;
   struct bg_error err;
   lua_Integer i, n;
+  char text[160];
   LTree *lt;
 
   luaL_checktype(L, 1, LUA_TTABLE);
   read_layer_opts(L, 2, &o);
   n = (lua_Integer)luaL_len(L, 1);
+  memset(&fm, 0, sizeof(fm));
+  lua_pushfstring(L, "flattening %s", o.image ? o.image : "layers");
+  bg_meter_init(&fm.m, o.progress, lua_tostring(L, -1));
+  lua_pop(L, 1);
+  fm.layers = n;
+  for (i = 1; o.progress != BG_METER_NONE && i <= n; i++)
+    fm.total += blob_size(L, 1, i);
+  if (o.progress != BG_METER_NONE) {
+    o.policy.progress = flatten_progress;
+    o.policy.progress_ctx = &fm;
+  }
   lim.max_entries = o.policy.max_entries;
   lim.max_spool_bytes = o.policy.max_bytes;
   lt = push_ltree(L);
@@ -399,15 +491,24 @@ static int tree_from_layers(lua_State *L)
   if (lt->t == NULL)
     return bg_lua_raise(L, &err);
   for (i = 1; i <= n; i++) {
+    fm.layer = i;
     lua_geti(L, 1, i);
     if (apply_one(L, lt, lua_gettop(L), &o) != 0) {
       /* a half-applied tree is of no use to anyone */
+      bg_meter_done(&fm.m);
       bg_tree_free(lt->t);
       lt->t = NULL;
       return 3;
     }
     lua_pop(L, 1);
+    if (o.progress != BG_METER_NONE)
+      fm.done_before += blob_size(L, 1, i);
+    if (o.progress == BG_METER_PLAIN) {
+      flatten_text(&fm, 0, fm.entries, text, sizeof(text));
+      bg_meter_line(&fm.m, text);
+    }
   }
+  bg_meter_done(&fm.m);
   return 1;
 }
 
@@ -430,7 +531,7 @@ static int t_apply_layer(lua_State *L)
 static int t_read(lua_State *L)
 {
   struct bg_tree *t = check_ltree(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   lua_Integer max = luaL_optinteger(L, 3, READ_MAX_DEFAULT);
   struct bg_node *n;
   struct bg_error err;
@@ -484,8 +585,9 @@ static int walk_next(lua_State *L)
     lua_seti(L, lua_upvalueindex(2), top--);
     path = lua_tolstring(L, -1, &plen);
     bg_error_clear(&err);
-    /* looked up afresh: a name the loop body removed is simply not visited */
-    if (bg_tree_lookup(lt->t, path, 0, &n, &err) == 0)
+    /* looked up afresh, following no symlink: a name the loop body removed or replaced on the
+     * way is simply not visited (every name's path fits a lookup: the tree makes none deeper) */
+    if (bg_tree_lookup(lt->t, path, BG_EXACT, &n, &err) == 0)
       break;
     lua_pop(L, 1);
   }
@@ -618,15 +720,17 @@ static int t_mknod(lua_State *L)
   static const char *const types[] = {"chr", "blk", "fifo", NULL};
   static const uint32_t ifmt[] = {S_IFCHR, S_IFBLK, S_IFIFO};
   struct bg_tree *t = check_mutable(L, 1)->t;
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = check_path(L, 2);
   int type = luaL_checkoption(L, 3, NULL, types);
   lua_Integer major = bg_lua_optfield_int(L, 4, "major", 0);
   lua_Integer minor = bg_lua_optfield_int(L, 4, "minor", 0);
   struct bg_meta m;
   struct bg_error err;
 
-  luaL_argcheck(L, major >= 0 && major <= 0xffffffffLL, 4, "major out of range");
-  luaL_argcheck(L, minor >= 0 && minor <= 0xffffffffLL, 4, "minor out of range");
+  /* what Linux can encode: 12 bits of major, 20 of minor */
+  luaL_argcheck(L, major >= 0 && major <= BG_DEV_MAJOR_MAX, 4, "major must be within 0..4095");
+  luaL_argcheck(L, minor >= 0 && minor <= BG_DEV_MINOR_MAX, 4,
+                "minor must be within 0..1048575");
   bg_lua_meta(L, 4, 0644, &m);
   bg_error_clear(&err);
   if (bg_tree_mknod(t, path, ifmt[type], &m, (uint32_t)major, (uint32_t)minor, flags_of(L, 4),
@@ -636,21 +740,23 @@ static int t_mknod(lua_State *L)
   return 1;
 }
 
-/* t:xattr(path, name) -> value | nil; t:xattr(path, name, value) sets; value nil removes. */
+/* t:xattr(path, name) -> value | nil; t:xattr(path, name, value) sets; value nil removes.
+ * Setting what the kernel could not show or ext4 could not hold raises. */
 static int t_xattr(lua_State *L)
 {
   int set = lua_gettop(L) >= 4;
   LTree *lt = set ? check_mutable(L, 1) : check_ltree(L, 1);
-  const char *path = luaL_checkstring(L, 2);
-  const char *name = luaL_checkstring(L, 3);
-  const char *value = NULL;
+  const char *path = check_path(L, 2);
+  const char *value = NULL, *why;
   struct bg_node *n;
   struct bg_error err;
-  size_t len = 0;
+  size_t len = 0, namelen;
+  const char *name = luaL_checklstring(L, 3, &namelen);
   uint32_t i;
 
   if (set && !lua_isnil(L, 4))
     value = luaL_checklstring(L, 4, &len);
+  luaL_argcheck(L, strlen(name) == namelen, 3, "a NUL byte in the xattr name");
   luaL_argcheck(L, strchr(name, '.') != NULL, 3, "xattr names have a namespace (user.x)");
   bg_error_clear(&err);
   if (bg_tree_lookup(lt->t, path, 0, &n, &err) != 0)
@@ -665,10 +771,56 @@ static int t_xattr(lua_State *L)
     lua_pushnil(L);
     return 1;
   }
+  if (value != NULL) {
+    why = bg_xattr_problem(name, namelen, value, len, n->inode->mode);
+    if (why != NULL)
+      return luaL_argerror(L, 3, lua_pushfstring(L, "xattr %s on %s: %s", name, path, why));
+  }
   if (bg_inode_set_xattr(n->inode, name, value, len, &err) != 0)
-    return bg_lua_fail(L, &err);
+    return bg_lua_raise(L, &err);
   lua_pushboolean(L, 1);
   return 1;
+}
+
+/* t:notes() -> { {kind=, path=, layer=, detail=}, ... }, total: what the layers had that the tree
+ * dropped (xattrs, devices), for the build's report; total counts those beyond the list's cap. */
+static int t_notes(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  const struct bg_tree_note *n;
+  uint64_t total;
+  size_t count, i;
+
+  n = bg_tree_notes(t, &count, &total);
+  lua_createtable(L, (int)count, 0);
+  for (i = 0; i < count; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, bg_note_kind_name(n[i].kind));
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, n[i].path);
+    lua_setfield(L, -2, "path");
+    set_int(L, "layer", n[i].layer);
+    lua_pushstring(L, n[i].detail);
+    lua_setfield(L, -2, "detail");
+    lua_seti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_pushinteger(L, (lua_Integer)total);
+  return 2;
+}
+
+/* t:spool_usage() -> logical bytes, bytes on disk | nil, message, code */
+static int t_spool_usage(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  uint64_t logical, allocated;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  if (bg_tree_spool_usage(t, &logical, &allocated, &err) != 0)
+    return bg_lua_fail(L, &err);
+  lua_pushinteger(L, (lua_Integer)logical);
+  lua_pushinteger(L, (lua_Integer)allocated);
+  return 2;
 }
 
 static int t_close(lua_State *L)
@@ -700,9 +852,11 @@ static const luaL_Reg tree_methods[] = {
   {"link", t_link},
   {"mkdir", t_mkdir},
   {"mknod", t_mknod},
+  {"notes", t_notes},
   {"read", t_read},
   {"remap", t_remap},
   {"remove", t_remove},
+  {"spool_usage", t_spool_usage},
   {"stat", t_stat},
   {"stats", t_stats},
   {"symlink", t_symlink},

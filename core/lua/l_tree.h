@@ -20,8 +20,8 @@ struct bg_tree *bg_lua_checktree(lua_State *L, int idx);
 void bg_lua_meta(lua_State *L, int idx, uint32_t defmode, struct bg_meta *m);
 /* "file", "dir", "symlink", "chr", "blk", "fifo" or "sock" for an st_mode. */
 const char *bg_lua_type_name(uint32_t mode);
-/* Pushes a stat table: type, mode, uid, gid, size, mtime, mtime_nsec, nlink, target, major,
- * minor, xattrs. */
+/* Pushes a stat table: type, mode, uid, gid, size, mtime, mtime_nsec, atime, atime_nsec, ctime,
+ * ctime_nsec, nlink, target, major, minor, xattrs. */
 void bg_lua_push_inode(lua_State *L, const struct bg_inode *ino);
 
 #endif

@@ -7,21 +7,6 @@
 
 #define REDRAW_SECONDS 0.2
 
-void bg_human_bytes(double n, char *out, size_t cap)
-{
-  static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-
-  while (n >= 1024 && u < 4) {
-    n /= 1024;
-    u++;
-  }
-  if (u == 0)
-    snprintf(out, cap, "%.0f %s", n, units[u]);
-  else
-    snprintf(out, cap, "%.1f %s", n, units[u]);
-}
-
 int bg_progress_init(struct bg_progress *p, int mode, const char *name, size_t n)
 {
   memset(p, 0, sizeof(*p));

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "../util/meter.h" /* bg_human_bytes */
+
 enum bg_progress_mode { BG_PROGRESS_NONE = 0, BG_PROGRESS_PLAIN = 1, BG_PROGRESS_BAR = 2 };
 
 struct bg_progress_item {
@@ -30,7 +32,5 @@ void bg_progress_item(struct bg_progress *p, size_t i, const char *digest, uint6
 void bg_progress_update(struct bg_progress *p, size_t i, uint64_t have);
 void bg_progress_done(struct bg_progress *p, size_t i, int cached);
 void bg_progress_free(struct bg_progress *p);
-/* "12.3 MiB" */
-void bg_human_bytes(double n, char *out, size_t cap);
 
 #endif

@@ -4,11 +4,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "tree_internal.h"
 
 #define SPOOL_BUFSIZE (1 << 20)
+
+/* What a spool write must leave free on TMPDIR's filesystem, for everyone else. */
+#define SPOOL_RESERVE ((uint64_t)16 << 20)
+#define SPOOL_ALIGN 4096
 
 static int spool_open(struct bg_tree *t, struct bg_error *err)
 {
@@ -18,6 +23,12 @@ static int spool_open(struct bg_tree *t, struct bg_error *err)
 
   if (dir == NULL || dir[0] == '\0')
     dir = "/tmp";
+  if (t->spool_dir == NULL)
+    t->spool_dir = strdup(dir);
+  if (t->spool_buf == NULL)
+    t->spool_buf = malloc(SPOOL_BUFSIZE);
+  if (t->spool_dir == NULL || t->spool_buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory for the spool");
   /* O_TMPFILE: the file never has a name, so it cannot outlive the process */
   fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -29,68 +40,160 @@ static int spool_open(struct bg_tree *t, struct bg_error *err)
       return bg_error_errno(err, errno, "cannot create a spool file in %s", dir);
     unlink(path);
   }
-  t->spool_buf = malloc(SPOOL_BUFSIZE);
-  if (t->spool_buf == NULL) {
-    close(fd);
-    return bg_error_set(err, BG_ENOMEM, "out of memory for the spool buffer");
-  }
   t->spool_fd = fd;
   return 0;
 }
 
-static int write_all(int fd, const unsigned char *p, size_t n, struct bg_error *err)
+static int pwrite_all(struct bg_tree *t, const unsigned char *p, size_t n, uint64_t off,
+                      struct bg_error *err)
 {
   ssize_t w;
 
   while (n > 0) {
-    w = write(fd, p, n);
+    w = pwrite(t->spool_fd, p, n, (off_t)off);
     if (w < 0 && errno == EINTR)
       continue;
     if (w < 0)
-      return bg_error_errno(err, errno, "cannot write the spool file");
+      return bg_error_errno(err, errno, "cannot write the spool file in %s", t->spool_dir);
     p += w;
     n -= (size_t)w;
+    off += (uint64_t)w;
   }
   return 0;
 }
 
+/* Before bytes go to disk: they must leave the filesystem its reserve, so a hostile layer fails
+ * here, cleanly, instead of filling TMPDIR for everyone. */
+static int spool_room(struct bg_tree *t, uint64_t bytes, struct bg_error *err)
+{
+  struct statvfs vfs;
+  uint64_t avail;
+
+  if (fstatvfs(t->spool_fd, &vfs) != 0)
+    return bg_error_errno(err, errno, "cannot check the free space of %s", t->spool_dir);
+  avail = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+  if (bytes + SPOOL_RESERVE > avail)
+    return bg_error_set(err, BG_ETOOBIG,
+                        "file contents do not fit the spool in %s (%llu bytes free, %llu MiB "
+                        "kept free); set TMPDIR to a larger filesystem",
+                        t->spool_dir, (unsigned long long)avail,
+                        (unsigned long long)(SPOOL_RESERVE >> 20));
+  return 0;
+}
+
+/* Writes the buffered extents where they belong and extends the file over trailing holes, so
+ * every byte below spool_size reads back: data, or zeros from a hole. */
 static int spool_flush(struct bg_tree *t, struct bg_error *err)
 {
-  if (t->spool_buffered == 0)
+  const unsigned char *p = t->spool_buf;
+  size_t i;
+
+  if (t->spool_fd < 0)
     return 0;
-  if (write_all(t->spool_fd, t->spool_buf, t->spool_buffered, err) != 0)
+  if (t->spool_buffered > 0 && spool_room(t, t->spool_buffered, err) != 0)
     return -1;
+  for (i = 0; i < t->spool_next; i++) {
+    if (pwrite_all(t, p, t->spool_ext[i].len, t->spool_ext[i].off, err) != 0)
+      return -1;
+    p += t->spool_ext[i].len;
+    if (t->spool_ext[i].off + t->spool_ext[i].len > t->spool_filesize)
+      t->spool_filesize = t->spool_ext[i].off + t->spool_ext[i].len;
+  }
+  t->spool_next = 0;
   t->spool_buffered = 0;
+  if (t->spool_filesize < t->spool_size) {
+    if (ftruncate(t->spool_fd, (off_t)t->spool_size) != 0)
+      return bg_error_errno(err, errno, "cannot extend the spool file in %s", t->spool_dir);
+    t->spool_filesize = t->spool_size;
+  }
+  t->spool_flushed = t->spool_size;
+  return 0;
+}
+
+static int spool_grow(struct bg_tree *t, uint64_t n, struct bg_error *err)
+{
+  if (t->spool_fd < 0 && spool_open(t, err) != 0)
+    return -1;
+  if (n > t->limits.max_spool_bytes - t->spool_size)
+    return bg_error_set(err, BG_ETOOBIG, "image content exceeds the limit of %llu bytes",
+                        (unsigned long long)t->limits.max_spool_bytes);
+  return 0;
+}
+
+int bg_tree_spool_begin(struct bg_tree *t, uint64_t size, uint64_t *offset, struct bg_error *err)
+{
+  uint64_t pad = (SPOOL_ALIGN - t->spool_size % SPOOL_ALIGN) % SPOOL_ALIGN;
+
+  if (t->spool_size > t->limits.max_spool_bytes ||
+      pad > t->limits.max_spool_bytes - t->spool_size ||
+      size > t->limits.max_spool_bytes - t->spool_size - pad)
+    return bg_error_set(err, BG_ETOOBIG, "image content exceeds the limit of %llu bytes",
+                        (unsigned long long)t->limits.max_spool_bytes);
+  if (spool_grow(t, pad, err) != 0)
+    return -1;
+  t->spool_size += pad;
+  *offset = t->spool_size;
   return 0;
 }
 
 int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *offset,
                          struct bg_error *err)
 {
+  struct bg_spool_extent *x;
   size_t room;
 
-  if (t->spool_fd < 0 && spool_open(t, err) != 0)
+  if (spool_grow(t, n, err) != 0)
     return -1;
-  if (n > t->limits.max_spool_bytes - t->spool_size)
-    return bg_error_set(err, BG_ETOOBIG, "image content exceeds the limit of %llu bytes",
-                        (unsigned long long)t->limits.max_spool_bytes);
   if (offset != NULL)
     *offset = t->spool_size;
-  t->spool_size += n;
   while (n > 0) {
     room = SPOOL_BUFSIZE - t->spool_buffered;
-    if (room == 0) {
+    x = t->spool_next > 0 ? &t->spool_ext[t->spool_next - 1] : NULL;
+    if (room == 0 || (t->spool_next == BG_SPOOL_EXTENTS &&
+                      x->off + x->len != t->spool_size)) {
       if (spool_flush(t, err) != 0)
         return -1;
       continue;
+    }
+    if (x == NULL || x->off + x->len != t->spool_size) {
+      x = &t->spool_ext[t->spool_next++];
+      x->off = t->spool_size;
+      x->len = 0;
     }
     if (room > n)
       room = n;
     memcpy(t->spool_buf + t->spool_buffered, p, room);
     t->spool_buffered += room;
+    x->len += room;
+    t->spool_size += room;
     p = (const unsigned char *)p + room;
     n -= room;
   }
+  return 0;
+}
+
+int bg_tree_spool_hole(struct bg_tree *t, uint64_t n, struct bg_error *err)
+{
+  if (spool_grow(t, n, err) != 0)
+    return -1;
+  t->spool_size += n;
+  return 0;
+}
+
+int bg_tree_spool_usage(struct bg_tree *t, uint64_t *logical, uint64_t *allocated,
+                        struct bg_error *err)
+{
+  struct stat st;
+
+  *logical = t->spool_size;
+  *allocated = 0;
+  if (t->spool_fd < 0)
+    return 0;
+  if (spool_flush(t, err) != 0)
+    return -1;
+  if (fstat(t->spool_fd, &st) != 0)
+    return bg_error_errno(err, errno, "cannot stat the spool file in %s", t->spool_dir);
+  *allocated = (uint64_t)st.st_blocks * 512;
   return 0;
 }
 
@@ -101,6 +204,8 @@ void bg_spool_close(struct bg_tree *t)
   t->spool_fd = -1;
   free(t->spool_buf);
   t->spool_buf = NULL;
+  free(t->spool_dir);
+  t->spool_dir = NULL;
   if (t->host_fd >= 0)
     close(t->host_fd);
   t->host_fd = -1;
@@ -167,7 +272,7 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
     *got = n;
     return 0;
   case BG_CONTENT_SPOOL:
-    if (c->offset + off + n > t->spool_size - t->spool_buffered && spool_flush(t, err) != 0)
+    if (c->offset + off + n > t->spool_flushed && spool_flush(t, err) != 0)
       return -1;
     if (pread_some(t->spool_fd, buf, n, c->offset + off, got, "the spool file", err) != 0)
       return -1;
@@ -184,4 +289,29 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
     return 0;
   }
   return bg_error_set(err, BG_EINVAL, "unknown content kind %d", c->kind);
+}
+
+int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
+                      struct bg_error *err)
+{
+  const struct bg_content *c = &ino->content;
+  off_t r;
+
+  *data = off;
+  if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL || off >= ino->size)
+    return 0;
+  if (c->offset + ino->size > t->spool_flushed && spool_flush(t, err) != 0)
+    return -1;
+  r = lseek(t->spool_fd, (off_t)(c->offset + off), SEEK_DATA);
+  if (r < 0 && errno == ENXIO) { /* nothing but a hole to the end of the spool */
+    *data = ino->size;
+    return 0;
+  }
+  if (r < 0) /* a filesystem that cannot tell: all of it may be data */
+    return 0;
+  if ((uint64_t)r >= c->offset + ino->size)
+    *data = ino->size;
+  else if ((uint64_t)r > c->offset + off)
+    *data = (uint64_t)r - c->offset;
+  return 0;
 }

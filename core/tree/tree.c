@@ -1,7 +1,9 @@
-/* The merged filesystem tree: nodes, inodes, chroot-style path resolution, removal. */
+/* The merged filesystem tree: nodes made and freed, layer generations, notes, walking. Making
+ * and removing entries by path is entries.c. */
 #include "tree.h"
 
-#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,209 +11,6 @@
 
 #define DEFAULT_MAX_ENTRIES 8000000u
 #define DEFAULT_MAX_SPOOL ((uint64_t)256 << 30)
-
-struct bg_dirindex {
-  struct bg_node **slots; /* open addressing; NULL empty, TOMBSTONE removed */
-  uint32_t cap;           /* a power of two, or 0 */
-  uint32_t count;
-  uint32_t used;          /* count + tombstones */
-  struct bg_node **sorted;
-  size_t nsorted;
-  int sorted_valid;
-};
-
-static struct bg_node tombstone_node;
-#define TOMBSTONE (&tombstone_node)
-
-/* ---- inodes ---- */
-
-static struct bg_inode *inode_new(uint32_t mode, const struct bg_meta *m)
-{
-  struct bg_inode *ino = calloc(1, sizeof(*ino));
-
-  if (ino == NULL)
-    return NULL;
-  ino->mode = mode | (m->mode & 07777);
-  ino->uid = m->uid;
-  ino->gid = m->gid;
-  ino->mtime = m->mtime;
-  ino->atime = m->atime;
-  ino->ctime = m->ctime;
-  return ino;
-}
-
-void bg_content_clear(struct bg_content *c)
-{
-  free(c->mem);
-  free(c->host_path);
-  memset(c, 0, sizeof(*c));
-}
-
-static void inode_free(struct bg_inode *ino)
-{
-  uint32_t i;
-
-  for (i = 0; i < ino->nxattrs; i++) {
-    free(ino->xattrs[i].name);
-    free(ino->xattrs[i].value);
-  }
-  free(ino->xattrs);
-  free(ino->target);
-  bg_content_clear(&ino->content);
-  free(ino);
-}
-
-static void inode_unref(struct bg_inode *ino)
-{
-  if (--ino->nlink == 0)
-    inode_free(ino);
-}
-
-/* ---- directory index ---- */
-
-static uint32_t hash_name(const char *name, size_t len)
-{
-  uint32_t h = 2166136261u;
-  size_t i;
-
-  for (i = 0; i < len; i++) {
-    h ^= (unsigned char)name[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-
-static int index_resize(struct bg_dirindex *d, uint32_t cap)
-{
-  struct bg_node **old = d->slots;
-  uint32_t oldcap = d->cap, i, j;
-  struct bg_node *n;
-
-  d->slots = calloc(cap, sizeof(*d->slots));
-  if (d->slots == NULL) {
-    d->slots = old;
-    return -1;
-  }
-  d->cap = cap;
-  d->used = d->count;
-  for (i = 0; i < oldcap; i++) {
-    n = old[i];
-    if (n == NULL || n == TOMBSTONE)
-      continue;
-    j = hash_name(n->name, n->namelen) & (cap - 1);
-    while (d->slots[j] != NULL)
-      j = (j + 1) & (cap - 1);
-    d->slots[j] = n;
-  }
-  free(old);
-  return 0;
-}
-
-struct bg_node *bg_node_child(struct bg_node *dir, const char *name, size_t len)
-{
-  struct bg_dirindex *d = dir->children;
-  struct bg_node *n;
-  uint32_t j;
-
-  if (d == NULL || d->cap == 0)
-    return NULL;
-  j = hash_name(name, len) & (d->cap - 1);
-  while ((n = d->slots[j]) != NULL) {
-    if (n != TOMBSTONE && n->namelen == len && memcmp(n->name, name, len) == 0)
-      return n;
-    j = (j + 1) & (d->cap - 1);
-  }
-  return NULL;
-}
-
-static int index_insert(struct bg_dirindex *d, struct bg_node *node)
-{
-  uint32_t j;
-
-  if ((uint64_t)(d->used + 1) * 4 > (uint64_t)d->cap * 3) {
-    uint32_t cap = d->cap ? d->cap : 8;
-    while ((uint64_t)(d->count + 1) * 2 > cap)
-      cap *= 2;
-    if (index_resize(d, cap) != 0)
-      return -1;
-  }
-  j = hash_name(node->name, node->namelen) & (d->cap - 1);
-  while (d->slots[j] != NULL && d->slots[j] != TOMBSTONE)
-    j = (j + 1) & (d->cap - 1);
-  if (d->slots[j] == NULL)
-    d->used++;
-  d->slots[j] = node;
-  d->count++;
-  d->sorted_valid = 0;
-  return 0;
-}
-
-static void index_delete(struct bg_dirindex *d, struct bg_node *node)
-{
-  uint32_t j;
-
-  if (d->cap == 0)
-    return;
-  j = hash_name(node->name, node->namelen) & (d->cap - 1);
-  while (d->slots[j] != NULL) {
-    if (d->slots[j] == node) {
-      d->slots[j] = TOMBSTONE;
-      d->count--;
-      d->sorted_valid = 0;
-      return;
-    }
-    j = (j + 1) & (d->cap - 1);
-  }
-}
-
-static void index_free(struct bg_dirindex *d)
-{
-  if (d == NULL)
-    return;
-  free(d->slots);
-  free(d->sorted);
-  free(d);
-}
-
-static int cmp_nodes(const void *a, const void *b)
-{
-  const struct bg_node *x = *(struct bg_node *const *)a;
-  const struct bg_node *y = *(struct bg_node *const *)b;
-  size_t n = x->namelen < y->namelen ? x->namelen : y->namelen;
-  int c = memcmp(x->name, y->name, n);
-
-  if (c != 0)
-    return c;
-  return x->namelen < y->namelen ? -1 : x->namelen > y->namelen;
-}
-
-struct bg_node *const *bg_node_children(struct bg_node *dir, size_t *n)
-{
-  struct bg_dirindex *d = dir->children;
-  struct bg_node **p;
-  uint32_t i;
-  size_t k = 0;
-
-  *n = 0;
-  if (d == NULL || d->count == 0)
-    return NULL;
-  if (!d->sorted_valid) {
-    p = realloc(d->sorted, d->count * sizeof(*p));
-    if (p == NULL)
-      return NULL;
-    d->sorted = p;
-    for (i = 0; i < d->cap; i++)
-      if (d->slots[i] != NULL && d->slots[i] != TOMBSTONE)
-        p[k++] = d->slots[i];
-    qsort(p, k, sizeof(*p), cmp_nodes);
-    d->nsorted = k;
-    d->sorted_valid = 1;
-  }
-  *n = d->nsorted;
-  return d->sorted;
-}
-
-/* ---- the tree ---- */
 
 struct bg_tree *bg_tree_new(const struct bg_tree_limits *limits, struct bg_error *err)
 {
@@ -235,8 +34,8 @@ struct bg_tree *bg_tree_new(const struct bg_tree_limits *limits, struct bg_error
     goto nomem;
   t->root->name = strdup("");
   t->root->parent = t->root;
-  t->root->inode = inode_new(S_IFDIR, &m);
-  t->root->children = calloc(1, sizeof(struct bg_dirindex));
+  t->root->inode = bg_inode_new(S_IFDIR, &m);
+  t->root->children = bg_dirindex_new();
   if (t->root->name == NULL || t->root->inode == NULL || t->root->children == NULL)
     goto nomem;
   t->root->inode->nlink = 1;
@@ -257,55 +56,70 @@ uint64_t bg_tree_entries(const struct bg_tree *t)
   return t->entries;
 }
 
+struct stack {
+  struct bg_node **v;
+  size_t n, cap;
+  int failed;
+};
+
+static void push(struct stack *s, struct bg_node *node)
+{
+  struct bg_node **p;
+
+  if (s->n == s->cap) {
+    p = realloc(s->v, (s->cap ? s->cap * 2 : 64) * sizeof(*p));
+    if (p == NULL) {
+      s->failed = 1;
+      return;
+    }
+    s->v = p;
+    s->cap = s->cap ? s->cap * 2 : 64;
+  }
+  s->v[s->n++] = node;
+}
+
+static void push_child(struct bg_node *child, void *ctx)
+{
+  push(ctx, child);
+}
+
 /* Frees node and everything below it, without recursion. The node must already be detached. */
 static void free_subtree(struct bg_tree *t, struct bg_node *node)
 {
-  struct bg_node **stack = NULL, **p;
-  size_t n = 0, cap = 0;
-  struct bg_node *cur;
-  struct bg_dirindex *d;
-  uint32_t i;
+  struct stack s = {NULL, 0, 0, 0};
+  struct bg_node *cur = node;
 
-  cur = node;
   for (;;) {
-    d = cur->children;
-    if (d != NULL) {
-      for (i = 0; i < d->cap; i++) {
-        if (d->slots[i] == NULL || d->slots[i] == TOMBSTONE)
-          continue;
-        if (n == cap) {
-          cap = cap ? cap * 2 : 64;
-          p = realloc(stack, cap * sizeof(*p));
-          if (p == NULL)
-            abort(); /* cannot free without memory to track what to free */
-          stack = p;
-        }
-        stack[n++] = d->slots[i];
-      }
-      index_free(d);
+    if (cur->children != NULL) {
+      bg_dirindex_each(cur->children, push_child, &s);
+      if (s.failed)
+        abort(); /* cannot free without memory to track what to free */
+      bg_dirindex_free(cur->children);
     }
     if (cur != t->root)
       t->entries--;
-    inode_unref(cur->inode);
+    bg_inode_unref(cur->inode);
     free(cur->name);
     free(cur);
-    if (n == 0)
+    if (s.n == 0)
       break;
-    cur = stack[--n];
+    cur = s.v[--s.n];
   }
-  free(stack);
+  free(s.v);
 }
 
 void bg_tree_remove_node(struct bg_tree *t, struct bg_node *node)
 {
   if (node == t->root)
     return;
-  index_delete(node->parent->children, node);
+  bg_dirindex_delete(node->parent->children, node);
   free_subtree(t, node);
 }
 
 void bg_tree_free(struct bg_tree *t)
 {
+  size_t i;
+
   if (t == NULL)
     return;
   if (t->root != NULL) {
@@ -313,17 +127,29 @@ void bg_tree_free(struct bg_tree *t)
     free_subtree(t, t->root);
   }
   bg_spool_close(t);
+  for (i = 0; i < t->nnotes; i++) {
+    free(t->notes[i].path);
+    free(t->notes[i].detail);
+  }
+  free(t->notes);
   free(t);
 }
 
-static struct bg_node *node_new(struct bg_tree *t, struct bg_node *dir, const char *name,
-                                size_t len, struct bg_inode *ino, struct bg_error *err)
+struct bg_node *bg_tree_node_new(struct bg_tree *t, struct bg_node *dir, const char *name,
+                                 size_t len, struct bg_inode *ino, struct bg_error *err)
 {
+  uint64_t pathlen = (uint64_t)dir->pathlen + 1 + len;
   struct bg_node *n;
 
   if (t->entries >= t->limits.max_entries) {
     bg_error_set(err, BG_ETOOBIG, "too many entries: the limit is %llu",
                  (unsigned long long)t->limits.max_entries);
+    return NULL;
+  }
+  /* deeper names could not be looked up, walked or shown to a recipe: none is made */
+  if (pathlen > BG_PATH_MAX) {
+    bg_error_set(err, BG_ETOOBIG, "path too long (%llu bytes, at most %d)",
+                 (unsigned long long)pathlen, BG_PATH_MAX);
     return NULL;
   }
   n = calloc(1, sizeof(*n));
@@ -335,13 +161,15 @@ static struct bg_node *node_new(struct bg_tree *t, struct bg_node *dir, const ch
   memcpy(n->name, name, len);
   n->name[len] = '\0';
   n->namelen = (uint32_t)len;
+  n->pathlen = (uint32_t)pathlen;
   n->parent = dir;
   if (S_ISDIR(ino->mode)) {
-    n->children = calloc(1, sizeof(*n->children));
+    n->children = bg_dirindex_new();
     if (n->children == NULL)
       goto nomem;
+    n->clean_gen = t->gen; /* nothing below it yet, least of all from a lower layer */
   }
-  if (index_insert(dir->children, n) != 0)
+  if (bg_dirindex_insert(dir->children, n) != 0)
     goto nomem;
   n->inode = ino;
   ino->nlink++;
@@ -350,394 +178,27 @@ static struct bg_node *node_new(struct bg_tree *t, struct bg_node *dir, const ch
 nomem:
   if (n != NULL) {
     free(n->name);
-    index_free(n->children);
+    bg_dirindex_free(n->children);
     free(n);
   }
   bg_error_set(err, BG_ENOMEM, "out of memory adding an entry");
   return NULL;
 }
 
-/* ---- paths ---- */
-
-/* Appends the components of src to dst (at *len), dropping empty and "." components, so the
- * result is "a/b/c" or "". Components over BG_TREE_NAME_MAX and results over cap fail. */
-static int normalise_into(char *dst, size_t *len, size_t cap, const char *src, size_t srclen,
-                          struct bg_error *err)
-{
-  size_t i = 0, s;
-
-  while (i < srclen) {
-    while (i < srclen && src[i] == '/')
-      i++;
-    s = i;
-    while (i < srclen && src[i] != '/')
-      i++;
-    if (i == s || (i - s == 1 && src[s] == '.'))
-      continue;
-    if (i - s > BG_TREE_NAME_MAX)
-      return bg_error_set(err, BG_EINVAL, "path component too long (%zu bytes, at most %d)",
-                          i - s, BG_TREE_NAME_MAX);
-    if (*len + (*len ? 1 : 0) + (i - s) + 1 > cap)
-      return bg_error_set(err, BG_ETOOBIG, "path too long");
-    if (*len)
-      dst[(*len)++] = '/';
-    memcpy(dst + *len, src + s, i - s);
-    *len += i - s;
-    dst[*len] = '\0';
-  }
-  if (*len < cap)
-    dst[*len] = '\0';
-  return 0;
-}
-
-struct resolved {
-  struct bg_node *dir;  /* directory holding the last component */
-  struct bg_node *node; /* what the path names, or NULL if the last component is missing */
-  char last[BG_TREE_NAME_MAX + 1]; /* "" when the path names the root or ends in ".." */
-};
-
-/* The one resolver: chroot semantics, symlinks followed on the way (and at the end with
- * BG_FOLLOW), missing directories created with BG_PARENTS. */
-static int resolve(struct bg_tree *t, const char *path, int flags, const struct bg_time *when,
-                   struct resolved *r, struct bg_error *err)
-{
-  char buf[2 * BG_TREE_PATH_MAX + 2];
-  char tmp[2 * BG_TREE_PATH_MAX + 2];
-  struct bg_node *cur = t->root, *child;
-  size_t len = 0, pos = 0, s, e, tl;
-  int hops = 0, is_last;
-  struct bg_meta m;
-
-  if (strlen(path) > BG_TREE_PATH_MAX)
-    return bg_error_set(err, BG_ETOOBIG, "path too long (%zu bytes)", strlen(path));
-  buf[0] = '\0';
-  if (normalise_into(buf, &len, sizeof(buf), path, strlen(path), err) != 0)
-    return -1;
-  r->dir = t->root;
-  r->node = t->root;
-  r->last[0] = '\0';
-  while (pos < len) {
-    s = pos;
-    e = s;
-    while (e < len && buf[e] != '/')
-      e++;
-    pos = e < len ? e + 1 : e;
-    is_last = pos >= len;
-    if (e - s == 2 && buf[s] == '.' && buf[s + 1] == '.') {
-      cur = cur->parent;
-      if (is_last) {
-        r->dir = cur;
-        r->node = cur;
-        r->last[0] = '\0';
-      }
-      continue;
-    }
-    child = bg_node_child(cur, buf + s, e - s);
-    if (child == NULL && !is_last) {
-      if (!(flags & BG_PARENTS))
-        return bg_error_set(err, BG_ENOTFOUND, "%s: no such file or directory", path);
-      memset(&m, 0, sizeof(m));
-      m.mode = 0755;
-      if (when != NULL)
-        m.mtime = m.atime = m.ctime = *when;
-      child = bg_tree_new_dir(t, cur, buf + s, e - s, &m, err);
-      if (child == NULL)
-        return -1;
-    }
-    if (child != NULL && S_ISLNK(child->inode->mode) && (!is_last || (flags & BG_FOLLOW))) {
-      if (++hops > BG_TREE_MAX_HOPS)
-        return bg_error_set(err, BG_EINVAL, "%s: too many levels of symbolic links", path);
-      if (child->inode->target != NULL && child->inode->target[0] == '/')
-        cur = t->root;
-      /* the rest of the path goes after the target */
-      memcpy(tmp, buf + pos, len - pos);
-      tl = len - pos;
-      len = 0;
-      buf[0] = '\0';
-      if (normalise_into(buf, &len, sizeof(buf), child->inode->target,
-                         strlen(child->inode->target), err) != 0)
-        return -1;
-      if (normalise_into(buf, &len, sizeof(buf), tmp, tl, err) != 0)
-        return -1;
-      pos = 0;
-      if (len == 0) {
-        r->dir = cur;
-        r->node = cur;
-        r->last[0] = '\0';
-      }
-      continue;
-    }
-    if (is_last) {
-      r->dir = cur;
-      r->node = child;
-      memcpy(r->last, buf + s, e - s);
-      r->last[e - s] = '\0';
-      break;
-    }
-    if (!S_ISDIR(child->inode->mode))
-      return bg_error_set(err, BG_EINVAL, "%s: %.*s is not a directory", path, (int)e, buf);
-    cur = child;
-  }
-  if (len == 0 && hops == 0) {
-    r->dir = t->root;
-    r->node = t->root;
-  }
-  return 0;
-}
-
-int bg_tree_lookup(struct bg_tree *t, const char *path, int flags, struct bg_node **out,
-                   struct bg_error *err)
-{
-  struct resolved r;
-
-  if (resolve(t, path, flags & BG_FOLLOW, NULL, &r, err) != 0)
-    return -1;
-  if (r.node == NULL)
-    return bg_error_set(err, BG_ENOTFOUND, "%s: no such file or directory", path);
-  *out = r.node;
-  return 0;
-}
-
-int bg_tree_parent(struct bg_tree *t, const char *path, int flags, const struct bg_time *when,
-                   struct bg_node **dir, char *last, struct bg_error *err)
-{
-  struct resolved r;
-
-  if (resolve(t, path, flags & BG_PARENTS, when, &r, err) != 0)
-    return -1;
-  if (r.last[0] == '\0')
-    return bg_error_set(err, BG_EINVAL, "%s: names a directory, not an entry in one", path);
-  *dir = r.dir;
-  memcpy(last, r.last, strlen(r.last) + 1);
-  return 0;
-}
-
-int bg_node_path(const struct bg_node *node, char *buf, size_t size, struct bg_error *err)
-{
-  const struct bg_node *n;
-  size_t need = 0, pos;
-
-  if (node->parent == node) {
-    if (size < 2)
-      return bg_error_set(err, BG_ETOOBIG, "path buffer too small");
-    memcpy(buf, "/", 2);
-    return 0;
-  }
-  for (n = node; n->parent != n; n = n->parent)
-    need += 1 + n->namelen;
-  if (need + 1 > size)
-    return bg_error_set(err, BG_ETOOBIG, "path too long for its buffer (%zu bytes)", need);
-  pos = need;
-  buf[pos] = '\0';
-  for (n = node; n->parent != n; n = n->parent) {
-    pos -= n->namelen;
-    memcpy(buf + pos, n->name, n->namelen);
-    buf[--pos] = '/';
-  }
-  return 0;
-}
-
-/* ---- creating entries ---- */
-
 struct bg_node *bg_tree_new_dir(struct bg_tree *t, struct bg_node *dir, const char *name,
                                 size_t len, const struct bg_meta *m, struct bg_error *err)
 {
-  struct bg_inode *ino = inode_new(S_IFDIR, m);
+  struct bg_inode *ino = bg_inode_new(S_IFDIR, m);
   struct bg_node *n;
 
   if (ino == NULL) {
     bg_error_set(err, BG_ENOMEM, "out of memory adding a directory");
     return NULL;
   }
-  n = node_new(t, dir, name, len, ino, err);
+  n = bg_tree_node_new(t, dir, name, len, ino, err);
   if (n == NULL)
-    inode_free(ino);
+    bg_inode_free(ino);
   return n;
-}
-
-static void set_attrs(struct bg_inode *ino, const struct bg_meta *m)
-{
-  ino->mode = (ino->mode & S_IFMT) | (m->mode & 07777);
-  ino->uid = m->uid;
-  ino->gid = m->gid;
-  ino->mtime = m->mtime;
-  ino->atime = m->atime;
-  ino->ctime = m->ctime;
-}
-
-/* Finds where path goes and removes what is there, unless both are directories. Returns the
- * existing directory node in *keep in that case. */
-static int prepare(struct bg_tree *t, const char *path, int flags, int is_dir,
-                   const struct bg_time *when, struct bg_node **dir, char *last,
-                   struct bg_node **keep, struct bg_error *err)
-{
-  struct bg_node *old;
-
-  *keep = NULL;
-  if (bg_tree_parent(t, path, flags & BG_PARENTS, when, dir, last, err) != 0)
-    return -1;
-  old = bg_node_child(*dir, last, strlen(last));
-  if (old == NULL)
-    return 0;
-  if (is_dir && S_ISDIR(old->inode->mode)) {
-    *keep = old;
-    return 0;
-  }
-  bg_tree_remove_node(t, old);
-  return 0;
-}
-
-static int is_root_path(struct bg_tree *t, const char *path)
-{
-  struct resolved r;
-  struct bg_error e;
-
-  bg_error_clear(&e);
-  return resolve(t, path, 0, NULL, &r, &e) == 0 && r.node == t->root && r.last[0] == '\0';
-}
-
-int bg_tree_mkdir(struct bg_tree *t, const char *path, const struct bg_meta *m, int flags,
-                  struct bg_node **out, struct bg_error *err)
-{
-  struct bg_node *dir, *keep, *n;
-  char last[BG_TREE_NAME_MAX + 1];
-
-  if (is_root_path(t, path)) {
-    if (!(flags & BG_KEEP))
-      set_attrs(t->root->inode, m);
-    n = t->root;
-    goto done;
-  }
-  if (prepare(t, path, flags, 1, &m->mtime, &dir, last, &keep, err) != 0)
-    return -1;
-  if (keep != NULL) {
-    if (!(flags & BG_KEEP))
-      set_attrs(keep->inode, m);
-    n = keep;
-    goto done;
-  }
-  n = bg_tree_new_dir(t, dir, last, strlen(last), m, err);
-  if (n == NULL)
-    return -1;
-done:
-  if (out != NULL)
-    *out = n;
-  return 0;
-}
-
-static int add_inode(struct bg_tree *t, const char *path, struct bg_inode *ino, int flags,
-                     struct bg_node **out, struct bg_error *err)
-{
-  struct bg_node *dir, *keep, *n;
-  char last[BG_TREE_NAME_MAX + 1];
-
-  if (prepare(t, path, flags, 0, &ino->mtime, &dir, last, &keep, err) != 0)
-    goto fail;
-  n = node_new(t, dir, last, strlen(last), ino, err);
-  if (n == NULL)
-    goto fail;
-  if (out != NULL)
-    *out = n;
-  return 0;
-fail:
-  inode_free(ino);
-  return -1;
-}
-
-int bg_tree_add_file(struct bg_tree *t, const char *path, const struct bg_meta *m,
-                     struct bg_content *content, uint64_t size, int flags, struct bg_node **out,
-                     struct bg_error *err)
-{
-  struct bg_inode *ino = inode_new(S_IFREG, m);
-
-  if (ino == NULL) {
-    bg_content_clear(content);
-    return bg_error_set(err, BG_ENOMEM, "out of memory adding %s", path);
-  }
-  if (content != NULL) {
-    ino->content = *content;
-    memset(content, 0, sizeof(*content));
-  }
-  ino->size = size;
-  return add_inode(t, path, ino, flags, out, err);
-}
-
-int bg_tree_symlink(struct bg_tree *t, const char *path, const char *target,
-                    const struct bg_meta *m, int flags, struct bg_node **out,
-                    struct bg_error *err)
-{
-  struct bg_inode *ino;
-  size_t len = strlen(target);
-
-  if (len == 0)
-    return bg_error_set(err, BG_EINVAL, "%s: empty symlink target", path);
-  if (len > BG_TREE_PATH_MAX)
-    return bg_error_set(err, BG_ETOOBIG, "%s: symlink target too long (%zu bytes)", path, len);
-  ino = inode_new(S_IFLNK, m);
-  if (ino == NULL || (ino->target = strdup(target)) == NULL) {
-    if (ino != NULL)
-      inode_free(ino);
-    return bg_error_set(err, BG_ENOMEM, "out of memory adding %s", path);
-  }
-  ino->size = len;
-  return add_inode(t, path, ino, flags, out, err);
-}
-
-int bg_tree_mknod(struct bg_tree *t, const char *path, uint32_t type, const struct bg_meta *m,
-                  uint32_t major, uint32_t minor, int flags, struct bg_node **out,
-                  struct bg_error *err)
-{
-  struct bg_inode *ino;
-
-  if (type != S_IFCHR && type != S_IFBLK && type != S_IFIFO && type != S_IFSOCK)
-    return bg_error_set(err, BG_EINVAL, "%s: not a device, fifo or socket type", path);
-  ino = inode_new(type, m);
-  if (ino == NULL)
-    return bg_error_set(err, BG_ENOMEM, "out of memory adding %s", path);
-  ino->rdev_major = major;
-  ino->rdev_minor = minor;
-  return add_inode(t, path, ino, flags, out, err);
-}
-
-int bg_tree_link(struct bg_tree *t, const char *path, const char *existing, int flags,
-                 struct bg_node **out, struct bg_error *err)
-{
-  struct bg_node *src = NULL, *dir, *keep, *n;
-  struct bg_inode *ino;
-  char last[BG_TREE_NAME_MAX + 1];
-  int rc = -1;
-
-  if (bg_tree_lookup(t, existing, 0, &src, err) != 0)
-    return bg_error_prefix(err, "hardlink %s", path);
-  ino = src->inode;
-  if (S_ISDIR(ino->mode))
-    return bg_error_set(err, BG_EINVAL, "hardlink %s: %s is a directory", path, existing);
-  ino->nlink++; /* hold the inode while whatever is at path goes */
-  if (prepare(t, path, flags, 0, &ino->mtime, &dir, last, &keep, err) != 0)
-    goto out;
-  n = node_new(t, dir, last, strlen(last), ino, err);
-  if (n == NULL)
-    goto out;
-  if (out != NULL)
-    *out = n;
-  rc = 0;
-out:
-  inode_unref(ino);
-  return rc;
-}
-
-int bg_tree_remove(struct bg_tree *t, const char *path, struct bg_error *err)
-{
-  struct resolved r;
-
-  if (resolve(t, path, 0, NULL, &r, err) != 0)
-    return -1;
-  if (r.node == t->root || r.last[0] == '\0')
-    return bg_error_set(err, BG_EINVAL, "%s: cannot remove the root", path);
-  if (r.node == NULL)
-    return bg_error_set(err, BG_ENOTFOUND, "%s: no such file or directory", path);
-  bg_tree_remove_node(t, r.node);
-  return 0;
 }
 
 /* ---- layers ---- */
@@ -761,6 +222,111 @@ void bg_tree_touch(struct bg_tree *t, struct bg_node *node)
       break;
     node = node->parent;
   }
+}
+
+int bg_tree_make_opaque(struct bg_tree *t, struct bg_node *dir, struct bg_error *err)
+{
+  struct stack dirs = {NULL, 0, 0, 0}, kids = {NULL, 0, 0, 0};
+  struct bg_node *d, *k;
+  size_t i;
+  int rc = -1;
+
+  if (t->gen == 0 || dir->children == NULL || dir->clean_gen == t->gen)
+    return 0;
+  push(&dirs, dir);
+  while (dirs.n > 0 && !dirs.failed) {
+    d = dirs.v[--dirs.n];
+    if (d->clean_gen == t->gen)
+      continue;
+    /* removing changes the index: work on a list of the children */
+    kids.n = 0;
+    bg_dirindex_each(d->children, push_child, &kids);
+    if (kids.failed)
+      goto out;
+    for (i = 0; i < kids.n; i++) {
+      k = kids.v[i];
+      if (k->gen != t->gen)
+        bg_tree_remove_node(t, k);
+      else if (k->children != NULL && k->clean_gen != t->gen)
+        push(&dirs, k);
+    }
+    d->clean_gen = t->gen;
+  }
+  if (!dirs.failed)
+    rc = 0;
+out:
+  if (rc != 0)
+    bg_error_set(err, BG_ENOMEM, "out of memory applying a whiteout");
+  free(dirs.v);
+  free(kids.v);
+  return rc;
+}
+
+struct bg_tree_layer_totals *bg_tree_layer_totals(struct bg_tree *t)
+{
+  return &t->layers;
+}
+
+/* ---- notes ---- */
+
+static uint64_t note_hash(uint64_t h, const char *s)
+{
+  for (; *s != '\0'; s++)
+    h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return (h ^ 0xff) * 1099511628211ull;
+}
+
+void bg_tree_note(struct bg_tree *t, int kind, const char *path, const char *fmt, ...)
+{
+  struct bg_tree_note *p, *n;
+  char detail[512];
+  uint64_t h;
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(detail, sizeof(detail), fmt, ap);
+  va_end(ap);
+  /* an entry may say the same thing twice (libarchive writes SCHILY. and LIBARCHIVE. xattrs) */
+  h = note_hash(14695981039346656037ull ^ ((uint64_t)t->gen << 8 | (uint64_t)kind), path);
+  h = note_hash(h, detail);
+  if (t->notes_total > 0 && h == t->last_note)
+    return;
+  t->last_note = h;
+  t->notes_total++;
+  if (t->nnotes >= BG_TREE_NOTES_MAX)
+    return;
+  p = realloc(t->notes, (t->nnotes + 1) * sizeof(*p));
+  if (p == NULL)
+    return;
+  t->notes = p;
+  n = &t->notes[t->nnotes];
+  n->kind = kind;
+  n->layer = t->gen;
+  n->path = strdup(path);
+  n->detail = strdup(detail);
+  if (n->path == NULL || n->detail == NULL) {
+    free(n->path);
+    free(n->detail);
+    return;
+  }
+  t->nnotes++;
+}
+
+const struct bg_tree_note *bg_tree_notes(const struct bg_tree *t, size_t *n, uint64_t *total)
+{
+  *n = t->nnotes;
+  if (total != NULL)
+    *total = t->notes_total;
+  return t->notes;
+}
+
+const char *bg_note_kind_name(int kind)
+{
+  switch (kind) {
+  case BG_NOTE_XATTR: return "xattr";
+  case BG_NOTE_DEVICE: return "device";
+  }
+  return "unknown";
 }
 
 /* ---- walking ---- */
@@ -803,136 +369,4 @@ int bg_tree_walk(struct bg_tree *t, bg_tree_visit_fn fn, void *ctx)
   }
   free(stack);
   return rc;
-}
-
-/* ---- xattrs ---- */
-
-int bg_inode_set_xattr(struct bg_inode *ino, const char *name, const void *value, size_t len,
-                       struct bg_error *err)
-{
-  struct bg_xattr *x;
-  uint32_t i, j;
-  int c;
-
-  for (i = 0; i < ino->nxattrs; i++) {
-    c = strcmp(ino->xattrs[i].name, name);
-    if (c == 0)
-      break;
-    if (c > 0)
-      break;
-  }
-  if (i < ino->nxattrs && strcmp(ino->xattrs[i].name, name) == 0) {
-    if (value == NULL) {
-      free(ino->xattrs[i].name);
-      free(ino->xattrs[i].value);
-      for (j = i + 1; j < ino->nxattrs; j++)
-        ino->xattrs[j - 1] = ino->xattrs[j];
-      ino->nxattrs--;
-      return 0;
-    }
-    x = &ino->xattrs[i];
-    free(x->value);
-    x->value = NULL;
-  } else {
-    if (value == NULL)
-      return 0;
-    x = realloc(ino->xattrs, (ino->nxattrs + 1) * sizeof(*x));
-    if (x == NULL)
-      return bg_error_set(err, BG_ENOMEM, "out of memory setting xattr %s", name);
-    ino->xattrs = x;
-    for (j = ino->nxattrs; j > i; j--)
-      ino->xattrs[j] = ino->xattrs[j - 1];
-    ino->nxattrs++;
-    x = &ino->xattrs[i];
-    x->name = strdup(name);
-    x->value = NULL;
-    if (x->name == NULL) {
-      for (j = i + 1; j < ino->nxattrs; j++)
-        ino->xattrs[j - 1] = ino->xattrs[j];
-      ino->nxattrs--;
-      return bg_error_set(err, BG_ENOMEM, "out of memory setting xattr %s", name);
-    }
-  }
-  x->value = malloc(len ? len : 1);
-  if (x->value == NULL)
-    return bg_error_set(err, BG_ENOMEM, "out of memory setting xattr %s", name);
-  memcpy(x->value, value, len);
-  x->len = len;
-  return 0;
-}
-
-/* ---- stats ---- */
-
-struct stats_ctx {
-  struct bg_tree_stats *s;
-  uint64_t bs;
-  uint64_t mark;
-};
-
-static uint64_t blocks_for(uint64_t bytes, uint64_t bs)
-{
-  return (bytes + bs - 1) / bs;
-}
-
-static int stats_visit(struct bg_node *node, void *ctx)
-{
-  struct stats_ctx *c = ctx;
-  struct bg_inode *ino = node->inode;
-  struct bg_node *const *kids;
-  uint64_t dirbytes = 0, xbytes = 0;
-  size_t k, i;
-
-  c->s->entries++;
-  /* a hardlinked inode is counted at its first name only */
-  if (ino->user == (void *)&c->mark)
-    return 0;
-  if (ino->nlink > 1)
-    ino->user = (void *)&c->mark;
-  c->s->inodes++;
-  for (i = 0; i < ino->nxattrs; i++)
-    xbytes += 16 + strlen(ino->xattrs[i].name) + ino->xattrs[i].len;
-  if (xbytes > 100) /* what does not fit beside a 256-byte inode takes a block */
-    c->s->data_blocks += 1;
-  if (S_ISREG(ino->mode)) {
-    c->s->files++;
-    c->s->bytes += ino->size;
-    c->s->data_blocks += blocks_for(ino->size, c->bs);
-    /* past four extents of 128 MiB an extent index block is needed */
-    if (ino->size > ((uint64_t)4 << 27))
-      c->s->data_blocks += 1 + ino->size / ((uint64_t)340 << 27);
-  } else if (S_ISDIR(ino->mode)) {
-    c->s->dirs++;
-    kids = bg_node_children(node, &k);
-    for (i = 0; i < k; i++)
-      dirbytes += 8 + ((kids[i]->namelen + 3) & ~(uint64_t)3);
-    /* "." and "..", leaf slack of a quarter, and hash-tree index blocks for big directories */
-    dirbytes = 24 + dirbytes + dirbytes / 4;
-    c->s->data_blocks += blocks_for(dirbytes, c->bs);
-    if (dirbytes > c->bs)
-      c->s->data_blocks += 1 + blocks_for(dirbytes, c->bs) / 500;
-  } else if (S_ISLNK(ino->mode)) {
-    c->s->symlinks++;
-    if (ino->size >= 60)
-      c->s->data_blocks += 1;
-  } else {
-    c->s->specials++;
-  }
-  return 0;
-}
-
-static int clear_mark(struct bg_node *node, void *ctx)
-{
-  node->inode->user = NULL;
-  return 0;
-}
-
-void bg_tree_stats(struct bg_tree *t, uint32_t block_size, struct bg_tree_stats *s)
-{
-  struct stats_ctx c;
-
-  memset(s, 0, sizeof(*s));
-  c.s = s;
-  c.bs = block_size ? block_size : 4096;
-  bg_tree_walk(t, stats_visit, &c);
-  bg_tree_walk(t, clear_mark, NULL);
 }

@@ -2,9 +2,12 @@
  *
  * A node is a name in a directory; an inode is what names point to (several names for a hardlink).
  * Metadata is O(entries); file bytes live elsewhere (struct bg_content says where). Paths given to
- * these functions are inside the tree: "/a/b", "a/b", "./a//b/" are the same path; a lookup
- * follows symlinks the way a chroot would (absolute targets start at the tree's root, ".." stops at
- * the root, more than BG_TREE_MAX_HOPS symlinks is ELOOP), so nothing ever resolves outside it. */
+ * these functions are inside the tree and read under util/path.h's BG_PATH_API policy: "/a/b",
+ * "a/b" and "a//b/" are the same path, "." and ".." components are refused. A lookup follows
+ * symlinks the way a chroot would (absolute targets start at the tree's root, ".." in a target
+ * stops at the root, more than BG_TREE_MAX_HOPS symlinks is ELOOP), so nothing ever resolves
+ * outside it. No node's absolute path is longer than BG_PATH_MAX bytes: what would be deeper is
+ * refused where it would be made, so every name can be walked, looked up and shown to a recipe. */
 #ifndef BG_TREE_H
 #define BG_TREE_H
 
@@ -13,10 +16,13 @@
 #include <sys/stat.h>
 
 #include "../util/error.h"
+#include "../util/path.h"
 
 #define BG_TREE_MAX_HOPS 40
 #define BG_TREE_NAME_MAX 255  /* bytes in one path component (ext4's limit) */
-#define BG_TREE_PATH_MAX 4096 /* bytes in a path or a symlink target */
+#define BG_TREE_PATH_MAX 4096 /* a buffer for any path or symlink target and its NUL: both are at
+                                 most BG_PATH_MAX (4095) bytes */
+#define BG_TREE_SYMLINK_MAX BG_PATH_MAX /* what ext4 stores at 4 KiB blocks, and Linux reads */
 
 struct bg_time {
   int64_t sec; /* may be negative (before 1970) or past 2038 */
@@ -73,6 +79,8 @@ struct bg_inode {
   struct bg_xattr *xattrs; /* owned, sorted by name */
   uint32_t nxattrs;
   struct bg_content content;
+  uint64_t zero_blocks;  /* regular file: 4 KiB blocks of content known to be all zeros, which
+                            become holes in the spool and in the image */
   uint32_t nlink;        /* names in the tree that refer to this inode */
   uint32_t ino;          /* free for a writer to record the inode number it chose; 0 at first */
   void *user;            /* free for a writer's bookkeeping */
@@ -88,6 +96,9 @@ struct bg_node {
   struct bg_dirindex *children; /* directories only */
   uint32_t gen; /* the layer that last wrote this name or something below it (see
                    bg_tree_begin_layer); 0 for names made outside a layer */
+  uint32_t clean_gen; /* directories: a layer during which nothing below is known to come from
+                         a lower layer (made in it, or made opaque in it) */
+  uint32_t pathlen;   /* bytes of the absolute path ("/a/b" is 4; 0 for the root) */
 };
 
 struct bg_tree;
@@ -103,9 +114,11 @@ void bg_tree_free(struct bg_tree *t);
 struct bg_node *bg_tree_root(struct bg_tree *t);
 uint64_t bg_tree_entries(const struct bg_tree *t);
 
-/* Looks a path up. BG_FOLLOW also follows a symlink in the last component.
- * Missing: BG_ENOTFOUND. */
+/* Looks a path up. BG_FOLLOW also follows a symlink in the last component; BG_EXACT follows no
+ * symlink anywhere, so the path must be a node's own path (a symlink on the way is "not a
+ * directory"). Missing: BG_ENOTFOUND. */
 #define BG_FOLLOW 1
+#define BG_EXACT 8
 int bg_tree_lookup(struct bg_tree *t, const char *path, int flags, struct bg_node **out,
                    struct bg_error *err);
 
@@ -157,17 +170,45 @@ int bg_node_path(const struct bg_node *node, char *buf, size_t size, struct bg_e
 typedef int (*bg_tree_visit_fn)(struct bg_node *node, void *ctx);
 int bg_tree_walk(struct bg_tree *t, bg_tree_visit_fn fn, void *ctx);
 
-/* Sets (or with value NULL removes) one extended attribute. */
+/* Sets (or with value NULL removes) one extended attribute. What the kernel could not show or
+ * ext4 could not hold is refused with BG_EINVAL (see bg_xattr_problem) or BG_ETOOBIG (the
+ * inode's xattrs would not fit one 4 KiB block). */
 int bg_inode_set_xattr(struct bg_inode *ino, const char *name, const void *value, size_t len,
                        struct bg_error *err);
+/* Why an xattr cannot go on an inode of type mode (S_IFMT bits), or NULL when it can: a name
+ * (namelen bytes) over 255 bytes or holding a NUL, outside the namespaces Linux knows (user.,
+ * trusted., security., system.posix_acl_access and system.posix_acl_default), with nothing after
+ * its prefix, user.* on anything but a file or directory (the kernel hides those), or a POSIX ACL
+ * value the kernel would not read back. */
+const char *bg_xattr_problem(const char *name, size_t namelen, const void *value, size_t len,
+                             uint32_t mode);
 
-/* File contents. The spool is one sequential temporary file per tree, unlinked from the start so
- * nothing is left behind whatever happens. Append returns the offset the bytes start at. */
+/* Device numbers Linux can encode: a major below 4096, a minor below 2^20. */
+#define BG_DEV_MAJOR_MAX 4095u
+#define BG_DEV_MINOR_MAX 0xfffffu
+
+/* File contents. The spool is one sequential temporary file per tree in $TMPDIR, unlinked from
+ * the start so nothing is left behind whatever happens. A file's bytes go in after
+ * bg_tree_spool_begin, which puts them at a 4 KiB boundary (so a file's blocks are the spool's)
+ * and checks that size more bytes fit under the cap; appends then give the bytes, holes the runs
+ * of zeros, which take no space in the spool. The cap counts both (a file's logical size). A
+ * write that would leave TMPDIR's filesystem with less than a small reserve fails cleanly before
+ * the filesystem does. Append returns the offset its bytes start at. */
+int bg_tree_spool_begin(struct bg_tree *t, uint64_t size, uint64_t *offset, struct bg_error *err);
 int bg_tree_spool_append(struct bg_tree *t, const void *p, size_t n, uint64_t *offset,
                          struct bg_error *err);
+int bg_tree_spool_hole(struct bg_tree *t, uint64_t n, struct bg_error *err);
+/* The spool's logical size and the bytes its file takes on disk (st_blocks, what du shows). */
+int bg_tree_spool_usage(struct bg_tree *t, uint64_t *logical, uint64_t *allocated,
+                        struct bg_error *err);
 /* Reads up to n bytes of a regular file's content from off; *got is 0 at the end. */
 int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, void *buf, size_t n,
                  size_t *got, struct bg_error *err);
+/* The first offset at or after off where a regular file's content may hold data, its size when
+ * none is left: what lies before is a hole (of a sparse entry, a run of zeros), reading as
+ * zeros. Content whose holes are not known says off. */
+int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
+                      struct bg_error *err);
 
 /* Layers. Each layer replayed into the tree gets a generation number, so whiteouts can tell
  * what lower layers put there from what the current layer did. Returns the new generation (1 for
@@ -176,6 +217,41 @@ uint32_t bg_tree_begin_layer(struct bg_tree *t);
 uint32_t bg_tree_layer_gen(const struct bg_tree *t);
 /* Marks node and its ancestors as written by the current layer. */
 void bg_tree_touch(struct bg_tree *t, struct bg_node *node);
+/* Removes everything lower layers put below dir; what the current layer wrote stays. A directory
+ * made opaque stays so for the rest of the layer: asking again costs nothing, and each directory
+ * is searched at most once a layer. Iterative. */
+int bg_tree_make_opaque(struct bg_tree *t, struct bg_node *dir, struct bg_error *err);
+
+/* What the layers replayed into a tree added up to, for the caps that span layers. The layer
+ * reader keeps these counts; they live with the tree they describe. */
+struct bg_tree_layer_totals {
+  uint64_t bytes;   /* uncompressed layer bytes */
+  uint64_t entries; /* tar entries */
+  uint64_t content; /* regular files' logical bytes (a sparse file's holes count) */
+};
+struct bg_tree_layer_totals *bg_tree_layer_totals(struct bg_tree *t);
+
+/* Notes: what the tree dropped or changed on the way in, for the build's report. Each says what
+ * happened (kind), to which path, in which layer (0 outside a layer) and why (detail). At most
+ * BG_TREE_NOTES_MAX are kept; all are counted. */
+enum bg_note_kind {
+  BG_NOTE_XATTR = 1,  /* an xattr from a layer was dropped */
+  BG_NOTE_DEVICE = 2, /* a device node from a layer was dropped */
+};
+struct bg_tree_note {
+  int kind;       /* enum bg_note_kind */
+  uint32_t layer;
+  char *path;     /* "/usr/bin/ping" */
+  char *detail;   /* "security.capability: malformed (7 bytes)" */
+};
+#define BG_TREE_NOTES_MAX 10000
+/* Adds a note about path (as a layer or the tree names it). Out of memory, it is only counted. */
+void bg_tree_note(struct bg_tree *t, int kind, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The notes kept, in the order they were made; *total counts every note made. */
+const struct bg_tree_note *bg_tree_notes(const struct bg_tree *t, size_t *n, uint64_t *total);
+/* "xattr", "device". */
+const char *bg_note_kind_name(int kind);
 
 struct bg_tree_stats {
   uint64_t entries;     /* names */

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,16 +40,26 @@ int bg_tmpfile_open(struct bg_tmpfile *t, const char *dir, const char *prefix, m
                     struct bg_error *err)
 {
   char rnd[RAND_LEN + 1];
-  int i, n;
+  sigset_t block, saved;
+  int i, n, rc = -1;
 
   t->fd = -1;
   t->slot = -1;
   t->committed = 0;
+  /* a signal between the file's creation and its registration would leave it behind */
+  sigemptyset(&block);
+  sigaddset(&block, SIGINT);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &block, &saved);
   for (i = 0; i < TRIES; i++) {
     random_suffix(rnd);
     n = snprintf(t->path, sizeof(t->path), "%s/%s%ld-%s", dir, prefix, (long)getpid(), rnd);
-    if (n < 0 || (size_t)n >= sizeof(t->path))
-      return bg_error_set(err, BG_ETOOBIG, "%s: path too long for a temporary file", dir);
+    if (n < 0 || (size_t)n >= sizeof(t->path)) {
+      bg_error_set(err, BG_ETOOBIG, "%s: path too long for a temporary file", dir);
+      t->path[0] = '\0';
+      goto out;
+    }
     t->fd = open(t->path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     if (t->fd >= 0 || errno != EEXIST)
       break;
@@ -56,16 +67,19 @@ int bg_tmpfile_open(struct bg_tmpfile *t, const char *dir, const char *prefix, m
   if (t->fd < 0) {
     bg_error_errno(err, errno, "cannot create %s", t->path);
     t->path[0] = '\0';
-    return -1;
+    goto out;
   }
   /* nobody else has the name yet (O_EXCL), so the lock cannot be contended */
   if (flock(t->fd, LOCK_EX | LOCK_NB) != 0) {
     bg_error_errno(err, errno, "cannot lock %s", t->path);
     bg_tmpfile_discard(t);
-    return -1;
+    goto out;
   }
   t->slot = bg_cleanup_add(t->path);
-  return 0;
+  rc = 0;
+out:
+  pthread_sigmask(SIG_SETMASK, &saved, NULL);
+  return rc;
 }
 
 int bg_tmpfile_commit(struct bg_tmpfile *t, const char *final, struct bg_error *err)

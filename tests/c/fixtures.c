@@ -92,6 +92,13 @@ void lw_put(struct archive *a, struct archive_entry *e, const void *data, size_t
   archive_entry_free(e);
 }
 
+void lw_empty(struct archive *a, const char *name)
+{
+  struct ent x = {name, 'f', "", 0, 0, 0};
+
+  lw_put(a, mk(&x), NULL, 0);
+}
+
 void lw_close(struct archive *a)
 {
   CHECK_INT(archive_write_close(a), ARCHIVE_OK);

@@ -41,6 +41,8 @@ struct archive_entry *mk(const struct ent *x);
 /* Writes e and len bytes of data, then frees e. */
 void lw_put(struct archive *a, struct archive_entry *e, const void *data, size_t len);
 void lw_close(struct archive *a);
+/* Writes an empty regular file entry named name (mode 0644, root's). */
+void lw_empty(struct archive *a, const char *name);
 void write_layer(const char *file, int comp, const struct ent *es, size_t n);
 
 #define LAYER(file, comp, ...)                                                                     \

@@ -48,10 +48,29 @@ const char *bg_test_dir(void)
   return d != NULL ? d : ".";
 }
 
+/* CTest runs each case in a fresh directory of its own (tests/run-in-dir.sh); run by hand, the
+ * binary makes one, so its files never land where it was started (a source tree, say). */
+static void enter_fresh_dir(void)
+{
+  static char dir[4096];
+  const char *tmp = getenv("TMPDIR");
+
+  if (getenv("BG_TEST_DIR") != NULL)
+    return;
+  snprintf(dir, sizeof(dir), "%s/bg-test-XXXXXX", tmp != NULL && tmp[0] != '\0' ? tmp : "/tmp");
+  if (mkdtemp(dir) == NULL || chdir(dir) != 0) {
+    perror("cannot make a directory for the test");
+    exit(1);
+  }
+  setenv("BG_TEST_DIR", dir, 1);
+  fprintf(stderr, "running in %s\n", dir);
+}
+
 int main(int argc, char **argv)
 {
   int i, ran = 0;
 
+  enter_fresh_dir();
   for (i = 0; i < ncases; i++) {
     if (argc > 1 && strcmp(argv[1], cases[i].name) != 0)
       continue;

@@ -1,4 +1,5 @@
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -30,10 +31,11 @@ static int run(const char *cmd)
   return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
+/* The judges must run: without them a test cannot check anything, so it fails. */
 static void need_e2fsprogs(void)
 {
   if (run("command -v e2fsck >/dev/null && command -v debugfs >/dev/null") != 0)
-    bg_test_skip("e2fsprogs is not installed");
+    bg_test_fail(__FILE__, __LINE__, "e2fsprogs is not installed (make deps)");
 }
 
 static void fsck_clean(const char *img)
@@ -154,7 +156,9 @@ BG_TEST(inodes_as_the_tree_says)
     CHECK_INT(bg_tree_lookup(t, "/usr/bin/sudo", 0, &n, &err), 0);
     CHECK_INT(bg_inode_set_xattr(n->inode, "user.note", "hi", 2, &err), 0);
     CHECK_INT(bg_inode_set_xattr(n->inode, "security.capability", big, sizeof(big), &err), 0);
-    CHECK_INT(bg_inode_set_xattr(n->inode, "trusted.overlay.opaque", "y", 1, &err), 0);
+    /* overlayfs' private state never goes into an image: the tree does not take it */
+    CHECK_INT(bg_inode_set_xattr(n->inode, "trusted.overlay.opaque", "y", 1, &err), -1);
+    bg_error_clear(&err);
   }
   create_ok(t, "img", &o);
   fsck_clean("img");
@@ -247,7 +251,8 @@ BG_TEST(size_floor_and_too_small)
   CHECK_INT(bg_ext4_create("img", &o, t, &err), -1);
   CHECK_INT(err.code, BG_ENOSPC);
   CHECK_STR(err.msg, "image too small: needs at least 107 MiB");
-  CHECK_INT(run("ls -A | grep -q ."), 1); /* no image, no temporary file */
+  /* no image, no temporary file (home and tmp are the runner's) */
+  CHECK_INT(run("ls -A | grep -qvx -e home -e tmp"), 1);
   o = opts(106);
   bg_error_clear(&err);
   CHECK_INT(bg_ext4_create("img", &o, t, &err), -1);
@@ -360,7 +365,7 @@ BG_TEST(edits_an_image_made_by_mkfs)
 
   need_e2fsprogs();
   if (run("mkfs.ext4 -q -F -t ext4 img 64M") != 0)
-    bg_test_skip("mkfs.ext4 failed");
+    bg_test_fail(__FILE__, __LINE__, "mkfs.ext4 failed");
   memset(bin, 0x7f, sizeof(bin));
   memset(&src, 0, sizeof(src));
   src.mem = bin;
@@ -411,6 +416,13 @@ BG_TEST(symlinks_never_leave_the_image)
   free(buf);
   CHECK_INT(bg_ext4_read(img, "/loop", 0, &buf, &n, &err), -1);
   CHECK_STR(err.msg, "/loop: too many levels of symbolic links");
+  /* the tree's path policy: "." and ".." given by a caller are misuse, never a way out */
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_stat(img, "/etc/../etc/passwd", 0, &st, &err), -1);
+  CHECK_STR(err.msg, "/etc/../etc/passwd: unsafe path (a \"..\" component)");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_write(img, "/etc/.", &src, &m, 0, &err), -1);
+  CHECK_STR(err.msg, "/etc/.: a \".\" component");
   m.mode = 0600;
   bg_error_clear(&err);
   CHECK_INT(bg_ext4_write(img, "/abs", &src, &m, 0, &err), 0); /* replaces the link */
@@ -452,5 +464,41 @@ BG_TEST(recursive_remove_frees_everything)
   CHECK_CONTAINS(dstat("img", "/"), "Links: 9");
   snprintf(before, sizeof(before), "%s", capture("dumpe2fs -h %s 2>/dev/null | grep 'Free inodes'", "img"));
   CHECK_STR(before, "Free inodes:              3821\n");
+  bg_tree_free(t);
+}
+
+/* A sparse file's holes are skipped, not read: 64 GiB of them cost the writer nothing, and the
+ * image keeps them as holes. */
+BG_TEST(sparse_file_costs_its_data_not_its_size)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_meta m = meta(0644, 0, 0, 1);
+  struct timespec t0, t1;
+  struct bg_content c;
+  struct bg_error err;
+  struct bg_node *n;
+  uint64_t off, size = (uint64_t)64 << 30;
+
+  need_e2fsprogs();
+  bg_error_clear(&err);
+  CHECK_INT(bg_tree_spool_begin(t, size, &off, &err), 0);
+  CHECK_INT(bg_tree_spool_hole(t, (uint64_t)1 << 30, &err), 0);
+  CHECK_INT(bg_tree_spool_append(t, "middle", 6, NULL, &err), 0);
+  CHECK_INT(bg_tree_spool_hole(t, size - ((uint64_t)1 << 30) - 6, &err), 0);
+  memset(&c, 0, sizeof(c));
+  c.kind = BG_CONTENT_SPOOL;
+  c.offset = off;
+  CHECK_INT(bg_tree_add_file(t, "/sparse", &m, &c, size, 0, &n, &err), 0);
+  n->inode->zero_blocks = size / 4096 - 1; /* what the layer reader counts, for sizing */
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+  create_ok(t, "img", &o);
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+  CHECK(t1.tv_sec - t0.tv_sec < 5); /* reading the holes took about a minute */
+  fsck_clean("img");
+  CHECK_CONTAINS(dstat("img", "/sparse"), "Size: 68719476736");
+  CHECK_CONTAINS(dstat("img", "/sparse"), "Blockcount: 8\n");
+  /* one block of data, at 1 GiB */
+  CHECK_CONTAINS(dstat("img", "/sparse"), "(262144):");
   bg_tree_free(t);
 }

@@ -5,10 +5,15 @@
 /* entries are written positionally, trailing fields left out */
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
+#include <fcntl.h>
 #include <locale.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "digest/digest.h"
 #include "fixtures.h"
@@ -197,11 +202,29 @@ BG_TEST(decompression_bomb_hits_the_cap)
 
   memset(&p, 0, sizeof(p));
   p.max_bytes = 1 << 20;
+  /* a file bigger than the cap is refused at its header, before a byte of it is inflated */
   big_layer("bomb.tar.gz", GZIP, 32 << 20);
   CHECK(size_of("bomb.tar.gz") < 100000);
   CHECK_INT(apply_p(t, "bomb.tar.gz", GZIP, NULL, &p), -1);
-  CHECK_STR(last_err.msg, "L: big: the uncompressed layers exceed the limit of 1048576 bytes");
+  CHECK_STR(last_err.msg,
+            "L: big: file contents exceed the limit of 1048576 bytes (this file: 33554432 bytes)");
   CHECK_INT(last_err.code, BG_ETOOBIG);
+  bg_tree_free(t);
+  /* headers alone count too: thousands of empty files */
+  t = new_tree();
+  {
+    struct archive *a = lw_open("many.tar.gz", GZIP, 0);
+    char name[32];
+    int i;
+
+    for (i = 0; i < 3000; i++) {
+      snprintf(name, sizeof(name), "f%d", i);
+      lw_empty(a, name);
+    }
+    lw_close(a);
+  }
+  CHECK_INT(apply_p(t, "many.tar.gz", GZIP, NULL, &p), -1);
+  CHECK_CONTAINS(last_err.msg, ": the uncompressed layers exceed the limit of 1048576 bytes");
   bg_tree_free(t);
   /* the cap counts every layer of the tree */
   t = new_tree();
@@ -498,9 +521,8 @@ BG_TEST(fifty_thousand_files_in_one_directory)
   int i;
 
   for (i = 0; i < 50000; i++) {
-    struct ent x = {name, 'f', "", 0, 0, 0};
     snprintf(name, sizeof(name), "usr/share/many/file-%05d", i);
-    lw_put(a, mk(&x), NULL, 0);
+    lw_empty(a, name);
   }
   lw_close(a);
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -553,12 +575,14 @@ BG_TEST(metadata_from_headers)
   CHECK_INT(ino_of(t, "home/u/f")->gid, 70000);
   CHECK_INT(ino_of(t, "named")->uid, 1234);
   CHECK_INT(ino_of(t, "named")->gid, 4321);
+  /* libarchive writes (-1000 s, 0.25 s) as "-1000.25", which means -1000.25 s to every reader
+   * of the text (GNU tar, Go, Python): -1001 s plus 0.75 s */
   ino = ino_of(t, "old");
-  CHECK_INT(ino->mtime.sec, -1000);
-  CHECK_INT(ino->mtime.nsec, 250000000);
-  CHECK_INT(ino->atime.sec, -2000);
-  CHECK_INT(ino->atime.nsec, 1);
-  CHECK_INT(ino->ctime.sec, -1000); /* absent: the mtime */
+  CHECK_INT(ino->mtime.sec, -1001);
+  CHECK_INT(ino->mtime.nsec, 750000000);
+  CHECK_INT(ino->atime.sec, -2001);
+  CHECK_INT(ino->atime.nsec, 999999999);
+  CHECK_INT(ino->ctime.sec, -1001); /* absent: the mtime */
   ino = ino_of(t, "future");
   CHECK_INT(ino->mtime.sec, 4102444800LL);
   CHECK_INT(ino->mtime.nsec, 999999999);
@@ -691,4 +715,427 @@ BG_TEST(header_sizes_are_capped)
   lw_close(a);
   free(huge);
   CHECK_STR(fails("l.tar", PLAIN), "L: Special header too large");
+}
+
+/* ---- zstd skippable frames ---- */
+
+static void put_skippable(FILE *f, unsigned magic, const char *payload, size_t n)
+{
+  unsigned char h[8];
+  unsigned i;
+
+  for (i = 0; i < 4; i++) {
+    h[i] = (unsigned char)(magic >> (8 * i));
+    h[4 + i] = (unsigned char)(n >> (8 * i));
+  }
+  CHECK_INT(fwrite(h, 1, 8, f), 8);
+  if (n > 0)
+    CHECK_INT(fwrite(payload, 1, n, f), n);
+}
+
+static void put_zstd(FILE *f, const void *p, size_t n)
+{
+  size_t cap = ZSTD_compressBound(n), z;
+  void *out = malloc(cap);
+
+  CHECK(out != NULL);
+  z = ZSTD_compress(out, cap, p, n, 3);
+  CHECK(!ZSTD_isError(z));
+  CHECK_INT(fwrite(out, 1, z, f), z);
+  free(out);
+}
+
+/* Skippable frames (magic 0x184D2A50 to 0x184D2A5F) are valid anywhere in a zstd stream, the
+ * first frame included; the DiffID is the tar's all the same. */
+BG_TEST(zstd_skippable_frames)
+{
+  static char tar[1 << 16];
+  unsigned char raw[BG_SHA256_LEN];
+  char want[BG_DIGEST_STRLEN];
+  struct bg_error err;
+  struct bg_tree *t;
+  uint64_t n;
+  FILE *f;
+
+  LAYER("l.tar", PLAIN, E("etc/", 'd'), E("etc/os-release", 'f', "ID=debian\n"),
+        E("bin", 'l', "usr/bin"));
+  f = fopen("l.tar", "rb");
+  CHECK(f != NULL);
+  n = fread(tar, 1, sizeof(tar), f);
+  fclose(f);
+  CHECK(n > 1024 && n < sizeof(tar));
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_file("l.tar", raw, &n, &err), 0);
+  bg_digest_format(raw, want);
+  f = fopen("s.tar.zst", "wb");
+  CHECK(f != NULL);
+  put_skippable(f, 0x184D2A50, "metadata", 8);
+  put_zstd(f, tar, 1024);
+  put_skippable(f, 0x184D2A5F, "", 0);
+  put_skippable(f, 0x184D2A57, "x", 1);
+  put_zstd(f, tar + 1024, (size_t)n - 1024);
+  put_skippable(f, 0x184D2A5A, "trailer", 7);
+  CHECK_INT(fclose(f), 0);
+  t = new_tree();
+  if (apply_p(t, "s.tar.zst", ZSTD, want, NULL) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s", last_err.msg);
+  CHECK_STR(listing(t), "/ /bin@ /etc/ /etc/os-release");
+  CHECK_STR(content(t, "etc/os-release"), "ID=debian\n");
+  bg_tree_free(t);
+  /* a stream of skippable frames only is an empty layer */
+  f = fopen("only.zst", "wb");
+  CHECK(f != NULL);
+  put_skippable(f, 0x184D2A53, "nothing", 7);
+  CHECK_INT(fclose(f), 0);
+  t = new_tree();
+  must_apply(t, "only.zst", ZSTD);
+  CHECK_STR(listing(t), "/");
+  bg_tree_free(t);
+  /* a skippable frame cut short is a truncated stream */
+  f = fopen("cut.zst", "wb");
+  CHECK(f != NULL);
+  put_skippable(f, 0x184D2A50, "meta", 4);
+  put_zstd(f, tar, (size_t)n);
+  put_skippable(f, 0x184D2A50, "abcdefghijklmnop", 16);
+  CHECK_INT(fclose(f), 0);
+  truncate_to("cut.zst", size_of("cut.zst") - 5);
+  CHECK_STR(fails("cut.zst", ZSTD), "L: truncated zstd stream");
+  /* and under another media type, its magic is still zstd's */
+  CHECK_STR(fails("only.zst", GZIP),
+            "L: the blob does not match its media type: expected gzip data, found zstd");
+}
+
+/* ---- times before the epoch, with a fraction ---- */
+
+static void check_time(struct bg_tree *t, const char *path, int64_t sec, uint32_t nsec)
+{
+  struct bg_inode *ino = ino_of(t, path);
+
+  if (ino->mtime.sec != sec || ino->mtime.nsec != nsec)
+    bg_test_fail(__FILE__, __LINE__, "%s: mtime %lld.%09u, expected %lld.%09u", path,
+                 (long long)ino->mtime.sec, ino->mtime.nsec, (long long)sec, nsec);
+}
+
+/* "mtime=-1.5" is 1.5 s before the epoch: -2 s plus 0.5 s. GNU tar and Python's tarfile write it
+ * so; libarchive reads -1 s plus 0.5 s, which the layer reader corrects. */
+BG_TEST(negative_pax_times_with_a_fraction)
+{
+  struct bg_tree *t = new_tree();
+
+  CHECK_INT(system("touch -d @-1.5 a && touch -d @-2000000000.25 b && touch -d @-3 c && "
+                   "touch -d @1.5 d && tar --format=pax -cf gnu.tar a b c d"), 0);
+  CHECK_INT(system("grep -a -q 'mtime=-1.5' gnu.tar"), 0);
+  CHECK_INT(system("python3 -c \"import tarfile\n"
+                   "with tarfile.open('py.tar', 'w', format=tarfile.PAX_FORMAT) as t:\n"
+                   "  for n, m in (('pa', -1.5), ('pb', -86400.125), ('pc', 100.25)):\n"
+                   "    i = tarfile.TarInfo(n); i.mtime = m; t.addfile(i)\""), 0);
+  CHECK_INT(system("grep -a -q 'mtime=-86400.125' py.tar"), 0);
+  must_apply(t, "gnu.tar", PLAIN);
+  must_apply(t, "py.tar", PLAIN);
+  check_time(t, "a", -2, 500000000);
+  check_time(t, "b", -2000000001, 750000000);
+  check_time(t, "c", -3, 0);
+  check_time(t, "d", 1, 500000000);
+  CHECK_INT(ino_of(t, "a")->atime.sec, -2); /* GNU tar writes atime too */
+  CHECK_INT(ino_of(t, "a")->atime.nsec, 500000000);
+  check_time(t, "pa", -2, 500000000);
+  check_time(t, "pb", -86401, 875000000);
+  check_time(t, "pc", 100, 250000000);
+  bg_tree_free(t);
+}
+
+/* ---- holes: sparse entries and runs of zeros ---- */
+
+static uint64_t spool_allocated(struct bg_tree *t)
+{
+  uint64_t logical, allocated;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_tree_spool_usage(t, &logical, &allocated, &err), 0);
+  return allocated;
+}
+
+static void check_mem(struct bg_tree *t, const char *path, uint64_t off, const char *want,
+                      size_t n)
+{
+  char buf[64];
+  size_t got;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  if (bg_tree_read(t, ino_of(t, path), off, buf, n, &got, &err) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s at %llu: %s", path, (unsigned long long)off, err.msg);
+  if (got != n || memcmp(buf, want, n) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s at %llu: expected \"%s\"", path,
+                 (unsigned long long)off, want);
+}
+
+static void check_bytes(struct bg_tree *t, const char *path, uint64_t off, const char *want)
+{
+  check_mem(t, path, off, want, strlen(want));
+}
+
+/* GNU tar's four sparse formats (old GNU, PAX 0.0, 0.1 and 1.0): the holes stay holes in the
+ * spool, the data lands where the map says, and sizing counts only the blocks with data. */
+BG_TEST(sparse_entries_keep_their_holes)
+{
+  static const char *const formats[] = {
+    "--format=gnu", "--format=pax --sparse-version=0.0", "--format=pax --sparse-version=0.1",
+    "--format=pax --sparse-version=1.0"};
+  struct bg_tree_stats s;
+  struct bg_tree *t;
+  char cmd[256];
+  size_t i;
+
+  CHECK_INT(system("truncate -s 1G sp && printf begin | dd of=sp conv=notrunc status=none && "
+                   "printf middle | dd of=sp bs=1 seek=536870912 conv=notrunc status=none && "
+                   "printf end | dd of=sp bs=1 seek=1073741821 conv=notrunc status=none"), 0);
+  for (i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+    snprintf(cmd, sizeof(cmd), "tar %s --sparse -cf s.tar sp && test $(stat -c %%s s.tar) -lt "
+             "100000", formats[i]);
+    CHECK_INT(system(cmd), 0);
+    t = new_tree();
+    if (apply_p(t, "s.tar", PLAIN, NULL, NULL) != 0)
+      bg_test_fail(__FILE__, __LINE__, "%s: %s", formats[i], last_err.msg);
+    CHECK_INT(ino_of(t, "sp")->size, 1 << 30);
+    check_bytes(t, "sp", 0, "begin");
+    check_bytes(t, "sp", 536870912, "middle");
+    check_bytes(t, "sp", 1073741821, "end");
+    check_mem(t, "sp", 300000000, "\0\0\0\0", 4);
+    CHECK_INT(ino_of(t, "sp")->zero_blocks, (1 << 18) - 3);
+    CHECK(spool_allocated(t) <= 64 * 1024);
+    bg_tree_stats(t, 4096, &s);
+    CHECK(s.data_blocks < 10);
+    CHECK_INT(s.bytes, 1 << 30);
+    bg_tree_free(t);
+  }
+}
+
+/* A 10 KB tar declaring 100 GiB: refused at its header by the cap, which counts logical bytes;
+ * under a larger cap it costs no spool at all. */
+BG_TEST(sparse_bomb_counts_its_logical_size)
+{
+  struct bg_layer_policy p;
+  struct timespec t0, t1;
+  struct bg_tree *t;
+
+  CHECK_INT(system("truncate -s 100G huge && printf x | dd of=huge bs=1 seek=4096 conv=notrunc "
+                   "status=none && tar --format=pax --sparse -cf h.tar huge && rm huge && "
+                   "test $(stat -c %s h.tar) -lt 20000"), 0);
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  CHECK_STR(fails("h.tar", PLAIN),
+            "L: huge: file contents exceed the limit of 68719476736 bytes (this file: "
+            "107374182400 bytes)");
+  t = new_tree();
+  memset(&p, 0, sizeof(p));
+  p.max_bytes = (uint64_t)200 << 30;
+  if (apply_p(t, "h.tar", PLAIN, NULL, &p) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s", last_err.msg);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  CHECK(t1.tv_sec - t0.tv_sec < 10);
+  check_bytes(t, "huge", 4096, "x");
+  CHECK(spool_allocated(t) <= 64 * 1024);
+  bg_tree_free(t);
+}
+
+/* A gzip bomb of zeros: the spool takes nothing, the blocks become holes. */
+BG_TEST(runs_of_zeros_take_no_spool)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_inode *ino;
+
+  big_layer("z.tar.gz", GZIP, 256 << 20);
+  CHECK(size_of("z.tar.gz") < (1 << 20));
+  must_apply(t, "z.tar.gz", GZIP);
+  ino = ino_of(t, "big");
+  CHECK_INT(ino->size, 256 << 20);
+  CHECK_INT(ino->zero_blocks, (256 << 20) / 4096);
+  CHECK(spool_allocated(t) <= 64 * 1024);
+  check_mem(t, "big", (200 << 20) + 7, "\0\0\0", 3);
+  bg_tree_free(t);
+}
+
+/* A layer whose contents would fill TMPDIR fails cleanly first, leaving the filesystem its
+ * reserve: a tmpfs of 24 MiB in a mount namespace of the test's own, and 40 MiB of data. */
+BG_TEST(spool_stops_before_tmpdir_is_full)
+{
+  struct archive *a;
+  struct ent x = {"random", 'f', NULL, 0, 0, 0};
+  struct archive_entry *e;
+  struct statvfs vfs;
+  static unsigned char chunk[1 << 20];
+  struct bg_tree *t;
+  size_t i;
+  int fd;
+
+  if (getuid() != 0)
+    bg_test_fail(__FILE__, __LINE__, "needs root, to mount a small TMPDIR (CI runs as root)");
+  CHECK_INT(unshare(CLONE_NEWNS), 0);
+  CHECK_INT(mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+  CHECK_INT(mkdir("small", 0700), 0);
+  CHECK_INT(mount("tmpfs", "small", "tmpfs", 0, "size=24m"), 0);
+  fd = open("/dev/urandom", O_RDONLY);
+  CHECK(fd >= 0);
+  CHECK_INT(read(fd, chunk, sizeof(chunk)), sizeof(chunk));
+  close(fd);
+  a = lw_open("r.tar", PLAIN, 0);
+  e = mk(&x);
+  archive_entry_set_size(e, 40 << 20);
+  CHECK_INT(archive_write_header(a, e), ARCHIVE_OK);
+  for (i = 0; i < 40; i++) {
+    chunk[0] = (unsigned char)i; /* every MiB its own */
+    CHECK_INT(archive_write_data(a, chunk, sizeof(chunk)), sizeof(chunk));
+  }
+  archive_entry_free(e);
+  lw_close(a);
+  CHECK_INT(setenv("TMPDIR", "small", 1), 0);
+  t = new_tree();
+  CHECK_INT(apply_p(t, "r.tar", PLAIN, NULL, NULL), -1);
+  CHECK_CONTAINS(last_err.msg, "L: random: file contents do not fit the spool in small (");
+  CHECK_CONTAINS(last_err.msg, "16 MiB kept free); set TMPDIR to a larger filesystem");
+  CHECK_INT(last_err.code, BG_ETOOBIG);
+  CHECK_INT(statvfs("small", &vfs), 0);
+  CHECK((uint64_t)vfs.f_bavail * vfs.f_frsize >= (16 << 20));
+  bg_tree_free(t);
+}
+
+/* ---- names ---- */
+
+BG_TEST(symlink_targets_ext4_cannot_hold_are_refused)
+{
+  struct bg_tree *t = new_tree();
+  char target[4200];
+  struct archive *a;
+  struct ent x = {"l", 'l', target, 0, 0, 0};
+
+  memset(target, 't', sizeof(target));
+  target[4095] = '\0';
+  a = lw_open("ok.tar", PLAIN, 0);
+  lw_put(a, mk(&x), NULL, 0);
+  lw_close(a);
+  must_apply(t, "ok.tar", PLAIN);
+  CHECK_INT(ino_of(t, "l")->size, 4095);
+  bg_tree_free(t);
+  target[4095] = 't';
+  target[4096] = '\0';
+  a = lw_open("long.tar", PLAIN, 0);
+  lw_put(a, mk(&x), NULL, 0);
+  lw_close(a);
+  CHECK_STR(fails("long.tar", PLAIN), "L: l: symlink target too long (4096 bytes, at most 4095)");
+  CHECK_INT(last_err.code, BG_ETOOBIG);
+}
+
+/* ---- what Linux cannot show is dropped, with a note ---- */
+
+static const struct bg_tree_note *note_for(struct bg_tree *t, const char *path, const char *what)
+{
+  const struct bg_tree_note *n;
+  size_t count, i;
+
+  n = bg_tree_notes(t, &count, NULL);
+  for (i = 0; i < count; i++)
+    if (strcmp(n[i].path, path) == 0 && strstr(n[i].detail, what) != NULL)
+      return &n[i];
+  bg_test_fail(__FILE__, __LINE__, "no note on %s about %s", path, what);
+}
+
+BG_TEST(device_numbers_linux_cannot_encode_are_dropped)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_layer_policy keep;
+  struct archive *a = lw_open("l.tar", PLAIN, 0);
+  struct ent c = {"dev/x", 'c', NULL, 0666, 0, 0};
+  static const unsigned nums[][2] = {{4096, 0}, {0, 1048576}, {4095, 1048575}, {5, 1}};
+  const struct bg_tree_note *n;
+  struct archive_entry *e;
+  char name[32];
+  size_t i, count;
+
+  for (i = 0; i < 4; i++) {
+    snprintf(name, sizeof(name), "dev/d%zu", i);
+    c.name = name;
+    e = mk(&c);
+    archive_entry_set_rdevmajor(e, nums[i][0]);
+    archive_entry_set_rdevminor(e, nums[i][1]);
+    lw_put(a, e, NULL, 0);
+  }
+  lw_close(a);
+  memset(&keep, 0, sizeof(keep));
+  keep.devices = BG_LAYER_DEVICES_KEEP;
+  bg_tree_begin_layer(t); /* so the layer is number 2 */
+  CHECK_INT(apply_p(t, "l.tar", PLAIN, NULL, &keep), 0);
+  CHECK_STR(listing(t), "/ /dev/ /dev/d2 /dev/d3");
+  CHECK_INT(ino_of(t, "dev/d2")->rdev_major, 4095);
+  CHECK_INT(ino_of(t, "dev/d2")->rdev_minor, 1048575);
+  n = note_for(t, "/dev/d0", "device 4096:0, which Linux cannot encode");
+  CHECK_INT(n->kind, BG_NOTE_DEVICE);
+  CHECK_INT(n->layer, 2);
+  note_for(t, "/dev/d1", "device 0:1048576");
+  bg_tree_notes(t, &count, NULL);
+  CHECK_INT(count, 2);
+  bg_tree_free(t);
+}
+
+BG_TEST(xattrs_linux_cannot_show_are_dropped)
+{
+  static const unsigned char acl_ok[] = {2, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0,
+                                         4, 0, 4, 0, 0, 0, 0, 0, 0x20, 0, 4, 0, 0, 0, 0, 0};
+  static const unsigned char acl_bad[] = {2, 0, 0, 0, 0x20, 0, 4, 0, 0, 0, 0, 0};
+  struct bg_tree *t = new_tree();
+  struct bg_layer_policy keep;
+  struct archive *a = lw_open("l.tar", PLAIN, 0);
+  struct ent f = {"f", 'f', "x", 0, 0, 0}, l = {"l", 'l', "f", 0, 0, 0};
+  struct archive_entry *e;
+  struct bg_inode *ino;
+  char longname[300], big[3000];
+  size_t count;
+  uint64_t total;
+
+  memcpy(longname, "user.", 5);
+  memset(longname + 5, 'n', 251);
+  longname[256] = '\0';
+  memset(big, 'b', sizeof(big));
+  e = mk(&f);
+  archive_entry_xattr_add_entry(e, "user.ok", "1", 1);
+  archive_entry_xattr_add_entry(e, longname, "v", 1);
+  archive_entry_xattr_add_entry(e, "foo.bar", "v", 1);
+  archive_entry_xattr_add_entry(e, "user.", "v", 1);
+  archive_entry_xattr_add_entry(e, "system.posix_acl_access", acl_ok, sizeof(acl_ok));
+  archive_entry_xattr_add_entry(e, "system.posix_acl_default", acl_ok, sizeof(acl_ok));
+  archive_entry_xattr_add_entry(e, "security.capability", "\1\0\0\2", 4);
+  archive_entry_xattr_add_entry(e, "trusted.big1", big, sizeof(big));
+  archive_entry_xattr_add_entry(e, "trusted.big2", big, sizeof(big));
+  archive_entry_xattr_add_entry(e, "trusted.overlay.opaque", "y", 1);
+  lw_put(a, e, "x", 1);
+  e = mk(&l);
+  archive_entry_xattr_add_entry(e, "user.onlink", "v", 1);
+  archive_entry_xattr_add_entry(e, "trusted.onlink", "v", 1);
+  archive_entry_xattr_add_entry(e, "system.posix_acl_access", acl_bad, sizeof(acl_bad));
+  lw_put(a, e, NULL, 0);
+  lw_close(a);
+  memset(&keep, 0, sizeof(keep));
+  keep.xattrs = BG_LAYER_XATTRS_KEEP;
+  CHECK_INT(apply_p(t, "l.tar", PLAIN, NULL, &keep), 0);
+  ino = ino_of(t, "f");
+  CHECK_INT(ino->nxattrs, 3);
+  CHECK_STR(ino->xattrs[0].name, "system.posix_acl_access");
+  CHECK_STR(ino->xattrs[1].name, "trusted.big1");
+  CHECK_STR(ino->xattrs[2].name, "user.ok");
+  ino = ino_of(t, "l");
+  CHECK_INT(ino->nxattrs, 1);
+  CHECK_STR(ino->xattrs[0].name, "trusted.onlink");
+  CHECK_INT(note_for(t, "/f", ": name over 255 bytes")->kind, BG_NOTE_XATTR);
+  note_for(t, "/f", "xattr foo.bar: not in a namespace Linux shows");
+  note_for(t, "/f", "xattr user.: nothing after the namespace");
+  note_for(t, "/f", "xattr system.posix_acl_default: a default POSIX ACL on something not a "
+                    "directory");
+  note_for(t, "/f", "xattr security.capability: malformed (4 bytes)");
+  note_for(t, "/f", "xattr trusted.big2: 3000 bytes, more than the inode's xattrs can hold");
+  note_for(t, "/l", "xattr user.onlink: user. xattrs are shown on files and directories only");
+  note_for(t, "/l", "xattr system.posix_acl_access: a POSIX ACL on a symlink");
+  bg_tree_notes(t, &count, &total);
+  CHECK_INT(count, 8); /* the overlay's own is left out by rule, not noted */
+  CHECK_INT(total, 8);
+  bg_tree_free(t);
 }

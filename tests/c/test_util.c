@@ -4,6 +4,7 @@
 
 #include "util/buf.h"
 #include "util/error.h"
+#include "util/path.h"
 
 BG_TEST(error_first_wins)
 {
@@ -133,4 +134,147 @@ BG_TEST(cleanup_slots_are_bounded)
   CHECK_INT(slot, 0);
   bg_cleanup_forget(slot);
   bg_cleanup_forget(-1);
+}
+
+/* ---- the path policy ---- */
+
+/* One path under one policy: what it cleans to, or what is wrong with it. */
+static const struct {
+  const char *in;
+  unsigned flags;
+  const char *want; /* NULL: refused with problem */
+  int problem;
+} path_cases[] = {
+  /* entry names: relative, "." dropped, never ".." */
+  {"./a", BG_PATH_ENTRY, "a", 0},
+  {"a//b/", BG_PATH_ENTRY, "a/b", 0},
+  {"./e/./f", BG_PATH_ENTRY, "e/f", 0},
+  {"./", BG_PATH_ENTRY, "", 0},
+  {".wh.etc/x", BG_PATH_ENTRY, ".wh.etc/x", 0},
+  {"", BG_PATH_ENTRY, NULL, BG_PATH_EMPTY},
+  {"/etc/passwd", BG_PATH_ENTRY, NULL, BG_PATH_ABSOLUTE},
+  {"a/../b", BG_PATH_ENTRY, NULL, BG_PATH_DOTDOT},
+  {"..", BG_PATH_ENTRY, NULL, BG_PATH_DOTDOT},
+  /* hardlink targets: inside the image root, as a chroot reads them */
+  {"/usr/bin/a", BG_PATH_HARDLINK, "usr/bin/a", 0},
+  {"usr/lib/../bin/a", BG_PATH_HARDLINK, "usr/bin/a", 0},
+  {"//a/./b", BG_PATH_HARDLINK, "a/b", 0},
+  {"a/..", BG_PATH_HARDLINK, "", 0},
+  {"../etc/shadow", BG_PATH_HARDLINK, NULL, BG_PATH_CLIMB},
+  {"/../etc", BG_PATH_HARDLINK, NULL, BG_PATH_CLIMB},
+  {"a/../../b", BG_PATH_HARDLINK, NULL, BG_PATH_CLIMB},
+  /* API paths: "." and ".." are misuse */
+  {"/usr//bin/", BG_PATH_API, "usr/bin", 0},
+  {"/", BG_PATH_API, "", 0},
+  {"", BG_PATH_API, "", 0},
+  {"/a/.", BG_PATH_API, NULL, BG_PATH_DOT},
+  {"./a", BG_PATH_API, NULL, BG_PATH_DOT},
+  {"/a/..", BG_PATH_API, NULL, BG_PATH_DOTDOT},
+  /* a resolver's own reading keeps ".." for the symlinks it follows */
+  {"a/../b/./c", 0, "a/../b/c", 0},
+};
+
+BG_TEST(path_policies)
+{
+  char out[BG_PATH_MAX + 1];
+  size_t i, len;
+  int p;
+
+  for (i = 0; i < sizeof(path_cases) / sizeof(path_cases[0]); i++) {
+    len = 0;
+    p = bg_path_clean(path_cases[i].in, strlen(path_cases[i].in), path_cases[i].flags, out,
+                      sizeof(out), &len);
+    if (path_cases[i].want != NULL ? p != BG_PATH_OK || strcmp(out, path_cases[i].want) != 0
+                                   : p != path_cases[i].problem)
+      bg_test_fail(__FILE__, __LINE__, "%s (flags %#x): got %s, problem %d", path_cases[i].in,
+                   path_cases[i].flags, p == BG_PATH_OK ? out : "nothing", p);
+    CHECK(p != BG_PATH_OK || strlen(out) == len);
+  }
+}
+
+/* The message bg_path_error gives for what is wrong with in (under BG_PATH_API). */
+static const char *path_message(const char *in, size_t n, const char *what, int *code)
+{
+  static struct bg_error err;
+  char out[BG_PATH_MAX];
+  size_t len;
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_path_error(&err, bg_path_clean(in, n, BG_PATH_API, out, sizeof(out), &len), in, n,
+                          what), -1);
+  *code = err.code;
+  return err.msg;
+}
+
+BG_TEST(path_lengths_and_nul)
+{
+  char name[300], path[BG_PATH_MAX + 10], out[BG_PATH_MAX + 1];
+  size_t len = 0;
+  int code;
+
+  memset(name, 'n', sizeof(name));
+  CHECK_INT(bg_path_clean(name, 256, BG_PATH_API, out, sizeof(out), &len), BG_PATH_NAME_LONG);
+  CHECK_INT(bg_path_clean(name, 256, BG_PATH_LONGNAMES, out, sizeof(out), &len), BG_PATH_OK);
+  CHECK_INT(bg_path_clean(name, 255, BG_PATH_API, out, sizeof(out), &len), BG_PATH_OK);
+  CHECK_INT(len, 255);
+  /* 4095 bytes fit, 4096 do not: Linux's PATH_MAX less its NUL */
+  memset(path, 'a', sizeof(path));
+  for (len = 100; len < sizeof(path); len += 101)
+    path[len] = '/';
+  path[BG_PATH_MAX] = '\0';
+  CHECK_INT(bg_path_clean(path, BG_PATH_MAX, 0, out, sizeof(out), &len), BG_PATH_OK);
+  CHECK_INT(len, BG_PATH_MAX);
+  path[BG_PATH_MAX] = 'a';
+  CHECK_INT(bg_path_clean(path, BG_PATH_MAX + 1, 0, out, sizeof(out), &len), BG_PATH_LONG);
+  /* a NUL inside the length is refused, never a silent cut */
+  CHECK_INT(bg_path_clean("a\0b", 3, BG_PATH_API, out, sizeof(out), &len), BG_PATH_NUL);
+  name[100] = '\0';
+  CHECK_STR(path_message(name, 300, "x", &code), "x: a NUL byte in the name");
+  memset(name, 'n', 299);
+  name[299] = '\0';
+  CHECK_STR(path_message(name, 299, NULL, &code), "name component too long (299 bytes, at most 255)");
+  CHECK_INT(code, BG_EINVAL);
+  CHECK_STR(path_message("/..", 3, "/..", &code), "/..: unsafe path (a \"..\" component)");
+  CHECK_INT(code, BG_EUNSAFE);
+}
+
+BG_TEST(path_append_climbs_from_a_start)
+{
+  char out[64] = "usr/lib";
+  size_t len = 7;
+
+  /* a relative symlink target read from its own directory */
+  CHECK_INT(bg_path_append(out, sizeof(out), &len, "../../etc", 9, BG_PATH_POPDOTDOT), 0);
+  CHECK_STR(out, "etc");
+  CHECK_INT(bg_path_append(out, sizeof(out), &len, "../../x", 7, BG_PATH_POPDOTDOT),
+            BG_PATH_CLIMB);
+  len = 0;
+  out[0] = '\0';
+  CHECK_INT(bg_path_append(out, 8, &len, "abc/defg", 8, 0), BG_PATH_LONG);
+  CHECK_INT(bg_path_append(out, 9, &len, "abc/defg", 8, 0), 0);
+  CHECK_STR(out, "abc/defg");
+}
+
+BG_TEST(path_split_host_paths)
+{
+  struct bg_error err;
+  const char *base;
+  char dir[16];
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_path_split("out.ext4", dir, sizeof(dir), &base, &err), 0);
+  CHECK_STR(dir, ".");
+  CHECK_STR(base, "out.ext4");
+  CHECK_INT(bg_path_split("/x", dir, sizeof(dir), &base, &err), 0);
+  CHECK_STR(dir, "/");
+  CHECK_INT(bg_path_split("a/b/c", dir, sizeof(dir), &base, &err), 0);
+  CHECK_STR(dir, "a/b");
+  CHECK_STR(base, "c");
+  CHECK_INT(bg_path_split("a/..", dir, sizeof(dir), &base, &err), -1);
+  CHECK_STR(err.msg, "a/..: not a file name");
+  bg_error_clear(&err);
+  CHECK_INT(bg_path_split("a/", dir, sizeof(dir), &base, &err), -1);
+  bg_error_clear(&err);
+  CHECK_INT(bg_path_split("0123456789abcdefgh/x", dir, sizeof(dir), &base, &err), -1);
+  CHECK_INT(err.code, BG_ETOOBIG);
 }

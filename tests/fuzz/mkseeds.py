@@ -121,6 +121,14 @@ def tree():
     return [b"\0".join(prog), b"\x10a\0\x02a/s\0..\0\x01a/s/s/s/f", b"\x05/", b"\x09.."]
 
 
+def paths():
+    # first byte: flags (util/path.h), second: buffer size and where the input is cut
+    names = [b"./a//b/", b"/etc/passwd", b"a/../b", b"usr/lib/../../..", b"/a/./b/.",
+             b".wh.etc/x", b"a\0b", b"n" * 256 + b"/x", b"d/" * 2100, b"", b"/", b"..", b"."]
+    return [bytes([f, c]) + n for n in names for f, c in ((0x0b, 255), (0x11, 128), (0x0c, 17),
+                                                          (0x20, 200), (0x00, 3))]
+
+
 def kernels():
     """bzImages around a small ELF in each compression (zstd and lz4 when their commands are
     installed), the ELF itself, and a gzipped arm64 Image."""
@@ -164,6 +172,7 @@ SEEDS = {
     "fuzz_config": configs(),
     "fuzz_layer": layers(),
     "fuzz_tree": tree(),
+    "fuzz_path": paths(),
     "fuzz_kernel": kernels(),
 }
 

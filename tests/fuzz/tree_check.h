@@ -1,6 +1,8 @@
 /* Invariants every tree must keep whatever was fed into it, checked after each fuzz input:
  * every name is one safe component that its directory finds again, every node's path leads back
- * to it, link counts equal the names that share an inode, and file contents read back whole. */
+ * to it (and fits Linux's PATH_MAX), link counts equal the names that share an inode, file
+ * contents read back whole, and what an inode holds (targets, device numbers, xattrs) is what
+ * ext4 stores and the kernel shows. */
 #ifndef BG_FUZZ_TREE_CHECK_H
 #define BG_FUZZ_TREE_CHECK_H
 
@@ -25,6 +27,7 @@ static int fuzz_tree_visit(struct bg_node *node, void *ctx)
   struct bg_node *found = NULL;
   struct bg_error err;
   uint64_t off = 0;
+  uint32_t i;
   size_t got;
 
   bg_error_clear(&err);
@@ -51,13 +54,26 @@ static int fuzz_tree_visit(struct bg_node *node, void *ctx)
   FUZZ_ASSERT(S_ISDIR(node->parent->inode->mode));
   FUZZ_ASSERT(bg_node_child(node->parent, node->name, node->namelen) == node);
   FUZZ_ASSERT(!S_ISDIR(node->inode->mode) || node->inode->nlink == 1);
-  if (bg_node_path(node, path, sizeof(path), &err) == 0) {
-    FUZZ_ASSERT(bg_tree_lookup(c->t, path, 0, &found, &err) == 0);
-    FUZZ_ASSERT(found == node);
-  }
+  /* every name's path fits Linux's PATH_MAX, so a walk or a lookup always reaches it */
+  FUZZ_ASSERT(node->pathlen == node->parent->pathlen + 1 + node->namelen);
+  FUZZ_ASSERT(node->pathlen <= BG_PATH_MAX);
+  FUZZ_ASSERT(bg_node_path(node, path, sizeof(path), &err) == 0);
+  FUZZ_ASSERT(bg_tree_lookup(c->t, path, 0, &found, &err) == 0);
+  FUZZ_ASSERT(found == node);
+  FUZZ_ASSERT(bg_tree_lookup(c->t, path, BG_EXACT, &found, &err) == 0);
+  FUZZ_ASSERT(found == node);
   if (S_ISLNK(node->inode->mode))
     FUZZ_ASSERT(node->inode->target != NULL &&
-                strlen(node->inode->target) == node->inode->size);
+                strlen(node->inode->target) == node->inode->size &&
+                node->inode->size <= BG_TREE_SYMLINK_MAX);
+  if (S_ISCHR(node->inode->mode) || S_ISBLK(node->inode->mode))
+    FUZZ_ASSERT(node->inode->rdev_major <= BG_DEV_MAJOR_MAX &&
+                node->inode->rdev_minor <= BG_DEV_MINOR_MAX);
+  /* what the image will hold, the kernel can show */
+  for (i = 0; i < node->inode->nxattrs; i++)
+    FUZZ_ASSERT(bg_xattr_problem(node->inode->xattrs[i].name, strlen(node->inode->xattrs[i].name),
+                                 node->inode->xattrs[i].value, node->inode->xattrs[i].len,
+                                 node->inode->mode) == NULL);
   if (S_ISREG(node->inode->mode)) {
     for (;;) {
       FUZZ_ASSERT(bg_tree_read(c->t, node->inode, off, buf, sizeof(buf), &got, &err) == 0);

@@ -18,6 +18,18 @@ expect_eq "$(cat err)" "banger-vsock-agent: bad port '0': expected a number from
 "$agent" --bogus 2>err; rc=$?
 expect_eq "$rc" 2 "unknown argument exit status"
 expect_contains "$(cat err)" "unknown argument '--bogus'" "unknown argument message"
+# getopt_long: --opt=value, short options, -- ends the options
+"$agent" --port=0 2>err; rc=$?
+expect_eq "$rc/$(head -n1 err)" "2/banger-vsock-agent: bad port '0': expected a number from 1 to 4294967294" "--port=0"
+"$agent" -p 99999999999 2>err; rc=$?
+expect_eq "$rc" 2 "-p with a port out of range"
+"$agent" --port 2>err; rc=$?
+expect_eq "$rc/$(head -n1 err)" "2/banger-vsock-agent: option '--port' needs a value" "--port without a value"
+"$agent" -x 2>err; rc=$?
+expect_eq "$rc/$(head -n1 err)" "2/banger-vsock-agent: unknown argument '-x'" "unknown short option"
+"$agent" -- --help 2>err >/dev/null; rc=$?
+expect_eq "$rc/$(head -n1 err)" "2/banger-vsock-agent: unexpected argument '--help'" "-- ends the options"
+expect_eq "$("$agent" -V)" "banger-vsock-agent 0.1.0" "-V"
 
 # banger-build carries this very binary as its amd64 agent (on an x86-64 host)
 cat > dump.lua <<'LUA'
@@ -70,6 +82,8 @@ expect_eq "$(talk 'b"HEALTH\r\nX\n"' | tail -n1)" "ERR unknown request" "two req
 # the client side: --query asks for health and prints the answer
 out=$("$agent" --query "unix:$PWD/a.sock" 2>err); rc=$?
 expect_eq "$rc" 0 "--query exit status ($(cat err))"
+out2=$("$agent" -Q "unix:$PWD/a.sock" 2>err); rc=$?
+expect_eq "$rc/${out2%% uptime=*}" "0/OK banger-vsock-agent 0.1.0" "-Q, the short form"
 case $out in
   "OK banger-vsock-agent 0.1.0 uptime="[0-9]*) bg_pass=$((bg_pass + 1)) ;;
   *) bg_fail=$((bg_fail + 1)); echo "FAIL --query answer: [$out]" >&2 ;;

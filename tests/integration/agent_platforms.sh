@@ -85,7 +85,7 @@ cp amd64.agent mine
 cat > own.lua <<'LUA'
 local guest = require "banger.guest"
 local tree <close> = require("banger.tree").new()
-guest.systemd_agents(tree, { dispatch = require("banger.distros").default(),
+guest.install(tree, guest.payload("systemd"), { dispatch = require("banger.distros").default(),
   platform = args.platform, agent = args.agent })
 print(tree:stat("/usr/local/bin/banger-vsock-agent").size)
 LUA

@@ -37,7 +37,7 @@ expect_file_absent "cache/blobs/sha256/$stray" "gc removed it"
 expect_eq "$(sha256sum < "cache/blobs/sha256/$layer" | cut -d' ' -f1)" "$layer" "gc kept the layer"
 
 "$BANGER" --cache-dir "$PWD/cache" "$recipe" action=shred 2>err
-expect_eq "$?" 1 "unknown action"
-expect_contains "$(cat err)" "cache.lua:15: action=shred: expected action=verify or action=gc" \
+expect_eq "$?" 2 "unknown action: a usage error"
+expect_eq "$(cat err)" "banger-build: argument action=shred: expected verify or gc" \
   "unknown action message"
 finish

@@ -1,7 +1,9 @@
 #!/bin/bash
-# The rendered first-boot script under dash and busybox sh: distro dispatch in plan mode, ID_LIKE
-# fallbacks, unknown distros, the dnf -> yum fallback, and the marker with fake package managers.
-# Also checks the unit files carry the fields the guest relies on.
+# The rendered first-boot script under dash and busybox sh: distro dispatch in plan mode (with
+# nothing on PATH, so it can only decide from os-release, and agreeing with the build-time choice
+# of banger.firstboot.select), ID_LIKE fallbacks, unknown distros, the dnf -> yum fallback, and
+# the marker with fake package managers. Also checks the unit files carry the fields the guest
+# relies on.
 set -u
 . "$BANGER_SOURCE_DIR/tests/lib.sh"
 
@@ -31,8 +33,9 @@ for sh in sh "${shells[@]}"; do
   $sh -n custom.sh; expect_eq "$?" 0 "$sh -n custom.sh"
 done
 
-# Only these tools are on PATH, so nothing real (apt-get, systemctl, sshd) can ever run.
-mkdir -p tools fake
+# Real runs: only these tools are on PATH, so nothing real (apt-get, systemctl, sshd) can ever
+# run. Plans: PATH is an empty directory; the shell alone must do.
+mkdir -p tools fake empty
 for t in sed tr rm cat printf env; do ln -sf "$(command -v $t)" tools/$t; done
 fake() { # name [exit status]: a fake command that records its arguments
   printf '#!/bin/sh\necho "%s $*" >> "%s/calls"\nexit %s\n' "$1" "$PWD" "${2:-0}" > "fake/$1"
@@ -42,12 +45,24 @@ for m in apt-get apk dnf pacman zypper systemctl rc-update rc-service emerge; do
 
 osr() { printf '%s\n' "$@" > os-release; }
 
-run_fb() { # shell script -> out, log, rc; plan mode unless REAL=1
-  local plan=1
-  [ "${REAL:-0}" = 1 ] && plan=0
-  out=$(PATH=$PWD/fake:$PWD/tools RUN_PLAN=$plan OS_RELEASE_FILE=os-release \
+run_fb() { # shell script -> out, log, rc; plan mode (nothing on PATH) unless REAL=1
+  local plan=1 path=$PWD/empty
+  [ "${REAL:-0}" = 1 ] && plan=0 path=$PWD/fake:$PWD/tools
+  out=$(PATH=$path RUN_PLAN=$plan OS_RELEASE_FILE=os-release \
     BANGER_FIRST_BOOT_MARKER=$PWD/marker BANGER_SSHD=$PWD/no-sshd $1 "$2" 2>log); rc=$?
 }
+
+# What banger.firstboot.select chooses at build time for the same os-release file.
+cat > select.lua <<'LUA'
+local f = assert(io.open(args.osr, "rb"))
+local fields = require("banger.distro").parse_os_release(f:read("a"))
+f:close()
+local info = { id = (fields.ID or "linux"):lower(), id_like = {} }
+for w in (fields.ID_LIKE or ""):gmatch("%S+") do info.id_like[#info.id_like + 1] = w:lower() end
+local c = require("banger.firstboot").select(require("banger.distros").default(), info)
+io.write(c and string.format("using the '%s' branch (matched '%s')", c.branch, c.word) or "none",
+  "\n")
+LUA
 
 nl=$'\n'
 apt_plan="DEBIAN_FRONTEND=noninteractive apt-get update
@@ -56,6 +71,7 @@ systemctl enable ssh
 systemctl start ssh
 rm -f $PWD/marker"
 sshd_systemd="systemctl enable sshd${nl}systemctl start sshd${nl}rm -f $PWD/marker"
+dnf_plan="# if dnf is not installed: the 'fedora (yum)' branch${nl}dnf install -y openssh-server${nl}$sshd_systemd"
 
 for sh in "${shells[@]}"; do
   w="[$sh]"
@@ -64,6 +80,7 @@ for sh in "${shells[@]}"; do
     expect_eq "$rc" 0 "$w $1 exit status ($(cat log))"
     expect_eq "$out" "$2" "$w $1 plan"
     expect_eq "$(cat log)" "banger-first-boot: $3" "$w $1 log"
+    expect_contains "$3" "$("$BANGER" -q select.lua osr=os-release)" "$w $1: the build-time choice agrees"
   }
   osr 'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"' 'NAME="Debian GNU/Linux"' 'VERSION_ID="12"' \
     'ID=debian'
@@ -78,11 +95,17 @@ for sh in "${shells[@]}"; do
   check alpine "apk add openssh${nl}rc-update add sshd default${nl}rc-service sshd start${nl}rm -f $PWD/marker" \
     "distro 'alpine': using the 'alpine (apk)' branch (matched 'alpine')"
   osr 'ID=fedora' 'VERSION_ID=40'
-  check fedora "dnf install -y openssh-server${nl}$sshd_systemd" \
+  check fedora "$dnf_plan" \
     "distro 'fedora': using the 'fedora (dnf)' branch (matched 'fedora')"
   osr 'ID="rocky"' 'ID_LIKE="rhel centos fedora"'
-  check rocky "dnf install -y openssh-server${nl}$sshd_systemd" \
+  check rocky "$dnf_plan" \
     "distro 'rocky' (ID_LIKE: rhel centos fedora): using the 'fedora (dnf)' branch (matched 'rocky')"
+  osr 'ID=amzn' 'ID_LIKE="centos rhel fedora"'
+  check amzn "$dnf_plan" \
+    "distro 'amzn' (ID_LIKE: centos rhel fedora): using the 'fedora (dnf)' branch (matched 'centos')"
+  osr 'ID=manjaro' 'ID_LIKE=arch'
+  check manjaro "pacman -Sy --noconfirm openssh${nl}$sshd_systemd" \
+    "distro 'manjaro' (ID_LIKE: arch): using the 'arch (pacman)' branch (matched 'manjaro')"
   osr 'ID=arch'
   check arch "pacman -Sy --noconfirm openssh${nl}$sshd_systemd" \
     "distro 'arch': using the 'arch (pacman)' branch (matched 'arch')"
@@ -105,15 +128,24 @@ for sh in "${shells[@]}"; do
   expect_contains "$(cat log)" "ignoring '\$(touch' in os-release: not a distro id" "$w bad ID_LIKE word logged"
   expect_file_absent pwned "$w os-release is never executed"
 
-  # dnf missing: the next entry, yum, applies
+  # a real run with dnf missing: the next entry, yum, applies
   mv fake/dnf fake/dnf.off; fake yum
   osr 'ID=centos' 'ID_LIKE="rhel fedora"'
-  check "centos without dnf" "yum install -y openssh-server${nl}$sshd_systemd" \
-    "distro 'centos' (ID_LIKE: rhel fedora): using the 'fedora (yum)' branch (matched 'centos')"
+  : > calls
+  REAL=1 run_fb "$sh" first-boot.sh
+  expect_eq "$rc" 0 "$w centos without dnf exit status ($(cat log))"
+  expect_eq "$(cat calls)" "yum install -y openssh-server${nl}systemctl enable sshd${nl}systemctl start sshd" \
+    "$w centos without dnf: yum"
+  expect_contains "$(cat log)" "distro 'centos' (ID_LIKE: rhel fedora): using the 'fedora (yum)' branch (matched 'centos')" "$w centos without dnf log"
   rm fake/yum
+  : > marker
+  REAL=1 run_fb "$sh" first-boot.sh
+  expect_eq "$rc/$out" "1/" "$w no package manager: exit 1"
+  expect_eq "$(cat log)" "banger-first-boot: distro 'centos' (ID_LIKE: rhel fedora) has a first-boot branch, but none of its package managers is installed: dnf yum
+banger-first-boot: keeping $PWD/marker, so the next boot tries again" "$w no package manager message"
+  # ... while a plan, on a machine with neither, still plans dnf and names yum
   run_fb "$sh" first-boot.sh
-  expect_eq "$rc/$out" "1/" "$w no package manager: exit 1, nothing planned"
-  expect_eq "$(cat log)" "banger-first-boot: distro 'centos' (ID_LIKE: rhel fedora) has a first-boot branch, but none of its package managers is installed: dnf yum" "$w no package manager message"
+  expect_eq "$rc/$out" "0/$dnf_plan" "$w centos plan without any manager"
   mv fake/dnf.off fake/dnf
 
   osr 'NAME=Gentoo' 'ID=gentoo'

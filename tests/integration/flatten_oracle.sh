@@ -1,11 +1,13 @@
 #!/bin/bash
-# Oracle: a three-layer image built with umoci, unpacked by `umoci raw unpack`, must list the
+# Oracles: a three-layer image built with umoci, unpacked by `umoci raw unpack`, must list the
 # same (path, type, mode, uid, gid, size, nlink, sha256 or link target) as the tree
 # banger.tree.from_layers makes of the same layer blobs. Run as root, ownership and devices are
 # real and compared; otherwise umoci unpacks rootless, devices are skipped on both sides and
-# owners are left out of the comparison (the policy difference the listing explains).
+# owners are left out of the comparison (the policy difference the listing explains). Then the
+# kernel judges the image made of the same layers (tests/lib/kernel_view.sh).
 set -u
 . "$BANGER_SOURCE_DIR/tests/lib.sh"
+. "$BANGER_SOURCE_DIR/tests/lib/kernel_view.sh"
 
 command -v umoci >/dev/null || skip "umoci is not installed"
 command -v python3 >/dev/null || skip "python3 is not installed"
@@ -176,4 +178,6 @@ expect_contains "$(cat got.txt)" "/etc/alternatives/awk symlink 0777 0 0 13 1 ->
 expect_eq "$(grep -c '^/opq/' got.txt)" 3 "opaque directory: only the upper layer's entries"
 expect_eq "$(grep -c '^/wh/' got.txt)" 2 "whiteouts applied"
 expect_contains "$(cat got.txt)" "/usr/bin/zcat2 file 0644 0 0 6 2" "cross-layer hardlink"
+# and the kernel agrees with the tree made of the same layers, once it is an image
+kernel_view oracle l1.tar l2.tar l3.tar
 finish

@@ -67,7 +67,7 @@ local img <close> = assert(ext4.create(args.out, { size = tonumber(args.mib) * 1
 print("built " .. args.out)
 LUA
 mkdir -p out
-"$BANGER" build.lua out=out/big.ext4 files=2000 mib=4096 >/dev/null 2>&1 &
+"$BANGER" build.lua out=out/big.ext4 files=30000 mib=4096 >/dev/null 2>&1 &
 pid=$!
 wait_for "out/.big.ext4.tmp-*"
 kill -9 $pid
@@ -80,9 +80,9 @@ sleep 60 &
 holder=$!
 bg_track $holder
 touch "out/.live.ext4.tmp-$holder-AbCdEf"
-expect_eq "$("$BANGER" build.lua out=out/small.ext4 files=1 mib=64 2>&1)" "built out/small.ext4" "the next build"
+expect_eq "$("$BANGER" --progress none build.lua out=out/small.ext4 files=1 mib=64 2>&1)" "built out/small.ext4" "the next build"
 expect_eq "$(ls -A out | tr '\n' ' ')" ".live.ext4.tmp-$holder-AbCdEf small.ext4 " "the next build swept the killed build's output, and only that"
-"$BANGER" build.lua out=out/big2.ext4 files=2000 mib=4096 >/dev/null 2>&1 &
+"$BANGER" build.lua out=out/big2.ext4 files=30000 mib=4096 >/dev/null 2>&1 &
 pid=$!
 wait_for "out/.big2.ext4.tmp-*"
 kill -TERM $pid

@@ -27,7 +27,11 @@ table.sort(removed)
 print(table.concat(removed, " "))
 for _, line in ipairs(repaired or {}) do print("repaired: " .. line) end
 LUA
-pull() { timeout 60 "$BANGER" "$PULL" ref="$REF" pull=missing "$@" 2>pull.err; }
+pull() {
+  local p=pull=missing
+  case " $* " in *" pull="*) p= ;; esac
+  timeout 60 "$BANGER" "$PULL" ref="$REF" $p "$@" 2>pull.err
+}
 upkeep() { timeout 60 "$BANGER" upkeep.lua "$@" 2>&1; }
 echo precious > victim
 

@@ -1,6 +1,7 @@
 #!/bin/bash
-# examples/site-agent.lua: the default build plus a site's agent, config and unit from files
-# beside the recipe; checked with e2fsck -fn and debugfs.
+# examples/site-agent.lua: the default build with the site's changes made to the payload as data
+# (its agent, config and unit from files beside the recipe added, a mode changed, an entry
+# dropped) and a distro added to first boot; checked with e2fsck -fn and debugfs.
 set -u
 . "$BANGER_SOURCE_DIR/tests/lib.sh"
 command -v debugfs >/dev/null || skip "debugfs is not installed (make deps)"
@@ -23,7 +24,20 @@ expect_contains "$(debugfs -R 'cat /etc/site-agent/site-agent.conf' site.ext4 2>
 expect_eq "$(debugfs -R 'stat /etc/systemd/system/multi-user.target.wants/site-agent.service' \
   site.ext4 2>/dev/null | sed -n 's/^Fast link dest: "\(.*\)"$/\1/p')" \
   "/etc/systemd/system/site-agent.service" "site unit enabled"
+expect_eq "$(debugfs -R 'cat /etc/systemd/system/site-agent.service' site.ext4 2>/dev/null)" \
+  "$(cat "$BANGER_SOURCE_DIR/examples/site/site-agent.service")" "site unit bytes"
+# changed and dropped entries
+expect_eq "$(mode_of /usr/local/libexec/banger-first-boot)" "0700" "first-boot script made 0700"
+debugfs -R "stat /etc/modules-load.d/banger-vsock.conf" site.ext4 2>&1 | grep -q "File not found"
+expect_eq "$?" 0 "the modules-load file dropped"
+debugfs -R "dump /usr/local/libexec/banger-first-boot fb.sh" site.ext4 2>/dev/null
+printf 'ID=acme\nID_LIKE=debian\n' > osr
+mkdir -p empty
+out=$(PATH=$PWD/empty RUN_PLAN=1 OS_RELEASE_FILE=osr "$(command -v dash || command -v sh)" fb.sh 2>log)
+expect_eq "$(head -n1 <<<"$out")" "apt-get install -y openssh-server" "the site's distro has its branch"
+expect_contains "$(cat log)" "using the 'acme (apt-get)' branch (matched 'acme')" "and takes it"
 # the default behaviour is still there
 expect_eq "$(mode_of /usr/local/bin/banger-vsock-agent)" "0755" "banger agent injected too"
 expect_eq "$(mode_of /var/lib/banger/first-boot-pending)" "0644" "first-boot marker"
+expect_eq "$(mode_of /etc/systemd/system/banger-vsock-agent.service)" "0644" "banger units too"
 finish

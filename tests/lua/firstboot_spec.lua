@@ -115,13 +115,15 @@ it("renders the template with the dispatch code in place of the placeholder", fu
   eq(script:find("@BANGER_DISPATCH@", 1, true), nil)
   spec.truthy(script:find("\n    opensuse* | suse | sles)\n", 1, true), "glob id as a case pattern")
   spec.truthy(script:find("\n  run 'apk add openssh'\n", 1, true), "alpine install")
-  spec.truthy(script:find("banger_entry=4; banger_branch='fedora (yum)'; return 0", 1, true),
-    "yum fallback entry")
+  spec.truthy(script:find("banger_entry=4; banger_branch='fedora (yum)'; banger_manager='yum'; " ..
+    "return 0", 1, true), "yum fallback entry")
+  spec.truthy(script:find("\n  [ 4 -lt \"$_from\" ] || case $1 in\n", 1, true),
+    "entries can be searched from a later one")
   local custom = firstboot.render({ entry({ install = { "echo 'x'" } }) })
   spec.truthy(custom:find("\n  run 'echo '\\''x'\\'''\n", 1, true), "quoted command")
   spec.truthy(custom:find("\nbanger_enable_1() {\n  :\n}\n", 1, true), "empty enable")
-  spec.truthy(custom:find("      banger_entry=1; banger_branch='x'; return 0 ;;\n", 1, true),
-    "entry without a manager")
+  spec.truthy(custom:find("      banger_entry=1; banger_branch='x'; banger_manager=''; return 0 ;;\n",
+    1, true), "entry without a manager")
 end)
 
 it("exposes the compiled-in assets", function()
@@ -151,6 +153,28 @@ it("picks the default entries of some managers", function()
   eq(rh[1].manager, "dnf")
   eq(rh[2].manager, "yum")
   spec.raises(function() distros.only("brew") end, "distros.only: no default entry uses brew")
+end)
+
+it("select decides like the script: ID, then ID_LIKE, the first entry serving a word", function()
+  local d = distros.default()
+  local c = firstboot.select(d, { id = "rocky", id_like = { "rhel", "fedora" } })
+  eq(c.index, 3)
+  eq(c.branch, "fedora (dnf)")
+  eq(c.word, "rocky")
+  eq(table.concat(c.fallbacks, ","), "4")
+  c = firstboot.select(d, { id = "linuxmint", id_like = { "ubuntu", "debian" } })
+  eq(c.branch .. "/" .. c.word .. "/" .. #c.fallbacks, "debian (apt-get)/ubuntu/0")
+  eq(firstboot.select(d, { id = "opensuse-leap", id_like = {} }).branch, "opensuse (zypper)")
+  eq(firstboot.select(d, { id = "gentoo", id_like = { "x" } }), nil)
+end)
+
+it("detect shows an image's odd bytes escaped, and select skips such words", function()
+  local tree = require "banger.tree"
+  local t <close> = tree.new()
+  assert(t:write("/etc/os-release", 'ID="\27[31mEvil"\nID_LIKE="debian"\n'))
+  local info = require("banger.distro").detect(t)
+  eq(info.id, "\\x1b[31mevil")
+  eq(firstboot.select(distros.default(), info).branch, "debian (apt-get)")
 end)
 
 spec.done()

@@ -26,4 +26,18 @@ it("checks options up front", function()
   spec.raises(function() banger.pull("") end, "pull: an image reference is required")
 end)
 
+it("counts what flattening dropped, for the report", function()
+  local tar = require "tarball"
+  local l = tar.layer(spec.tmpdir(), {
+    { name = "dev/big", type = "3", major = 4096, minor = 0 },
+    { name = "dev/ok", type = "3", major = 1, minor = 3 },
+  })
+  local before = banger.dropped
+  local t <close> = banger.flatten({ ref = "test:img", layers = { l } }, { devices = "keep" })
+  eq(t:exists("/dev/ok"), true)
+  eq(banger.dropped, before + 1)
+  local notes = t:notes()
+  eq(notes[1].path, "/dev/big")
+end)
+
 spec.done()

@@ -12,7 +12,7 @@ end
 
 function M.it(name, fn)
   count = count + 1
-  local ok, err = xpcall(fn, debug.traceback)
+  local ok, err = xpcall(fn, require("banger.runtime").traceback)
   if ok then
     io.stdout:write("ok ", prefix, name, "\n")
   else

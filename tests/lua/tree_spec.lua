@@ -1,5 +1,6 @@
 local spec = require "spec"
 local tree = require "banger.tree"
+local tar = require "tarball"
 local it, eq = spec.it, spec.eq
 
 it("builds entries with owners and modes", function()
@@ -60,43 +61,10 @@ it("refuses misuse", function()
 end)
 
 
--- A plain ustar writer, enough for layers in specs: { name, type = "0"|"5"|"2"|"1"|"3",
--- data, link, mode, uid, gid }.
-local function octal(n, width)
-  return string.format("%0" .. (width - 1) .. "o", n) .. "\0"
-end
-
-local function tar(entries)
-  local out = {}
-  for _, e in ipairs(entries) do
-    local data = e.data or ""
-    local h = e.name .. string.rep("\0", 100 - #e.name)
-      .. octal(e.mode or (e.type == "5" and 493 or 420), 8)
-      .. octal(e.uid or 0, 8) .. octal(e.gid or 0, 8) .. octal(#data, 12)
-      .. octal(e.mtime or 1700000000, 12) .. "        " .. (e.type or "0")
-      .. (e.link or "") .. string.rep("\0", 100 - #(e.link or ""))
-      .. "ustar\0" .. "00" .. string.rep("\0", 32 + 32)
-      .. octal(e.major or 0, 8) .. octal(e.minor or 0, 8) .. string.rep("\0", 155 + 12)
-    assert(#h == 512)
-    local sum = 0
-    for i = 1, 512 do sum = sum + h:byte(i) end
-    h = h:sub(1, 148) .. string.format("%06o\0 ", sum) .. h:sub(157)
-    out[#out + 1] = h .. data .. string.rep("\0", (512 - #data % 512) % 512)
-  end
-  out[#out + 1] = string.rep("\0", 1024)
-  return table.concat(out)
-end
-
-local layer_count = 0
 local function layer(entries)
-  layer_count = layer_count + 1
-  local path = spec.tmpdir() .. "/layer" .. layer_count .. ".tar"
-  local f = assert(io.open(path, "wb"))
-  f:write(tar(entries))
-  f:close()
-  local d = require("banger.digest").sha256(tar(entries))
-  return { path = path, media_type = "application/vnd.oci.image.layer.v1.tar", diff_id = d,
-    digest = "sha256:" .. string.rep("ab", 32) }
+  local l = tar.layer(spec.tmpdir(), entries)
+  l.digest = "sha256:" .. string.rep("ab", 32)
+  return l
 end
 
 local function list(t)
@@ -196,6 +164,18 @@ it("walks in sorted order and survives removal during the walk", function()
     if path == "/b" then t:remove("/c") end
   end
   eq(table.concat(seen, " "), "/ /a /b /b/w /b/x")
+  -- a directory replaced by a symlink on the way: its old children are gone, and the walk does
+  -- not wander through the link
+  t:write("/c/y/z", "z")
+  t:write("/b/w", "w")
+  t:write("/b/x", "x")
+  t:write("/d/x", "dx")
+  seen = {}
+  for path in t:walk() do
+    seen[#seen + 1] = path
+    if path == "/b/w" then t:remove("/b"); t:symlink("/b", "/d") end
+  end
+  eq(table.concat(seen, " "), "/ /a /b /b/w /c /c/y /c/y/z /d /d/x")
 end)
 
 it("remaps owners once per inode", function()
@@ -232,6 +212,114 @@ it("makes devices and sets xattrs", function()
   eq(t:stat("/bin/ping").xattrs["security.capability"], "\1\0\0\2")
   assert(t:xattr("/bin/ping", "security.capability", nil))
   eq(t:xattr("/bin/ping", "security.capability"), nil)
+end)
+
+it("refuses . and .. in paths, NUL bytes and what ext4 cannot hold", function()
+  local t <close> = tree.new()
+  t:write("/a/f", "x")
+  -- "/a/." never quietly means "/a"
+  spec.raises(function() t:write("/a/.", "x") end, "bad argument #1 to 'write' (a \".\" component in path /a/.)")
+  spec.raises(function() t:mkdir("/a/..") end, "a \"..\" component in path /a/..")
+  spec.raises(function() t:symlink("./l", "a") end, "a \".\" component")
+  spec.raises(function() t:stat("/x/../a/f") end, "a \"..\" component")
+  spec.raises(function() t:read("/a/./f") end, "a \".\" component")
+  spec.raises(function() t:exists("/..") end, "a \"..\" component")
+  spec.raises(function() t:remove("/a/..") end, "a \"..\" component")
+  spec.raises(function() t:link("/b", "/a/../a/f") end, "bad argument #2 to 'link'")
+  spec.raises(function() t:xattr("/a/.", "user.x") end, "a \".\" component")
+  spec.raises(function() t:mknod("/a/./n", "fifo") end, "a \".\" component")
+  spec.raises(function() t:write("/a\0b", "x") end, "a NUL byte in the name")
+  spec.raises(function() t:write("/h", nil, { from = "/etc/hostname\0x" }) end,
+    "option 'from' holds a NUL byte")
+  spec.raises(function() t:write("/" .. string.rep("n", 256), "x") end, "name component too long")
+  spec.raises(function() t:write(string.rep("/d", 2048), "x") end, "path too long")
+  eq(t:exists("/a"), true)
+end)
+
+it("refuses symlink targets, xattrs and devices ext4 or Linux cannot hold", function()
+  local t <close> = tree.new()
+  t:write("/f", "x")
+  assert(t:symlink("/ok", string.rep("t", 4095)))
+  spec.raises(function() t:symlink("/long", string.rep("t", 4096)) end,
+    "symlink target too long (4096 bytes, at most 4095)")
+  spec.raises(function() t:symlink("/nul", "a\0b") end, "a NUL byte in the symlink target")
+  spec.raises(function() t:symlink("/empty", "") end, "empty symlink target")
+  assert(t:xattr("/f", "user." .. string.rep("n", 250), "v"))
+  spec.raises(function() t:xattr("/f", "user." .. string.rep("n", 251), "v") end,
+    "name over 255 bytes")
+  spec.raises(function() t:xattr("/f", "foo.bar", "v") end, "not in a namespace Linux shows")
+  spec.raises(function() t:xattr("/f", "user.", "v") end, "nothing after the namespace")
+  spec.raises(function() t:xattr("/f", "user.a\0b", "v") end, "a NUL byte in the xattr name")
+  spec.raises(function() t:xattr("/ok", "user.x", "v") end,
+    "user. xattrs are shown on files and directories only")
+  spec.raises(function() t:xattr("/f", "system.posix_acl_access", "\2\0\0\0") end,
+    "malformed POSIX ACL")
+  spec.raises(function() t:xattr("/f", "trusted.overlay.opaque", "y") end, "overlayfs")
+  spec.raises(function() t:xattr("/f", "user.big", string.rep("b", 5000)) end,
+    "more than the inode's xattrs can hold in ext4")
+  eq(t:xattr("/f", "user.big"), nil)
+  assert(t:mknod("/dev/max", "chr", { major = 4095, minor = 1048575 }))
+  spec.raises(function() t:mknod("/dev/x", "blk", { major = 4096 }) end,
+    "major must be within 0..4095")
+  spec.raises(function() t:mknod("/dev/y", "chr", { minor = 1048576 }) end,
+    "minor must be within 0..1048575")
+end)
+
+it("walks and remaps every inode, however deep", function()
+  local t <close> = tree.new()
+  -- 16 components of 249 bytes: a 4000-byte directory, then names up to 4095 bytes
+  local deep = ""
+  for i = 1, 16 do deep = deep .. "/" .. string.rep(string.char(96 + i), 249) end
+  t:mkdir(deep, { mode = 493 })
+  t:symlink("/s", deep)
+  assert(t:write("/s/" .. string.rep("x", 94), "setuid", { mode = 2541 }))
+  -- through the symlink a write would land deeper than any path Linux takes: refused
+  local ok, msg = t:write("/s/" .. string.rep("y", 95), "hidden", { mode = 2541 })
+  eq(ok, nil)
+  eq(msg, "path too long (4096 bytes, at most 4095)")
+  local walked, setuid = 0, 0
+  for path, st in t:walk() do
+    walked = walked + 1
+    if st.mode == 2541 then setuid = setuid + 1; eq(#path, 4095) end
+  end
+  eq(walked, t:stats().entries)
+  eq(setuid, 1)
+  local remapped = 0
+  t:remap(function() remapped = remapped + 1 end)
+  eq(remapped, t:stats().inodes)
+end)
+
+it("keeps notes of what layers lost, for the report", function()
+  local l = layer {
+    { name = "dev/big", type = "3", major = 4096, minor = 0, mode = 438 },
+    { name = "dev/ok", type = "3", major = 4095, minor = 7, mode = 438 },
+  }
+  l.digest = nil
+  local t <close> = assert(tree.from_layers({ l, l }, { devices = "keep" }))
+  eq(t:stat("/dev/ok").major, 4095)
+  eq(t:exists("/dev/big"), false)
+  local notes, total = t:notes()
+  eq(total, 2)
+  eq(#notes, 2)
+  eq(notes[1].kind, "device")
+  eq(notes[1].path, "/dev/big")
+  eq(notes[1].layer, 1)
+  eq(notes[2].layer, 2)
+  eq(notes[1].detail,
+    "device 4096:0, which Linux cannot encode (major at most 4095, minor at most 1048575)")
+  local fresh <close> = tree.new()
+  eq(#fresh:notes(), 0)
+end)
+
+it("keeps holes out of the spool", function()
+  local l = layer { { name = "zeros", data = string.rep("\0", 1 << 20) .. "end" } }
+  l.digest = nil
+  local t <close> = assert(tree.from_layers({ l }))
+  local logical, allocated = t:spool_usage()
+  eq(logical, (1 << 20) + 3)
+  assert(allocated <= 64 * 1024, "allocated " .. allocated)
+  eq(t:read("/zeros", 2 << 20):sub(-3), "end")
+  eq(t:stats(4096).data_blocks, 2) -- the root's block and the one with "end"
 end)
 
 spec.done()

@@ -15,6 +15,7 @@ local ext4 = {}
 ---@field inode_ratio? integer  bytes per inode instead
 ---@field reserved? number      percent of blocks reserved for root (default 5)
 ---@field time? integer         every filesystem timestamp (default SOURCE_DATE_EPOCH, else now)
+---@field progress? "bar"|"plain"|"none"  inodes written, on stderr (default --progress)
 
 --- Writes the tree as a new ext4 image (under a temporary name, renamed when complete) and
 --- returns it open for editing; nil, message, code on failure ("image too small: needs at least
@@ -61,7 +62,7 @@ function Image:mkdir(path, opts) end
 --- symlink too, without following it).
 ---@param path string
 ---@param bytes? string
----@param opts? {from?: string, mode?: integer, uid?: integer, gid?: integer, mtime?: integer, parents?: boolean}
+---@param opts? {from?: string, mode?: integer|string, uid?: integer, gid?: integer, mtime?: integer, parents?: boolean}
 function Image:write(path, bytes, opts) end
 
 ---@param path string

@@ -20,6 +20,13 @@ local oci = {}
 ---@return string? err
 function oci.parse_ref(s) end
 
+--- Parses a platform ("linux/arm64/v8"; the aliases x86_64 and aarch64 are normalised) and
+--- returns it normalised ("linux/arm64/v8"), or nil and a message.
+---@param s string
+---@return string|nil
+---@return string? err
+function oci.parse_platform(s) end
+
 ---@class banger.oci.PullOpts
 ---@field cache_dir? string    default: banger.runtime.cache_dir
 ---@field platform? string     "linux/amd64" (default), "linux/arm64/v8", ...

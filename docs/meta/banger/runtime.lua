@@ -3,7 +3,9 @@
 
 ---@class banger.runtime
 ---@field version string        banger-build's version
----@field recipe string         the recipe path as given on the command line
+---@field recipe string         the recipe's path (a bare name looked up on the search path)
+---@field recipe_name string    the recipe as the command line named it
+---@field recipe_dirs string[]  the recipe search path, in order
 ---@field cache_dir string      the OCI cache (--cache-dir, $XDG_CACHE_HOME/banger/oci, ~/.cache/...)
 ---@field progress "bar"|"plain"|"none"
 ---@field verbosity integer     0 quiet, 1 normal, 2 verbose
@@ -34,5 +36,31 @@ function runtime.asset(name) end
 --- The names of the compiled-in assets: assets/ sorted, then the agents sorted.
 ---@return string[]
 function runtime.assets() end
+
+--- This run's mode: "build"; "plan" (--plan or plan=1: nothing is written, the primitives refuse
+--- to write); "help" (RECIPE --help: nothing is fetched or written).
+---@return "build"|"plan"|"help"
+function runtime.mode() end
+
+--- Enters plan mode for the rest of the run (what plan=1 does); it cannot be left.
+function runtime.enter_plan() end
+
+--- Ends the recipe with an exit status (0..125) and a message, closing every <close> variable on
+--- the way: main prints the message (on stderr unless the status is 0).
+---@param code integer
+---@param msg? string
+function runtime.exit(code, msg) end
+
+--- The stack as text, as debug.traceback makes it (recipes have no debug library).
+---@param msg? string
+---@param level? integer
+---@return string
+function runtime.traceback(msg, level) end
+
+--- The regular *.lua files in a directory, in no order, or nil and a message.
+---@param dir string
+---@return string[]|nil
+---@return string? err
+function runtime.recipes_in(dir) end
 
 return runtime

@@ -16,11 +16,13 @@ local tree = {}
 ---@field devices? "skip"|"keep" device nodes and fifos (default "skip")
 ---@field xattrs? "drop"|"keep" extended attributes (default "drop")
 ---@field image? string the image name used in error messages
----@field max_bytes? integer uncompressed bytes over all layers (default 64 GiB)
+---@field max_bytes? integer uncompressed bytes over all layers, and regular files' logical bytes
+---(a sparse file at its full size) over all layers (default 64 GiB)
 ---@field max_entries? integer tar entries over all layers (default 8 million)
+---@field progress? "bar"|"plain"|"none" blob bytes read and entries, on stderr (default --progress)
 
 ---@class banger.tree.Meta
----@field mode? integer permission bits, 0..07777
+---@field mode? integer|string permission bits, 0..07777, or octal digits: "0755"
 ---@field uid? integer
 ---@field gid? integer
 ---@field mtime? integer seconds since the epoch (may be negative)
@@ -35,6 +37,10 @@ local tree = {}
 ---@field size integer content bytes (file) or target length (symlink)
 ---@field mtime integer
 ---@field mtime_nsec integer
+---@field atime integer
+---@field atime_nsec integer
+---@field ctime integer
+---@field ctime_nsec integer
 ---@field nlink integer names referring to this inode
 ---@field target? string symlink target
 ---@field major? integer devices
@@ -51,7 +57,17 @@ local tree = {}
 ---@field bytes integer
 ---@field data_blocks integer
 
+---@class banger.tree.Note
+---@field kind "xattr"|"device" what was dropped
+---@field path string the entry's path in the tree, "/usr/bin/ping"
+---@field layer integer the layer it came from (1 for the base)
+---@field detail string why, e.g. "xattr foo.bar: not in a namespace Linux shows (...)"
+
 ---@class banger.tree.Tree
+--- Paths are inside the tree: "/a/b", "a/b" and "a//b/" are one path. A path with a "." or ".."
+--- component, a NUL byte, a component over 255 bytes or more than 4095 bytes in all raises; so
+--- does a symlink target over 4095 bytes, an xattr the kernel would not show or ext4 not hold,
+--- and a device number Linux cannot encode (major over 4095, minor over 1048575).
 local Tree = {}
 
 --- An empty tree: just the root directory, 0755 0:0.
@@ -161,6 +177,18 @@ function Tree:remove(path) end
 ---@param block_size? 1024|2048|4096
 ---@return banger.tree.Stats
 function Tree:stats(block_size) end
+
+--- What the layers had that the tree dropped (xattrs, devices), in the order met; total counts
+--- every note, the list holds the first 10,000.
+---@return banger.tree.Note[] notes
+---@return integer total
+function Tree:notes() end
+
+--- The spool's logical size and the bytes its file takes on disk (holes take none).
+---@return integer|nil logical
+---@return integer|string allocated or message
+---@return string? code
+function Tree:spool_usage() end
 
 --- Frees the tree and its spool; idempotent, also run by <close> and the garbage collector.
 function Tree:close() end

@@ -23,8 +23,14 @@ function M.parse_os_release(text)
   return fields
 end
 
+-- The image's words reach terminals and logs: bytes outside printable ASCII are shown as \xNN.
+local function printable(s)
+  return (s:gsub("[%c\127-\255]", function(c) return string.format("\\x%02x", c:byte()) end))
+end
+
 ---@class banger.distro.Info
----@field id string            ID, lower case ("linux" when absent, as os-release(5) says)
+---@field id string            ID, lower case ("linux" when absent, as os-release(5) says); bytes
+---                            outside printable ASCII shown as \xNN
 ---@field id_like string[]     the ID_LIKE words, in order
 ---@field version_id? string
 ---@field pretty_name? string
@@ -45,14 +51,14 @@ function M.detect(tree)
   if not text then return nil, "the image has no /etc/os-release or /usr/lib/os-release" end
   local f = M.parse_os_release(text)
   local info = {
-    id = (f.ID or "linux"):lower(),
+    id = printable((f.ID or "linux"):lower()),
     id_like = {},
     version_id = f.VERSION_ID,
     pretty_name = f.PRETTY_NAME,
     fields = f,
   }
   for word in (f.ID_LIKE or ""):gmatch("%S+") do
-    info.id_like[#info.id_like + 1] = word:lower()
+    info.id_like[#info.id_like + 1] = printable(word:lower())
   end
   local function has(path)
     local st = tree:stat(path, { follow = true })

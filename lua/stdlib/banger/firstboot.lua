@@ -94,25 +94,80 @@ local function body(out, commands)
   end
 end
 
---- The generated shell: banger_match WORD and one install/enable function pair per entry.
+-- The branch's name in logs and plans: its first id and its package manager.
+local function branch_name(e)
+  return e.ids[1]:gsub("%*$", "") .. (e.manager and " (" .. e.manager .. ")" or "")
+end
+M.branch_name = branch_name
+
+-- Whether an entry serves an os-release word: an id equal to it, or a prefix ending in "*".
+local function serves(e, word)
+  for _, id in ipairs(e.ids) do
+    if id == word or (id:sub(-1) == "*" and word:sub(1, #id - 1) == id:sub(1, -2)) then
+      return true
+    end
+  end
+  return false
+end
+
+---@class banger.firstboot.Choice
+---@field index integer      the entry planned
+---@field entry banger.DispatchEntry
+---@field branch string      its name, "fedora (dnf)"
+---@field word string        the os-release word it matched
+---@field fallbacks integer[]  later entries for the same word (used when the manager is missing)
+
+--- The branch the script plans for a distro, decided from os-release alone the way the
+--- script's RUN_PLAN=1 mode decides it: ID, then each ID_LIKE word, the first entry serving the
+--- word. Returns nil when no entry serves any word.
+---@param dispatch banger.DispatchEntry[]
+---@param info {id: string, id_like: string[]}  banger.distro.detect's result
+---@return banger.firstboot.Choice|nil
+function M.select(dispatch, info)
+  M.validate(dispatch)
+  local words = { info.id }
+  for _, w in ipairs(info.id_like or {}) do words[#words + 1] = w end
+  for _, word in ipairs(words) do
+    if word:match("^[a-z0-9._-]+$") then
+      for i, e in ipairs(dispatch) do
+        if serves(e, word) then
+          local fallbacks = {}
+          for j = i + 1, #dispatch do
+            if serves(dispatch[j], word) then fallbacks[#fallbacks + 1] = j end
+          end
+          return { index = i, entry = e, branch = branch_name(e), word = word,
+            fallbacks = fallbacks }
+        end
+      end
+    end
+  end
+  return nil
+end
+
+--- The generated shell: banger_match WORD [FIRST] and one install/enable function pair per
+--- entry.
 ---@param dispatch banger.DispatchEntry[]
 ---@return string
 function M.dispatch_code(dispatch)
   M.validate(dispatch)
   local out = {
-    "# banger_match WORD: picks the first entry serving WORD whose package manager is installed;",
-    "# sets banger_entry and banger_branch, and collects the missing managers in banger_missing.",
+    "# banger_match WORD [FIRST]: picks the first entry from FIRST on (default 1) that serves",
+    "# WORD and whose package manager is installed (in plan mode: that serves WORD, whatever is",
+    "# installed); sets banger_entry, banger_branch and banger_manager, and collects the missing",
+    "# managers in banger_missing.",
     "banger_match() {",
     "  banger_entry=",
+    "  _from=${2:-1}",
   }
   for i, e in ipairs(dispatch) do
     -- ids are [a-z0-9._-] words with an optional trailing *: safe as case patterns unquoted
-    out[#out + 1] = "  case $1 in"
+    out[#out + 1] = string.format("  [ %d -lt \"$_from\" ] || case $1 in", i)
     out[#out + 1] = "    " .. table.concat(e.ids, " | ") .. ")"
-    local name = e.ids[1]:gsub("%*$", "") .. (e.manager and " (" .. e.manager .. ")" or "")
-    local found = string.format("banger_entry=%d; banger_branch=%s; return 0", i, M.quote(name))
+    local found = string.format("banger_entry=%d; banger_branch=%s; banger_manager=%s; return 0",
+      i, M.quote(branch_name(e)), M.quote(e.manager or ""))
     if e.manager then
-      out[#out + 1] = string.format("      if have %s; then %s; fi", M.quote(e.manager), found)
+      out[#out + 1] = string.format("      if [ \"$plan\" = 1 ] || have %s; then %s; fi",
+        M.quote(e.manager), found)
       out[#out + 1] = string.format("      case \" $banger_missing \" in *%s*) ;; *) " ..
         "banger_missing=\"$banger_missing \"%s ;; esac ;;", M.quote(" " .. e.manager .. " "),
         M.quote(e.manager))

@@ -7,11 +7,22 @@ local M = {}
 local runtime = require "banger.runtime"
 local raise = require("banger.errors").raise
 local sizes = require "banger.sizes"
+local args = require "banger.args"
 
 M.sizes = sizes
 
+--- The recipe's arguments: `local args = banger.arguments(banger.BUILD_ARGS)` checks the
+--- command line's key=value pairs against the declared rows (banger.args) and returns them typed.
+M.arguments = args.parse
+--- The arguments of a build, one row per banger.run option a command line may set.
+M.BUILD_ARGS = args.BUILD
+
 --- Phase timings of this run, in seconds, reported by --json.
 M.timings = {}
+
+--- Entries of the layers that flatten dropped (xattrs and device nodes Linux cannot show or
+--- encode), reported by --json; tree:notes() says which and why.
+M.dropped = 0
 
 local function timed(name, fn, ...)
   local t0 = runtime.clock()
@@ -93,6 +104,13 @@ function M.flatten(img, opts)
   if not t then raise(string.format("flattening %s: %s", img.ref, err)) end
   local st = t:stats(4096)
   M.info("flattened %s: %d entries, %s of files", img.ref, st.entries, sizes.format(st.bytes))
+  -- what the layers had that Linux could not show (xattrs, device numbers): each is logged as
+  -- it happens, and counted in the report
+  local _, dropped = t:notes()
+  M.dropped = (M.dropped or 0) + dropped
+  if dropped > 0 then
+    M.warn("%s: %d xattrs or device nodes of the layers dropped", img.ref, dropped)
+  end
   return t
 end
 
@@ -214,6 +232,7 @@ function M.report(r)
     agent = r.agent,
     kernel = r.kernel,
     timings = M.timings,
+    dropped = M.dropped or 0,
   }
   runtime.set_result(result)
   if not runtime.json then
@@ -232,8 +251,12 @@ end
 ---@field devices? "skip"|"keep"
 ---@field xattrs? "drop"|"keep"
 ---@field headroom? number        content-aware sizing: free space as a fraction of the content
----@field agents? "systemd"|"openrc"|false  which guest side to inject (default "systemd")
+---@field agents? "systemd"|"openrc"|false  the guest's init system (default "systemd"): picks
+---                               the default payload and the warnings
+---@field payload? banger.guest.Entry[]|false  what is injected (default guest.payload(agents))
 ---@field dispatch? table         first-boot dispatch table (default banger.distros.default())
+---@field plan? boolean           print what the build would do and write nothing
+---@field args? table             banger.arguments' values: each one named like an option sets it
 ---@field expect? string[]        distro ids (ID or ID_LIKE) the recipe is for; others fail early
 ---@field remap? fun(uid: integer, gid: integer, path: string): integer, integer  ownership policy
 ---@field edit_tree? fun(tree: userdata, info: banger.distro.Info|nil)  before sizing
@@ -244,7 +267,7 @@ end
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, kernel = 1,
+  label = 1, payload = 1, plan = 1, args = 1, kernel = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -252,7 +275,9 @@ local RUN_OPTS = {
 ---@param opts banger.RunOpts
 ---@return table result  what --json prints
 function M.run(opts)
-  opts = check_opts(opts, RUN_OPTS, "run")
+  opts = args.spread(check_opts(opts, RUN_OPTS, "run"), RUN_OPTS, "run")
+  if opts.plan then runtime.enter_plan() end
+  local plan = runtime.mode() == "plan"
   if type(opts.image) ~= "string" or opts.image == "" then
     raise("image= is required, e.g. image=debian:bookworm")
   end
@@ -279,20 +304,21 @@ function M.run(opts)
     M.warn("%s has no OpenRC: the services will not run; use recipes/default.lua", opts.image)
   end
 
-  local agent
+  if agents ~= "systemd" and agents ~= "openrc" and agents ~= false then
+    raise(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
+      tostring(agents)))
+  end
+  local dispatch = opts.dispatch or require("banger.distros").default()
+  local payload = opts.payload
+  if payload == nil then payload = guest.payload(agents or "none") end
+  local injected, agent
   timed("inject", function()
     if opts.remap then
       tree:remap(opts.remap)
     end
-    guest.mountpoints(tree)
-    local dispatch = opts.dispatch or require("banger.distros").default()
-    if agents == "systemd" then
-      agent = guest.systemd_agents(tree, { dispatch = dispatch, platform = img.platform })
-    elseif agents == "openrc" then
-      agent = guest.openrc_agents(tree, { dispatch = dispatch, platform = img.platform })
-    elseif agents ~= false then
-      raise(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
-        tostring(agents)))
+    if payload then
+      if plan then injected = guest.describe(tree, payload, { dispatch = dispatch }) end
+      agent = guest.install(tree, payload, { dispatch = dispatch, platform = img.platform }).agent
     end
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
@@ -303,6 +329,13 @@ function M.run(opts)
 
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
   local out = opts.out or M.default_out(opts.image)
+  if plan then
+    return require("banger.plan").report {
+      img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
+      fixed = opts.size ~= nil, injected = injected or {}, dispatch = dispatch,
+      payload = payload, edit_tree = opts.edit_tree ~= nil, edit_image = opts.edit_image ~= nil,
+    }
+  end
   local fs <close> = M.build(tree, {
     out = out, size = size, inodes = inodes, label = opts.label,
     seed = M.seed(img, M.recipe_text()),
