@@ -28,7 +28,7 @@ local t = assert(tree.from_layers({
 }, { image = "bench" }))
 local t0 = runtime.clock()
 local fs = assert(ext4.create("$work/new.ext4", { size = $size * 1048576, tree = t, seed = "bench" }))
-fs:close()
+assert(fs:close())
 io.write(string.format("%.3f %d\n", runtime.clock() - t0, t:stats().entries))
 t:close()
 LUA

@@ -1,5 +1,6 @@
-/* Pieces the writer and the editor share: inode fields, contiguous data runs with holes, symlink
- * targets, device numbers and directory blocks (linear or hash-indexed). */
+/* Pieces the writer and the editor share: inode fields and times, inode reads and writes, data
+ * sources (memory, host files with holes), data runs mapped by extents or by indirect blocks,
+ * symlink targets and device numbers. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <pthread.h>
 
@@ -16,8 +18,7 @@
 
 #include "ext4_internal.h"
 
-#define CHUNK ((size_t)1 << 20) /* bytes read and written at a time */
-#define EXT_MAX_LEN 32768       /* blocks in one initialised extent */
+#define CHUNK BG_EXT4_CHUNK
 
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
@@ -47,15 +48,34 @@ int bg_ext4_fail(struct bg_error *err, errcode_t rc, const char *fmt, ...)
   return bg_error_set(err, code, "%s: %s", ctx, error_message(rc));
 }
 
-void bg_ext4_time_set(uint32_t *lo, uint32_t *extra, const struct bg_time *t)
+/* ---- times ---- */
+
+/* 34 bits of seconds: a signed 32-bit base plus two epoch bits (1901 .. 2446) */
+#define TIME_MIN (-((int64_t)1 << 31))
+#define TIME_MAX (((int64_t)3 << 32) + ((int64_t)1 << 31) - 1)
+#define SMALL_MAX (((int64_t)1 << 31) - 1)
+
+static int64_t clamp(int64_t s, int64_t lo, int64_t hi)
 {
-  /* 34 bits of seconds: a signed 32-bit base plus two epoch bits (1901 .. 2446) */
-  const int64_t min = -((int64_t)1 << 31), max = ((int64_t)3 << 32) + ((int64_t)1 << 31) - 1;
-  int64_t s = t->sec < min ? min : (t->sec > max ? max : t->sec);
+  return s < lo ? lo : (s > hi ? hi : s);
+}
+
+int bg_ext4_time_set(uint32_t *lo, uint32_t *extra, const struct bg_time *t)
+{
+  int64_t s = clamp(t->sec, TIME_MIN, TIME_MAX);
   int64_t base = (int64_t)(int32_t)(uint32_t)s;
 
   *lo = (uint32_t)s;
   *extra = ((t->nsec % 1000000000u) << 2) | (uint32_t)(((s - base) >> 32) & 3);
+  return s != t->sec;
+}
+
+int bg_ext4_time_set_small(uint32_t *lo, const struct bg_time *t)
+{
+  int64_t s = clamp(t->sec, TIME_MIN, SMALL_MAX); /* the kernel's range without extra fields */
+
+  *lo = (uint32_t)s;
+  return s != t->sec;
 }
 
 struct bg_time bg_ext4_time_get(uint32_t lo, uint32_t extra, int has_extra)
@@ -83,19 +103,77 @@ void bg_ext4_set_gid(struct ext2_inode_large *in, uint32_t gid)
   in->osd2.linux2.l_i_gid_high = (uint16_t)(gid >> 16);
 }
 
-void bg_ext4_inode_init(struct ext2_inode_large *in, uint32_t mode, uint32_t uid, uint32_t gid,
-                        const struct bg_time *mtime, const struct bg_time *atime,
-                        const struct bg_time *ctime)
+int bg_ext4_inode_init(struct ext2_inode_large *in, uint32_t mode, uint32_t uid, uint32_t gid,
+                       const struct bg_time *mtime, const struct bg_time *atime,
+                       const struct bg_time *ctime, int large)
 {
+  int c = 0;
+
   memset(in, 0, sizeof(*in));
   in->i_mode = (uint16_t)mode;
   bg_ext4_set_uid(in, uid);
   bg_ext4_set_gid(in, gid);
-  in->i_extra_isize = BG_EXT4_EXTRA_ISIZE;
-  bg_ext4_time_set(&in->i_mtime, &in->i_mtime_extra, mtime);
-  bg_ext4_time_set(&in->i_atime, &in->i_atime_extra, atime);
-  bg_ext4_time_set(&in->i_ctime, &in->i_ctime_extra, ctime);
-  bg_ext4_time_set(&in->i_crtime, &in->i_crtime_extra, ctime);
+  if (large) {
+    in->i_extra_isize = BG_EXT4_EXTRA_ISIZE;
+    c |= bg_ext4_time_set(&in->i_mtime, &in->i_mtime_extra, mtime) ? BG_EXT4_CLAMPED_MTIME : 0;
+    c |= bg_ext4_time_set(&in->i_atime, &in->i_atime_extra, atime) ? BG_EXT4_CLAMPED_ATIME : 0;
+    c |= bg_ext4_time_set(&in->i_ctime, &in->i_ctime_extra, ctime) ? BG_EXT4_CLAMPED_CTIME : 0;
+    bg_ext4_time_set(&in->i_crtime, &in->i_crtime_extra, ctime);
+  } else {
+    c |= bg_ext4_time_set_small(&in->i_mtime, mtime) ? BG_EXT4_CLAMPED_MTIME : 0;
+    c |= bg_ext4_time_set_small(&in->i_atime, atime) ? BG_EXT4_CLAMPED_ATIME : 0;
+    c |= bg_ext4_time_set_small(&in->i_ctime, ctime) ? BG_EXT4_CLAMPED_CTIME : 0;
+  }
+  return c;
+}
+
+/* "mtime 4102444800 stored as 2147483647" */
+static int clamp_part(char *buf, size_t size, const char *field, const struct bg_time *t,
+                      int large)
+{
+  return snprintf(buf, size, "%s %lld stored as %lld", field, (long long)t->sec,
+                  (long long)clamp(t->sec, TIME_MIN, large ? TIME_MAX : SMALL_MAX));
+}
+
+static const char *range_of(int large)
+{
+  return large ? "ext4 holds 1901..2446" : "128-byte inodes hold 1901..2038";
+}
+
+void bg_ext4_note_time(struct bg_notes *notes, const char *path, const char *field,
+                       const struct bg_time *t, int large)
+{
+  char part[128];
+
+  clamp_part(part, sizeof(part), field, t, large);
+  bg_notes_add(notes, "time_clamped", path, "%s (%s)", part, range_of(large));
+}
+
+void bg_ext4_note_clamped(struct bg_notes *notes, const char *path, int clamped,
+                          const struct bg_time *mtime, const struct bg_time *atime,
+                          const struct bg_time *ctime, int large)
+{
+  static const char *const names[] = {"mtime", "atime", "ctime"};
+  const struct bg_time *t[3] = {mtime, atime, ctime};
+  char detail[400];
+  size_t n = 0;
+  int i, w;
+
+  detail[0] = '\0';
+  for (i = 0; i < 3; i++) {
+    if (!(clamped & (1 << i)))
+      continue;
+    w = clamp_part(detail + n, sizeof(detail) - n, names[i], t[i], large);
+    if (w > 0 && (size_t)w < sizeof(detail) - n)
+      n += (size_t)w;
+    if (n + 2 < sizeof(detail)) {
+      memcpy(detail + n, ", ", 3);
+      n += 2;
+    }
+  }
+  if (n >= 2)
+    detail[n - 2] = '\0';
+  bg_notes_add(notes, "time_clamped", path, "%s (%s)", detail, range_of(large));
 }
 
 uint8_t bg_ext4_ftype(uint32_t mode)
@@ -136,6 +214,56 @@ void bg_ext4_get_rdev(const struct ext2_inode_large *in, uint32_t *major, uint32
   }
 }
 
+int bg_ext4_write_fresh_inode(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
+                              const char *what, struct bg_error *err)
+{
+  size_t isz = EXT2_INODE_SIZE(fs->super);
+  uint64_t stack[128]; /* 1 KiB, aligned for the inode's fields */
+  unsigned char *buf = (unsigned char *)stack;
+  errcode_t rc;
+
+  if (isz > sizeof(stack)) {
+    buf = malloc(isz);
+    if (buf == NULL)
+      return bg_error_set(err, BG_ENOMEM, "out of memory");
+  }
+  /* the whole on-disk inode: nothing of what was there stays, and nothing is read first */
+  memset(buf, 0, isz > sizeof(*in) ? isz : sizeof(*in));
+  memcpy(buf, in, isz < sizeof(*in) ? isz : sizeof(*in));
+  rc = ext2fs_write_inode_full(fs, ino, (struct ext2_inode *)buf, (int)isz);
+  if (buf != (unsigned char *)stack)
+    free(buf);
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while writing inode %u (%s)", ino, what);
+  return 0;
+}
+
+/* ---- inodes of an open image ---- */
+
+int bg_ext4_read_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
+                       const char *path, struct bg_error *err)
+{
+  errcode_t rc;
+
+  memset(in, 0, sizeof(*in));
+  rc = ext2fs_read_inode_full(img->fs, ino, (struct ext2_inode *)in, sizeof(*in));
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while reading inode %u of %s", ino, path);
+  return 0;
+}
+
+int bg_ext4_write_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
+                        const char *path, struct bg_error *err)
+{
+  errcode_t rc = ext2fs_write_inode_full(img->fs, ino, (struct ext2_inode *)in, sizeof(*in));
+
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while writing inode %u of %s", ino, path);
+  return 0;
+}
+
+/* ---- sources ---- */
+
 int bg_ext4_mem_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
                      struct bg_error *err)
 {
@@ -151,14 +279,136 @@ int bg_ext4_mem_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
   return 0;
 }
 
+int bg_ext4_host_open(struct bg_ext4_host *h, const char *path, uint64_t *size,
+                      struct bg_error *err)
+{
+  struct stat st;
+  int en;
+
+  h->path = path;
+  h->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (h->fd < 0 || fstat(h->fd, &st) != 0) {
+    en = errno;
+    bg_ext4_host_close(h);
+    return bg_error_errno(err, en, "cannot use %s", path);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    bg_ext4_host_close(h);
+    return bg_error_set(err, BG_EINVAL, "%s: not a regular file", path);
+  }
+  if (size != NULL)
+    *size = (uint64_t)st.st_size;
+  return 0;
+}
+
+void bg_ext4_host_close(struct bg_ext4_host *h)
+{
+  if (h->fd >= 0)
+    close(h->fd);
+  h->fd = -1;
+}
+
+int bg_ext4_host_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
+                      struct bg_error *err)
+{
+  struct bg_ext4_host *h = ctx;
+  ssize_t r;
+
+  do
+    r = pread(h->fd, buf, n, (off_t)off);
+  while (r < 0 && errno == EINTR);
+  if (r < 0)
+    return bg_error_errno(err, errno, "cannot read %s", h->path);
+  *got = (size_t)r;
+  return 0;
+}
+
+int bg_ext4_host_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
+                      struct bg_error *err)
+{
+  struct bg_ext4_host *h = ctx;
+  off_t s, e;
+
+  s = lseek(h->fd, (off_t)off, SEEK_DATA);
+  if (s < 0 && errno == ENXIO) { /* nothing but a hole from off on */
+    *start = *end = UINT64_MAX;
+    return 0;
+  }
+  if (s < 0 && errno == EINVAL) { /* a filesystem that cannot tell: all data */
+    *start = off;
+    *end = UINT64_MAX;
+    return 0;
+  }
+  if (s < 0)
+    return bg_error_errno(err, errno, "cannot look for data in %s", h->path);
+  e = lseek(h->fd, s, SEEK_HOLE);
+  if (e < 0)
+    return bg_error_errno(err, errno, "cannot look for holes in %s", h->path);
+  *start = (uint64_t)s;
+  *end = (uint64_t)e;
+  return 0;
+}
+
+int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
+                      struct bg_error *err)
+{
+  struct bg_ext4_treesrc *s = ctx;
+
+  return bg_tree_read(s->tree, s->ti, off, buf, n, got, err);
+}
+
+int bg_ext4_tree_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
+                      struct bg_error *err)
+{
+  struct bg_ext4_treesrc *s = ctx;
+
+  if (bg_tree_next_data(s->tree, s->ti, off, start, err) != 0)
+    return -1;
+  if (*start >= s->ti->size) { /* nothing but a hole from off on */
+    *start = *end = UINT64_MAX;
+    return 0;
+  }
+  return bg_tree_next_hole(s->tree, s->ti, *start, end, err);
+}
+
+int bg_ext4_extent_count(const struct bg_ext4_src *src, uint64_t size, uint32_t bs,
+                         uint64_t *blocks, uint64_t *runs, struct bg_error *err)
+{
+  uint64_t off = 0, s, e, b0, b1, last = 0;
+
+  *blocks = *runs = 0;
+  while (off < size) {
+    if (src->data(src->ctx, off, &s, &e, err) != 0)
+      return -1;
+    if (s >= size)
+      break;
+    if (e > size || e <= s)
+      e = size;
+    b0 = s / bs;
+    b1 = (e + bs - 1) / bs;
+    if (b0 < last)
+      b0 = last; /* a block both runs touch is counted once */
+    if (b1 > b0)
+      *blocks += b1 - b0;
+    last = b1;
+    (*runs)++;
+    off = e;
+  }
+  return 0;
+}
+
+/* ---- data runs ---- */
+
 static int block_is_zero(const unsigned char *p, size_t n)
 {
   return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
 }
 
+/* Extents of one file: the first few in place, so that small files allocate nothing. */
 struct extents {
   struct ext2fs_extent *v;
   size_t n, alloc;
+  struct ext2fs_extent few[8];
 };
 
 static int extents_add(struct extents *x, blk64_t l, blk64_t p, blk64_t len, struct bg_error *err)
@@ -169,20 +419,23 @@ static int extents_add(struct extents *x, blk64_t l, blk64_t p, blk64_t len, str
 
   while (len > 0) {
     if (last != NULL && last->e_lblk + last->e_len == l && last->e_pblk + last->e_len == p &&
-        last->e_len < EXT_MAX_LEN) {
-      take = EXT_MAX_LEN - last->e_len;
+        last->e_len < BG_EXT4_EXT_MAX_LEN) {
+      take = BG_EXT4_EXT_MAX_LEN - last->e_len;
       if (take > len)
         take = len;
       last->e_len += (uint32_t)take;
     } else {
       if (x->n == x->alloc) {
-        x->alloc = x->alloc ? x->alloc * 2 : 8;
-        nv = realloc(x->v, x->alloc * sizeof(*nv));
+        nv = malloc(2 * x->alloc * sizeof(*nv));
         if (nv == NULL)
           return bg_error_set(err, BG_ENOMEM, "out of memory");
+        memcpy(nv, x->v, x->n * sizeof(*nv));
+        if (x->v != x->few)
+          free(x->v);
         x->v = nv;
+        x->alloc *= 2;
       }
-      take = len > EXT_MAX_LEN ? EXT_MAX_LEN : len;
+      take = len > BG_EXT4_EXT_MAX_LEN ? BG_EXT4_EXT_MAX_LEN : len;
       last = &x->v[x->n++];
       memset(last, 0, sizeof(*last));
       last->e_lblk = l;
@@ -196,10 +449,30 @@ static int extents_add(struct extents *x, blk64_t l, blk64_t p, blk64_t len, str
   return 0;
 }
 
+uint64_t bg_ext4_extent_index_blocks(uint64_t extents)
+{
+  uint64_t n = extents, total = 0;
+
+  /* four entries fit in the inode; libext2fs starts each new block of an appended tree with one
+   * entry moved from the full one, so a block holds 339 of its 340 */
+  while (n > 4) {
+    n = (n + 338) / 339 + 1;
+    total += n;
+  }
+  return total;
+}
+
+/* How far the block map got, so that a failure can give everything back. */
+struct mapped {
+  size_t extents; /* whole extents mapped */
+  blk64_t blocks; /* blocks of the next one mapped (indirect maps only) */
+};
+
 /* Writes the extent list into the inode: in i_block when it fits, else through an extent
  * handle that allocates index blocks as needed. */
 static int set_extents(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                       struct extents *x, const char *what, struct bg_error *err)
+                       struct extents *x, struct mapped *m, const char *what,
+                       struct bg_error *err)
 {
   struct ext3_extent_header *eh = (struct ext3_extent_header *)in->i_block;
   struct ext3_extent *ee = (struct ext3_extent *)(eh + 1);
@@ -219,11 +492,15 @@ static int set_extents(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *
       ee[i].ee_start = (uint32_t)x->v[i].e_pblk;
       ee[i].ee_start_hi = (uint16_t)(x->v[i].e_pblk >> 32);
     }
+    m->extents = x->n;
     return 0;
   }
   rc = ext2fs_extent_open2(fs, ino, (struct ext2_inode *)in, &h);
-  for (i = 0; rc == 0 && i < x->n; i++)
+  for (i = 0; rc == 0 && i < x->n; i++) {
     rc = ext2fs_extent_insert(h, i ? EXT2_EXTENT_INSERT_AFTER : 0, &x->v[i]);
+    if (rc == 0)
+      m->extents = i + 1;
+  }
   if (h != NULL)
     ext2fs_extent_free(h);
   if (rc != 0)
@@ -231,41 +508,168 @@ static int set_extents(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *
   return 0;
 }
 
-static int put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
-                    bg_ext4_read_fn read, bg_ext4_data_fn next, void *rctx, int holes,
-                    blk64_t *goal, const char *what, struct bg_error *err)
+/* The same map as direct, indirect, double and triple indirect blocks (ext2, ext3 and ext4
+ * without the extent feature). */
+static int set_indirect(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
+                        struct extents *x, struct mapped *m, const char *what,
+                        struct bg_error *err)
 {
+  char *buf = malloc(2 * (size_t)fs->blocksize);
+  blk64_t pblk, b;
+  errcode_t rc = 0;
+  size_t i;
+
+  if (buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  memset(in->i_block, 0, sizeof(in->i_block));
+  in->i_flags &= ~EXT4_EXTENTS_FL;
+  for (i = 0; i < x->n; i++) {
+    for (b = 0; b < x->v[i].e_len; b++) {
+      pblk = x->v[i].e_pblk + b;
+      rc = pblk >> 32 ? EXT2_ET_BLOCK_ALLOC_FAIL /* an indirect map holds 32-bit numbers */
+                      : ext2fs_bmap2(fs, ino, (struct ext2_inode *)in, buf,
+                                     BMAP_ALLOC | BMAP_SET, x->v[i].e_lblk + b, NULL, &pblk);
+      if (rc != 0)
+        goto out;
+      m->blocks = b + 1;
+    }
+    m->extents = i + 1;
+    m->blocks = 0;
+  }
+out:
+  free(buf);
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while mapping the blocks of %s", what);
+  return 0;
+}
+
+/* After a failure: unmaps what got mapped (freeing index and indirect blocks with it), then
+ * frees the data blocks that were allocated but not yet mapped. */
+static void give_back(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
+                      const struct extents *x, const struct mapped *m)
+{
+  size_t i;
+
+  if (m->extents > 0 || m->blocks > 0)
+    ext2fs_punch(fs, ino, (struct ext2_inode *)in, NULL, 0, ~0ULL);
+  for (i = m->extents; i < x->n; i++) {
+    blk64_t skip = i == m->extents ? m->blocks : 0;
+
+    if (x->v[i].e_len > skip)
+      ext2fs_block_alloc_stats_range(fs, x->v[i].e_pblk + skip, (blk_t)(x->v[i].e_len - skip),
+                                     -1);
+  }
+}
+
+int bg_ext4_wbuf_init(struct bg_ext4_wbuf *wb, uint32_t blocks, uint32_t bs, struct bg_error *err)
+{
+  memset(wb, 0, sizeof(*wb));
+  wb->buf = malloc((size_t)blocks * bs);
+  if (wb->buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  wb->cap = blocks;
+  return 0;
+}
+
+int bg_ext4_wbuf_flush(ext2_filsys fs, struct bg_ext4_wbuf *wb, struct bg_error *err)
+{
+  errcode_t rc;
+
+  if (wb == NULL || wb->n == 0)
+    return 0;
+  rc = io_channel_write_blk64(fs->io, wb->start, (int)wb->n, wb->buf);
+  wb->n = 0;
+  if (rc != 0)
+    return bg_ext4_fail(err, rc, "while writing blocks %llu..", (unsigned long long)wb->start);
+  return 0;
+}
+
+void bg_ext4_wbuf_free(struct bg_ext4_wbuf *wb)
+{
+  free(wb->buf);
+  wb->buf = NULL;
+  wb->n = wb->cap = 0;
+}
+
+/* Writes count blocks at blk, through the buffer when there is one. */
+static int emit(ext2_filsys fs, struct bg_ext4_wbuf *wb, blk64_t blk, blk64_t count,
+                const unsigned char *p, struct bg_error *err)
+{
+  const size_t bs = fs->blocksize;
+  blk64_t take;
+  errcode_t rc;
+
+  if (wb == NULL) {
+    rc = io_channel_write_blk64(fs->io, blk, (int)count, p);
+    return rc != 0 ? bg_ext4_fail(err, rc, "while writing block %llu", (unsigned long long)blk)
+                   : 0;
+  }
+  while (count > 0) {
+    if (wb->n > 0 && (blk != wb->start + wb->n || wb->n == wb->cap) &&
+        bg_ext4_wbuf_flush(fs, wb, err) != 0)
+      return -1;
+    if (wb->n == 0)
+      wb->start = blk;
+    take = count < wb->cap - wb->n ? count : wb->cap - wb->n;
+    memcpy(wb->buf + (size_t)wb->n * bs, p, (size_t)take * bs);
+    wb->n += (uint32_t)take;
+    blk += take;
+    p += take * bs;
+    count -= take;
+  }
+  return 0;
+}
+
+int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
+                     const struct bg_ext4_src *src, int flags, struct bg_ext4_cursor *at,
+                     const char *what, struct bg_error *err)
+{
+  blk64_t *goal = &at->goal;
   const uint64_t bs = fs->blocksize;
   const uint64_t nblocks = (size + bs - 1) / bs;
-  struct extents x = {NULL, 0, 0};
+  const int holes = flags & BG_EXT4_PUT_HOLES;
+  struct extents x;
+  struct mapped m = {0, 0};
   unsigned char *buf = NULL;
-  blk64_t pstart = 0, plen = 0, pused = 0, used = 0, lbase, i, j, k, cnt, remain;
-  uint64_t off = 0, want, data;
+  blk64_t pstart = 0, plen = 0, pused = 0, used = 0, lbase, i, j, k, cnt, remain, rend;
+  uint64_t off = 0, want, dstart, dend = 0;
   size_t have, got;
   errcode_t rc;
-  int ret = -1;
+  int ret = -1, mapping = 0;
 
-  if (nblocks > 0) {
-    buf = malloc(CHUNK);
+  x.v = x.few;
+  x.n = 0;
+  x.alloc = sizeof(x.few) / sizeof(x.few[0]);
+  if (nblocks > 0 && at->scratch != NULL) {
+    buf = at->scratch;
+  } else if (nblocks > 0) {
+    buf = malloc(nblocks * bs < CHUNK ? (size_t)(nblocks * bs) : CHUNK);
     if (buf == NULL) {
       bg_error_set(err, BG_ENOMEM, "out of memory");
       goto out;
     }
   }
+  rend = nblocks;
   while (off < size) {
-    /* whole blocks of a hole the source knows of are skipped, not read */
-    if (next != NULL) {
-      if (next(rctx, off, &data, err) != 0)
+    if (src->data != NULL && off >= dend) { /* skip a hole without reading it */
+      if (src->data(src->ctx, off, &dstart, &dend, err) != 0)
         goto out;
-      data -= data % bs;
-      if (data > off) {
-        off = data;
-        continue;
-      }
+      if (dstart >= size)
+        break;
+      if (dstart > off)
+        off = dstart / bs * bs;
+      if (dend > size || dend <= off)
+        dend = size;
+      dend = (dend + bs - 1) / bs * bs;
+      if (dend > size)
+        dend = size;
+      rend = (dend + bs - 1) / bs;
     }
     want = size - off < CHUNK ? size - off : CHUNK;
+    if (src->data != NULL && want > dend - off)
+      want = dend - off;
     for (have = 0; have < want; have += got) {
-      if (read(rctx, off + have, buf + have, (size_t)(want - have), &got, err) != 0)
+      if (src->read(src->ctx, off + have, buf + have, (size_t)(want - have), &got, err) != 0)
         goto out;
       if (got == 0) {
         bg_error_set(err, BG_EIO, "%s: content ended after %llu of %llu bytes", what,
@@ -285,11 +689,13 @@ static int put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
         ;
       for (k = i; k < j; k += remain) {
         if (pused == plen) {
-          remain = nblocks - (lbase + k);
+          remain = rend - (lbase + k); /* the rest of this run of data */
           if (*goal >= ext2fs_blocks_count(fs->super))
             *goal = fs->super->s_first_data_block;
-          rc = ext2fs_new_range(fs, EXT2_NEWRANGE_MIN_LENGTH, *goal, remain, NULL, &pstart,
-                                &plen);
+          rc = EXT2_ET_BLOCK_ALLOC_FAIL;
+          if (!(flags & BG_EXT4_PUT_SWEEP))
+            rc = ext2fs_new_range(fs, EXT2_NEWRANGE_MIN_LENGTH, *goal, remain, NULL, &pstart,
+                                  &plen);
           if (rc != 0)
             rc = ext2fs_new_range(fs, 0, *goal, remain, NULL, &pstart, &plen);
           if (rc != 0) {
@@ -304,9 +710,8 @@ static int put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
           *goal = pstart + plen;
         }
         remain = j - k < plen - pused ? j - k : plen - pused;
-        rc = io_channel_write_blk64(fs->io, pstart + pused, (int)remain, buf + k * bs);
-        if (rc != 0) {
-          bg_ext4_fail(err, rc, "while writing the data of %s", what);
+        if (emit(fs, at->wb, pstart + pused, remain, buf + k * bs, err) != 0) {
+          bg_error_prefix(err, "%s", what);
           goto out;
         }
         if (extents_add(&x, lbase + k, pstart + pused, remain, err) != 0)
@@ -317,7 +722,7 @@ static int put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
     }
     off += want;
   }
-  if (pused < plen) {
+  if (pused < plen) { /* the run was longer than the data: the rest goes to the next file */
     ext2fs_block_alloc_stats_range(fs, pstart + pused, (blk_t)(plen - pused), -1);
     *goal = pstart + pused;
   }
@@ -329,40 +734,40 @@ static int put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
     bg_ext4_fail(err, rc, "while sizing %s", what);
     goto out;
   }
-  if (set_extents(fs, ino, in, &x, what, err) != 0)
+  mapping = 1;
+  if (ext2fs_has_feature_extents(fs->super) ? set_extents(fs, ino, in, &x, &m, what, err) != 0
+                                            : set_indirect(fs, ino, in, &x, &m, what, err) != 0)
     goto out;
   ret = 0;
 out:
-  if (pused < plen) /* failed half-way: give back what this run did not use */
-    ext2fs_block_alloc_stats_range(fs, pstart + pused, (blk_t)(plen - pused), -1);
-  free(x.v);
-  free(buf);
+  if (ret != 0) { /* give back everything this call took */
+    if (pused < plen)
+      ext2fs_block_alloc_stats_range(fs, pstart + pused, (blk_t)(plen - pused), -1);
+    if (!mapping)
+      m.extents = m.blocks = 0;
+    give_back(fs, ino, in, &x, &m);
+  }
+  if (x.v != x.few)
+    free(x.v);
+  if (buf != at->scratch)
+    free(buf);
   return ret;
 }
 
-int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
-                     bg_ext4_read_fn read, void *rctx, int holes, blk64_t *goal, const char *what,
-                     struct bg_error *err)
-{
-  return put_data(fs, ino, in, size, read, NULL, rctx, holes, goal, what, err);
-}
-
-int bg_ext4_put_sparse(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                       uint64_t size, bg_ext4_read_fn read, bg_ext4_data_fn next, void *rctx,
-                       blk64_t *goal, const char *what, struct bg_error *err)
-{
-  return put_data(fs, ino, in, size, read, next, rctx, 1, goal, what, err);
-}
-
 int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                        const char *target, blk64_t *goal, const char *what,
+                        const char *target, struct bg_ext4_cursor *at, const char *what,
                         struct bg_error *err)
 {
   size_t len = strlen(target);
   struct bg_ext4_memsrc m;
+  struct bg_ext4_src src = {bg_ext4_mem_read, NULL, &m};
 
-  if (len == 0 || len >= BG_TREE_PATH_MAX)
-    return bg_error_set(err, BG_EINVAL, "%s: symlink target of %zu bytes", what, len);
+  if (len == 0)
+    return bg_error_set(err, BG_EINVAL, "%s: empty symlink target", what);
+  if (len >= fs->blocksize || len >= BG_TREE_PATH_MAX)
+    return bg_error_set(err, BG_EINVAL,
+                        "%s: symlink target of %zu bytes; this image holds at most %u", what, len,
+                        (fs->blocksize < BG_TREE_PATH_MAX ? fs->blocksize : BG_TREE_PATH_MAX) - 1);
   if (len < sizeof(in->i_block)) { /* a fast symlink: the target lives in i_block */
     memset(in->i_block, 0, sizeof(in->i_block));
     memcpy(in->i_block, target, len);
@@ -371,235 +776,5 @@ int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large 
   }
   m.p = (const unsigned char *)target;
   m.len = len;
-  return bg_ext4_put_data(fs, ino, in, len, bg_ext4_mem_read, &m, 0, goal, what, err);
-}
-
-/* ---- directories ---- */
-
-static uint32_t rec_len_of(uint32_t namelen)
-{
-  return (8 + namelen + 3) & ~3u;
-}
-
-static void put_dirent(ext2_filsys fs, unsigned char *at, uint32_t ino, const char *name,
-                       uint32_t len, uint8_t ftype, uint32_t rec_len)
-{
-  struct ext2_dir_entry *d = (struct ext2_dir_entry *)at;
-
-  d->inode = ino;
-  ext2fs_set_rec_len(fs, rec_len, d);
-  ext2fs_dirent_set_name_len(d, (int)len);
-  ext2fs_dirent_set_file_type(d, ftype);
-  memcpy(d->name, name, len);
-  memset(d->name + len, 0, rec_len_of(len) - 8 - len);
-}
-
-/* An empty leaf: one unused entry spanning the block, then the checksum tail. */
-static void empty_leaf(ext2_filsys fs, unsigned char *blk, uint32_t csum)
-{
-  put_dirent(fs, blk, 0, "", 0, 0, fs->blocksize - csum);
-  if (csum)
-    ext2fs_initialize_dirent_tail(fs, (struct ext2_dir_entry_tail *)(blk + fs->blocksize - csum));
-}
-
-static int cmp_hash(const void *a, const void *b)
-{
-  const struct bg_ext4_dentry *x = a, *y = b;
-  uint32_t n = x->len < y->len ? x->len : y->len;
-  int c;
-
-  if (x->hash != y->hash)
-    return x->hash < y->hash ? -1 : 1;
-  c = memcmp(x->name, y->name, n);
-  if (c != 0)
-    return c;
-  return x->len < y->len ? -1 : (x->len > y->len);
-}
-
-struct leafpack {
-  unsigned char *blocks; /* leaves, bs each */
-  uint32_t n, alloc;
-  uint32_t *hash;        /* first hash of each leaf, low bit set when it continues a run */
-};
-
-static int pack_leaves(ext2_filsys fs, struct bg_ext4_dentry *ents, size_t n, uint32_t csum,
-                       struct leafpack *lp, struct bg_error *err)
-{
-  const uint32_t bs = fs->blocksize, usable = bs - csum;
-  uint32_t off = usable, last = 0, rec;
-  unsigned char *nb;
-  uint32_t *nh;
-  size_t i;
-
-  for (i = 0; i < n; i++) {
-    rec = rec_len_of(ents[i].len);
-    if (off + rec > usable) {
-      if (lp->n > 0) /* the last entry of a full leaf takes its slack */
-        ext2fs_set_rec_len(fs, usable - last,
-                           (struct ext2_dir_entry *)(lp->blocks + (size_t)(lp->n - 1) * bs + last));
-      if (lp->n == lp->alloc) {
-        lp->alloc = lp->alloc ? lp->alloc * 2 : 16;
-        nb = realloc(lp->blocks, (size_t)lp->alloc * bs);
-        nh = realloc(lp->hash, (size_t)lp->alloc * sizeof(*nh));
-        if (nb != NULL)
-          lp->blocks = nb;
-        if (nh != NULL)
-          lp->hash = nh;
-        if (nb == NULL || nh == NULL)
-          return bg_error_set(err, BG_ENOMEM, "out of memory");
-      }
-      memset(lp->blocks + (size_t)lp->n * bs, 0, bs);
-      if (csum)
-        ext2fs_initialize_dirent_tail(
-            fs, (struct ext2_dir_entry_tail *)(lp->blocks + (size_t)lp->n * bs + usable));
-      lp->hash[lp->n] = ents[i].hash | (i > 0 && ents[i - 1].hash == ents[i].hash);
-      lp->n++;
-      off = 0;
-    }
-    put_dirent(fs, lp->blocks + (size_t)(lp->n - 1) * bs + off, ents[i].ino, ents[i].name,
-               ents[i].len, ents[i].ftype, rec);
-    last = off;
-    off += rec;
-  }
-  if (lp->n > 0)
-    ext2fs_set_rec_len(fs, usable - last,
-                       (struct ext2_dir_entry *)(lp->blocks + (size_t)(lp->n - 1) * bs + last));
-  return 0;
-}
-
-/* Fills an index block's entries: count/limit in the first slot's hash, then hash/block pairs. */
-static void put_index(unsigned char *at, uint32_t limit, const uint32_t *hash, uint32_t first,
-                      uint32_t count, uint32_t first_block)
-{
-  struct ext2_dx_countlimit *cl = (struct ext2_dx_countlimit *)at;
-  struct ext2_dx_entry *e = (struct ext2_dx_entry *)at;
-  uint32_t i;
-
-  for (i = 0; i < count; i++) {
-    e[i].hash = hash[first + i];
-    e[i].block = first_block + i;
-  }
-  cl->limit = (uint16_t)limit;
-  cl->count = (uint16_t)count;
-}
-
-int bg_ext4_build_dir(ext2_filsys fs, ext2_ino_t ino, ext2_ino_t parent,
-                      struct bg_ext4_dentry *ents, size_t n, uint32_t min_blocks,
-                      unsigned char **out, uint32_t *nblocks, int *indexed, struct bg_error *err)
-{
-  const uint32_t bs = fs->blocksize;
-  const uint32_t csum = ext2fs_has_feature_metadata_csum(fs->super) ? 12 : 0;
-  const uint32_t dxtail = csum ? sizeof(struct ext2_dx_tail) : 0;
-  const uint32_t root_limit = (bs - 32 - dxtail) / 8, node_limit = (bs - 8 - dxtail) / 8;
-  struct leafpack lp = {NULL, 0, 0, NULL};
-  struct ext2_dx_root_info *info;
-  unsigned char *blk = NULL;
-  uint64_t total = 24;
-  uint32_t nodes = 0, nb, i, first, cnt, off, rec;
-  int version = fs->super->s_def_hash_version;
-  errcode_t rc;
-  size_t k;
-  int ret = -1;
-
-  *out = NULL;
-  *indexed = 0;
-  for (k = 0; k < n; k++)
-    total += rec_len_of(ents[k].len);
-  if (total <= bs - csum) { /* one linear block */
-    nb = min_blocks > 1 ? min_blocks : 1;
-    blk = calloc(nb, bs);
-    if (blk == NULL)
-      return bg_error_set(err, BG_ENOMEM, "out of memory");
-    put_dirent(fs, blk, ino, ".", 1, EXT2_FT_DIR, 12);
-    off = 12;
-    rec = 12;
-    put_dirent(fs, blk + off, parent, "..", 2, EXT2_FT_DIR, 12);
-    for (k = 0; k < n; k++) {
-      off += rec;
-      rec = rec_len_of(ents[k].len);
-      put_dirent(fs, blk + off, ents[k].ino, ents[k].name, ents[k].len, ents[k].ftype, rec);
-    }
-    ext2fs_set_rec_len(fs, bs - csum - off, (struct ext2_dir_entry *)(blk + off));
-    if (csum)
-      ext2fs_initialize_dirent_tail(fs, (struct ext2_dir_entry_tail *)(blk + bs - csum));
-    for (i = 1; i < nb; i++)
-      empty_leaf(fs, blk + (size_t)i * bs, csum);
-    goto sums;
-  }
-
-  /* a hash tree: entries in hash order across leaves, one or two levels of index above them */
-  if ((fs->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH) && version <= EXT2_HASH_TEA)
-    version += 3;
-  for (k = 0; k < n; k++) {
-    rc = ext2fs_dirhash2(version, ents[k].name, (int)ents[k].len, fs->encoding, 0,
-                         fs->super->s_hash_seed, &ents[k].hash, NULL);
-    if (rc != 0) {
-      bg_ext4_fail(err, rc, "while hashing a name in directory inode %u", ino);
-      goto out;
-    }
-  }
-  qsort(ents, n, sizeof(*ents), cmp_hash);
-  if (pack_leaves(fs, ents, n, csum, &lp, err) != 0)
-    goto out;
-  if (lp.n > root_limit) {
-    nodes = (lp.n + node_limit - 1) / node_limit;
-    if (nodes > root_limit) {
-      bg_error_set(err, BG_ETOOBIG, "directory inode %u: %zu entries need more than two index "
-                   "levels", ino, n);
-      goto out;
-    }
-  }
-  nb = 1 + nodes + lp.n;
-  blk = calloc(nb, bs);
-  if (blk == NULL) {
-    bg_error_set(err, BG_ENOMEM, "out of memory");
-    goto out;
-  }
-  put_dirent(fs, blk, ino, ".", 1, EXT2_FT_DIR, 12);
-  put_dirent(fs, blk + 12, parent, "..", 2, EXT2_FT_DIR, bs - 12);
-  info = (struct ext2_dx_root_info *)(blk + 24);
-  info->hash_version = (uint8_t)fs->super->s_def_hash_version;
-  info->info_length = 8;
-  if (nodes == 0) {
-    put_index(blk + 32, root_limit, lp.hash, 0, lp.n, 1);
-  } else {
-    uint32_t *nodehash = malloc(nodes * sizeof(uint32_t));
-
-    if (nodehash == NULL) {
-      bg_error_set(err, BG_ENOMEM, "out of memory");
-      goto out;
-    }
-    info->indirect_levels = 1;
-    for (i = 0; i < nodes; i++)
-      nodehash[i] = lp.hash[i * node_limit];
-    put_index(blk + 32, root_limit, nodehash, 0, nodes, 1);
-    free(nodehash);
-    for (i = 0; i < nodes; i++) {
-      unsigned char *node = blk + (size_t)(1 + i) * bs;
-
-      first = i * node_limit;
-      cnt = lp.n - first < node_limit ? lp.n - first : node_limit;
-      put_dirent(fs, node, 0, "", 0, 0, bs);
-      put_index(node + 8, node_limit, lp.hash, first, cnt, 1 + nodes + first);
-    }
-  }
-  memcpy(blk + (size_t)(1 + nodes) * bs, lp.blocks, (size_t)lp.n * bs);
-  *indexed = 1;
-sums:
-  for (i = 0; csum && i < nb; i++) {
-    rc = ext2fs_dir_block_csum_set(fs, ino, (struct ext2_dir_entry *)(blk + (size_t)i * bs));
-    if (rc != 0) {
-      bg_ext4_fail(err, rc, "while checksumming directory inode %u", ino);
-      goto out;
-    }
-  }
-  *out = blk;
-  *nblocks = nb;
-  blk = NULL;
-  ret = 0;
-out:
-  free(blk);
-  free(lp.blocks);
-  free(lp.hash);
-  return ret;
+  return bg_ext4_put_data(fs, ino, in, len, &src, 0, at, what, err);
 }

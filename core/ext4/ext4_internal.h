@@ -1,11 +1,15 @@
-/* What the writer and the editor share: inode fields, data layout, directory blocks, errors. */
+/* What the writer, the sizing model and the editor share: inode fields, data layout, directory
+ * blocks, the editor's handle, errors. */
 #ifndef BG_EXT4_INTERNAL_H
 #define BG_EXT4_INTERNAL_H
+
+#include <stddef.h>
 
 #include <ext2fs/ext2_fs.h>
 #include <ext2fs/ext2fs.h>
 
 #include "ext4.h"
+#include "../util/tmpfile.h"
 
 /* Directory blocks and extent headers are built in host order and checksummed in place before a
  * bulk write, which is only right where host order is disk order. */
@@ -14,6 +18,8 @@
 #endif
 
 #define BG_EXT4_EXTRA_ISIZE 32 /* i_extra_isize of every inode we write: room for times, crtime */
+#define BG_EXT4_LPF_INO 11     /* lost+found, where mkfs.ext4 puts it */
+#define BG_EXT4_EXT_MAX_LEN 32768 /* blocks in one initialised extent */
 
 /* Loads libext2fs's error messages (once). */
 void bg_ext4_init(void);
@@ -22,46 +28,151 @@ void bg_ext4_init(void);
 int bg_ext4_fail(struct bg_error *err, errcode_t rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* A fresh large inode: type|mode, owner (32-bit ids), times with nanoseconds and epoch bits. */
-void bg_ext4_inode_init(struct ext2_inode_large *in, uint32_t mode, uint32_t uid, uint32_t gid,
-                        const struct bg_time *mtime, const struct bg_time *atime,
-                        const struct bg_time *ctime);
-void bg_ext4_time_set(uint32_t *lo, uint32_t *extra, const struct bg_time *t);
+/* ---- inode fields ---- */
+
+/* Times as ext4 stores them: 34 bits of seconds and nanoseconds with the extra field (returns 1
+ * when t lay outside 1901..2446 and was clamped), or the kernel's signed 32 bits without it
+ * (set_small: clamped to 1901..2038). */
+int bg_ext4_time_set(uint32_t *lo, uint32_t *extra, const struct bg_time *t);
+int bg_ext4_time_set_small(uint32_t *lo, const struct bg_time *t);
 struct bg_time bg_ext4_time_get(uint32_t lo, uint32_t extra, int has_extra);
+
+/* Which times of an inode bg_ext4_inode_init had to clamp. */
+#define BG_EXT4_CLAMPED_MTIME 1
+#define BG_EXT4_CLAMPED_ATIME 2
+#define BG_EXT4_CLAMPED_CTIME 4
+
+/* A fresh inode: type|mode, owner (32-bit ids), times. large: the on-disk inode has room for
+ * the extra fields (i_extra_isize 32: nanoseconds, epoch bits, crtime); otherwise i_extra_isize
+ * is 0 and times are clamped to 32 bits. Returns the BG_EXT4_CLAMPED_* bits. */
+int bg_ext4_inode_init(struct ext2_inode_large *in, uint32_t mode, uint32_t uid, uint32_t gid,
+                       const struct bg_time *mtime, const struct bg_time *atime,
+                       const struct bg_time *ctime, int large);
+/* Notes a clamped time of path ("mtime 4102444800 ... stored as 2147483647"). */
+void bg_ext4_note_time(struct bg_notes *notes, const char *path, const char *field,
+                       const struct bg_time *t, int large);
+/* Notes each time bg_ext4_inode_init clamped. */
+void bg_ext4_note_clamped(struct bg_notes *notes, const char *path, int clamped,
+                          const struct bg_time *mtime, const struct bg_time *atime,
+                          const struct bg_time *ctime, int large);
+/* Whether the inode's i_extra_isize covers a field of the large inode. */
+static inline int bg_ext4_has_extra(const struct ext2_inode_large *in, size_t field_end)
+{
+  return (size_t)EXT2_GOOD_OLD_INODE_SIZE + in->i_extra_isize >= field_end;
+}
+#define HAS_EXTRA(in, field)                                                                       \
+  bg_ext4_has_extra(in, offsetof(struct ext2_inode_large, field) + sizeof((in)->field))
 void bg_ext4_set_uid(struct ext2_inode_large *in, uint32_t uid);
 void bg_ext4_set_gid(struct ext2_inode_large *in, uint32_t gid);
 uint8_t bg_ext4_ftype(uint32_t mode);
 
-/* Reads up to n bytes at off; *got 0 means the end. */
-typedef int (*bg_ext4_read_fn)(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
-                               struct bg_error *err);
-
-/* Lays `size` bytes from read out in one contiguous run starting the search at *goal (all-zero
- * blocks become holes), sets i_size, i_blocks, the extent flag and tree. The inode must not be
- * written yet when it needs more than four extents; it is not written here. *goal moves past the
- * run. what names the file in errors. */
-int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
-                     bg_ext4_read_fn read, void *rctx, int holes, blk64_t *goal, const char *what,
-                     struct bg_error *err);
-
-/* The first offset at or after off where a source may hold data (its size when none is left):
- * what comes before is a hole. */
-typedef int (*bg_ext4_data_fn)(void *ctx, uint64_t off, uint64_t *data, struct bg_error *err);
-
-/* bg_ext4_put_data (holes on) for a source that knows its holes: they are skipped without
- * being read, so a file's cost is its data, not its size. */
-int bg_ext4_put_sparse(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                       uint64_t size, bg_ext4_read_fn read, bg_ext4_data_fn next, void *rctx,
-                       blk64_t *goal, const char *what, struct bg_error *err);
-
-/* Stores a symlink target: inline under 60 bytes, else in one block. Sets i_size and blocks. */
-int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                        const char *target, blk64_t *goal, const char *what,
-                        struct bg_error *err);
-
 /* Device numbers the way the kernel stores them in i_block. */
 void bg_ext4_set_rdev(struct ext2_inode_large *in, uint32_t major, uint32_t minor);
 void bg_ext4_get_rdev(const struct ext2_inode_large *in, uint32_t *major, uint32_t *minor);
+
+/* Writes a new inode whole: the on-disk inode (in-inode xattrs of a freed one included) is
+ * cleared first, and nothing is filled in (ext2fs_write_new_inode would set times it takes for
+ * unset). */
+int bg_ext4_write_fresh_inode(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
+                              const char *what, struct bg_error *err);
+
+/* ---- file data ---- */
+
+/* Reads up to n bytes at off; *got 0 means the end. */
+typedef int (*bg_ext4_read_fn)(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
+                               struct bg_error *err);
+/* Where the next data is: the first byte at or after off that may hold data (*start, size or
+ * more: none) and where that data ends (*end). */
+typedef int (*bg_ext4_data_fn)(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
+                               struct bg_error *err);
+
+struct bg_ext4_src {
+  bg_ext4_read_fn read;
+  bg_ext4_data_fn data; /* NULL: every byte may be data */
+  void *ctx;
+};
+
+/* Memory. */
+struct bg_ext4_memsrc {
+  const unsigned char *p;
+  uint64_t len;
+};
+int bg_ext4_mem_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
+                     struct bg_error *err);
+
+/* A host file, read with pread; its holes are found with SEEK_DATA/SEEK_HOLE and never read. */
+struct bg_ext4_host {
+  int fd;
+  const char *path;
+};
+/* Opens path (a regular file) and reports its size. */
+int bg_ext4_host_open(struct bg_ext4_host *h, const char *path, uint64_t *size,
+                      struct bg_error *err);
+void bg_ext4_host_close(struct bg_ext4_host *h);
+int bg_ext4_host_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
+                      struct bg_error *err);
+int bg_ext4_host_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
+                      struct bg_error *err);
+
+/* A regular file of the tree; content in the spool keeps its holes (SEEK_DATA), never read. */
+struct bg_ext4_treesrc {
+  struct bg_tree *tree;
+  const struct bg_inode *ti;
+};
+int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
+                      struct bg_error *err);
+int bg_ext4_tree_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
+                      struct bg_error *err);
+
+/* Blocks of bs bytes and runs of data within the first size bytes of a source that knows its
+ * holes (src->data): what bg_ext4_put_data can take at most. */
+int bg_ext4_extent_count(const struct bg_ext4_src *src, uint64_t size, uint32_t bs,
+                         uint64_t *blocks, uint64_t *runs, struct bg_error *err);
+
+#define BG_EXT4_PUT_HOLES 1 /* all-zero blocks become holes */
+#define BG_EXT4_PUT_SWEEP 2 /* take free blocks strictly in order from the goal (the writer: what
+                               the sizing model counts on) instead of looking for a run that
+                               holds the whole file */
+
+/* Data blocks on their way to the image: runs that follow each other on disk (consecutive files
+ * of the writer) go out in one write. */
+struct bg_ext4_wbuf {
+  blk64_t start;
+  uint32_t n, cap; /* blocks held, blocks it holds at most */
+  unsigned char *buf;
+};
+int bg_ext4_wbuf_init(struct bg_ext4_wbuf *wb, uint32_t blocks, uint32_t bs, struct bg_error *err);
+int bg_ext4_wbuf_flush(ext2_filsys fs, struct bg_ext4_wbuf *wb, struct bg_error *err);
+void bg_ext4_wbuf_free(struct bg_ext4_wbuf *wb);
+
+/* Where the next run of blocks is looked for, and where data goes. */
+struct bg_ext4_cursor {
+  blk64_t goal;
+  struct bg_ext4_wbuf *wb; /* NULL: straight to the image */
+  unsigned char *scratch;  /* BG_EXT4_CHUNK bytes to read data into, or NULL: allocated */
+};
+#define BG_EXT4_CHUNK ((size_t)1 << 20) /* bytes read and written at a time */
+
+/* Lays `size` bytes from src out starting the search at at->goal, sets i_size, i_blocks and the
+ * block map: extents (the flag and tree), or direct and indirect blocks on images without the
+ * extent feature. The inode must not be written yet when it needs more than four extents; it is
+ * not written here. The goal moves past the run. what names the file in errors. On failure every
+ * block this call allocated is free again and *in is to be thrown away. */
+int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in, uint64_t size,
+                     const struct bg_ext4_src *src, int flags, struct bg_ext4_cursor *at,
+                     const char *what, struct bg_error *err);
+
+/* Stores a symlink target: inline under 60 bytes, else in one block; a target of a block or
+ * more is refused (the kernel reads at most a block less one byte). Sets i_size and blocks. */
+int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
+                        const char *target, struct bg_ext4_cursor *at, const char *what,
+                        struct bg_error *err);
+
+/* Blocks of extent index (leaves and nodes) a file of `extents` extents can need when they are
+ * appended in order, as bg_ext4_put_data does. */
+uint64_t bg_ext4_extent_index_blocks(uint64_t extents);
+
+/* ---- directories ---- */
 
 struct bg_ext4_dentry {
   const char *name;
@@ -78,12 +189,114 @@ int bg_ext4_build_dir(ext2_filsys fs, ext2_ino_t ino, ext2_ino_t parent,
                       struct bg_ext4_dentry *ents, size_t n, uint32_t min_blocks,
                       unsigned char **out, uint32_t *nblocks, int *indexed, struct bg_error *err);
 
-/* Memory source for bg_ext4_put_data. */
-struct bg_ext4_memsrc {
-  const unsigned char *p;
-  uint64_t len;
+/* The most blocks bg_ext4_build_dir can make for n entries whose rec_lens add up to rec_sum
+ * (each at most rec_max) on a 4 KiB-block image with checksums. BG_ETOOBIG (naming what) when
+ * the entries could need more than two index levels. */
+int bg_ext4_dir_blocks_bound(uint64_t n, uint64_t rec_sum, uint32_t rec_max, uint32_t min_blocks,
+                             uint64_t *blocks, const char *what, struct bg_error *err);
+/* 1 for ".", 2 for "..", 0 for any other entry. */
+int bg_ext4_dot_entry(const struct ext2_dir_entry *d);
+/* The rec_len of an entry with a name of len bytes. */
+uint32_t bg_ext4_rec_len(uint32_t len);
+
+/* ---- the tree as the writer lays it out ---- */
+
+/* /lost+found in the root: the image needs a directory there, so a tree's non-directory of that
+ * name gives way to one (noted) and a tree's directory takes inode 11. */
+int bg_ext4_is_lpf(const struct bg_node *node);
+int bg_ext4_lpf_replaced(const struct bg_node *node);
+
+/* What the writer will take for a tree (measure.c): counted the way it writes, with bounds where
+ * the layout decides. */
+struct bg_ext4_need {
+  uint64_t blocks;  /* data, directory, symlink, xattr and extent blocks of every inode */
+  uint64_t spread;  /* blocks placed outside the writer's sweep (xattr blocks of inodes without
+                       data) and files with many extents: each may cost an extent block more */
+  uint64_t inodes;  /* the highest inode number used */
+  uint64_t written; /* inodes written from the tree, hardlink copies included */
 };
-int bg_ext4_mem_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
-                     struct bg_error *err);
+int bg_ext4_measure(struct bg_tree *tree, struct bg_ext4_need *nd, struct bg_error *err);
+/* The inode count for a size: opts', else the ratio's, grown to fit the tree without a ratio. */
+uint64_t bg_ext4_inode_count(const struct bg_ext4_opts *o, uint64_t size,
+                             const struct bg_ext4_need *nd);
+/* 1 when the tree fits a size-byte image with `inodes` inodes (and leaves what pol asks), 0 when
+ * not, -1 on error. *have_inodes (may be NULL): the inodes such an image has. */
+int bg_ext4_fits(const struct bg_ext4_opts *o, uint64_t size, uint64_t inodes,
+                 const struct bg_ext4_need *nd, const struct bg_ext4_policy *pol,
+                 uint64_t *have_inodes, struct bg_error *err);
+
+/* ---- the editor ---- */
+
+struct bg_ext4_dircache;
+
+struct bg_ext4 {
+  ext2_filsys fs;
+  int writable;
+  char *path;          /* where the image is (built images: where it goes at close) */
+  struct bg_tmpfile tmp; /* built images: the temporary file (locked) until close; fd -1 else */
+  struct bg_notes notes;
+  struct bg_ext4_dircache *dirs; /* directory blocks read and checked (dir.c), or NULL */
+  errcode_t write_error;         /* the first write libext2fs could only report to a handler */
+  unsigned long long write_block;
+};
+
+/* Sends the writes libext2fs fails to report (its block cache evicts a dirty block and drops the
+ * error) to the handle, which then fails the edit and the close. */
+void bg_ext4_watch_writes(struct bg_ext4 *img);
+/* A recorded write failure as an error ("while writing block N of path"); 0 when none. */
+int bg_ext4_writes_ok(struct bg_ext4 *img, const char *path, struct bg_error *err);
+
+/* The image's clock: bg_ext4_set_time's, else now. */
+time_t bg_ext4_now(struct bg_ext4 *img);
+int bg_ext4_need_write(struct bg_ext4 *img, const char *path, struct bg_error *err);
+/* Whether new inodes of this image have room for the extra fields. */
+int bg_ext4_large_inodes(const struct bg_ext4 *img);
+int bg_ext4_read_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
+                       const char *path, struct bg_error *err);
+int bg_ext4_write_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
+                        const char *path, struct bg_error *err);
+
+/* Paths (path.c). */
+struct bg_ext4_where {
+  ext2_ino_t parent;            /* the directory holding the last component */
+  char last[EXT2_NAME_LEN + 1]; /* "" when the path names the root */
+  ext2_ino_t ino;               /* 0 when the last component does not exist */
+};
+/* Resolves path inside the image. Symlinks on the way are followed (absolute targets restart at
+ * the root, ".." stops there); the last component only with follow. A missing last component
+ * is fine (ino 0) for callers that create. */
+int bg_ext4_resolve(struct bg_ext4 *img, const char *path, int follow, struct bg_ext4_where *w,
+                    struct bg_error *err);
+/* Resolves an existing path and reads its inode. */
+int bg_ext4_lookup(struct bg_ext4 *img, const char *path, int follow, ext2_ino_t *ino,
+                   struct ext2_inode_large *in, struct bg_error *err);
+/* A symlink's target: in i_block, inline data, or a data block. */
+int bg_ext4_link_target(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
+                        char *buf, size_t size, const char *path, struct bg_error *err);
+
+/* Names in directories (dir.c): hash-indexed directories are searched through their index, so
+ * an edit costs a few blocks whatever the directory's size. */
+/* 0 and *ino when dir holds name, 1 when it does not, -1 on error. */
+int bg_ext4_dir_lookup(struct bg_ext4 *img, ext2_ino_t dir, const char *name, size_t len,
+                       ext2_ino_t *ino, struct bg_error *err);
+/* Adds name -> ino. A full linear directory becomes hash-indexed (as the kernel does) or grows
+ * by a block. */
+int bg_ext4_dir_link(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t ino,
+                     uint32_t mode, const char *path, struct bg_error *err);
+/* Removes the entry name -> ino. */
+int bg_ext4_dir_unlink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t ino,
+                       const char *path, struct bg_error *err);
+/* Points the existing entry name (-> old) at ino, in place: nothing to allocate, so it cannot run
+ * out of space. */
+int bg_ext4_dir_relink(struct bg_ext4 *img, ext2_ino_t dir, const char *name, ext2_ino_t old,
+                       ext2_ino_t ino, uint32_t mode, const char *path, struct bg_error *err);
+/* Forgets the directory blocks dir.c keeps: after anything that frees blocks or changes a
+ * directory through libext2fs. */
+void bg_ext4_dir_forget(struct bg_ext4 *img);
+void bg_ext4_dir_cache_free(struct bg_ext4 *img);
+/* Refuses directories whose names the editor cannot write the way the kernel reads them
+ * (encrypted, case-folded). */
+int bg_ext4_dir_writable(struct bg_ext4 *img, ext2_ino_t dir, const struct ext2_inode_large *din,
+                         const char *path, struct bg_error *err);
 
 #endif

@@ -133,7 +133,8 @@ static void build_progress(void *ctx, uint64_t done, uint64_t total)
 }
 
 /* ext4.create(path, {size = n, tree = t, label=, seed=, uuid=, journal=, inodes=, inode_ratio=,
- * reserved=, time=, progress=}) -> image open for writing, or nil, message, code */
+ * reserved=, time=, progress=}) -> image open for writing under a temporary name (put at path by
+ * close), or nil, message, code */
 static int ext4_create(lua_State *L)
 {
   const char *path = luaL_checkstring(L, 1);
@@ -142,7 +143,7 @@ static int ext4_create(lua_State *L)
   struct bg_error err;
   struct bg_meter meter;
   LImage *li;
-  int rc;
+  int64_t t;
 
   bg_runtime_guard(L, BG_ACT_WRITE, "ext4.create");
   read_create_opts(L, 2, &o);
@@ -159,20 +160,19 @@ static int ext4_create(lua_State *L)
   lua_pop(L, 1);
   li = new_image(L);
   bg_error_clear(&err);
-  rc = bg_ext4_create(path, &o, tree, &err);
+  li->img = bg_ext4_build(path, &o, tree, &err);
   bg_meter_done(&meter);
-  if (rc != 0)
+  if (li->img == NULL)
     return bg_lua_fail(L, &err);
-  return open_into(L, li, path, BG_EXT4_WRITE);
+  if (source_date_epoch(L, &t))
+    bg_ext4_set_time(li->img, t);
+  return 1;
 }
 
-/* ext4.min_size(tree, {inodes=, inode_ratio=, journal=}) -> bytes */
-static int ext4_min_size(lua_State *L)
+/* Sizing options: the layout's (create's) and, with policy, the free space to leave. */
+static void read_sizing(lua_State *L, int policy, struct bg_ext4_opts *o, struct bg_ext4_policy *p)
 {
-  struct bg_tree *tree = bg_lua_checktree(L, 1);
-  struct bg_ext4_opts o;
-  struct bg_error err;
-  uint64_t bytes = 0;
+  lua_Integer n;
 
   if (lua_isnoneornil(L, 2)) {
     lua_settop(L, 1);
@@ -181,7 +181,52 @@ static int ext4_min_size(lua_State *L)
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_pushinteger(L, (lua_Integer)BG_EXT4_MIN_SIZE);
   lua_setfield(L, 2, "size");
-  read_create_opts(L, 2, &o);
+  read_create_opts(L, 2, o);
+  memset(p, 0, sizeof(*p));
+  if (!policy)
+    return;
+  lua_getfield(L, 2, "headroom");
+  p->headroom = luaL_optnumber(L, -1, 0);
+  lua_pop(L, 1);
+  luaL_argcheck(L, p->headroom >= 0 && p->headroom <= 1000, 2,
+                "headroom must be a fraction within 0..1000");
+  n = bg_lua_optfield_int(L, 2, "min_free", 0);
+  luaL_argcheck(L, n >= 0, 2, "min_free must not be negative");
+  p->min_free = (uint64_t)n;
+  n = bg_lua_optfield_int(L, 2, "min_free_inodes", 0);
+  luaL_argcheck(L, n >= 0 && n <= 0xffffffffLL, 2, "min_free_inodes out of range");
+  p->min_free_inodes = (uint64_t)n;
+}
+
+/* ext4.size_for(tree, {headroom=, min_free=, min_free_inodes=, journal=, reserved=, ...})
+ * -> bytes, inodes */
+static int ext4_size_for(lua_State *L)
+{
+  struct bg_tree *tree = bg_lua_checktree(L, 1);
+  struct bg_ext4_policy p;
+  struct bg_ext4_opts o;
+  struct bg_error err;
+  uint64_t bytes = 0, inodes = 0;
+
+  read_sizing(L, 1, &o, &p);
+  bg_error_clear(&err);
+  if (bg_ext4_size_for(&o, tree, &p, &bytes, &inodes, &err) != 0)
+    return bg_lua_fail(L, &err);
+  lua_pushinteger(L, (lua_Integer)bytes);
+  lua_pushinteger(L, (lua_Integer)inodes);
+  return 2;
+}
+
+/* ext4.min_size(tree, {inodes=, inode_ratio=, journal=}) -> bytes */
+static int ext4_min_size(lua_State *L)
+{
+  struct bg_tree *tree = bg_lua_checktree(L, 1);
+  struct bg_ext4_policy p;
+  struct bg_ext4_opts o;
+  struct bg_error err;
+  uint64_t bytes = 0;
+
+  read_sizing(L, 0, &o, &p);
   bg_error_clear(&err);
   if (bg_ext4_min_size(&o, tree, &bytes, &err) != 0)
     return bg_lua_fail(L, &err);
@@ -203,6 +248,8 @@ static int ext4_open(lua_State *L)
   return open_into(L, li, path, write ? BG_EXT4_WRITE : 0);
 }
 
+/* img:close() -> true, or nil, message, code when writing it back failed (a built image is then
+ * removed). Idempotent. */
 static int i_close(lua_State *L)
 {
   LImage *li = luaL_checkudata(L, 1, IMAGE_MT);
@@ -217,15 +264,57 @@ static int i_close(lua_State *L)
   return 1;
 }
 
+/* <close>: a scope left normally closes and raises if that fails; a scope left by an error
+ * abandons the image (a built one is removed) and lets that first error go on. */
+static int i_closing(lua_State *L)
+{
+  LImage *li = luaL_checkudata(L, 1, IMAGE_MT);
+  struct bg_ext4 *img = li->img;
+  struct bg_error err;
+
+  li->img = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    bg_ext4_discard(img);
+    return 0;
+  }
+  bg_error_clear(&err);
+  if (bg_ext4_close(img, &err) != 0)
+    return bg_lua_raise(L, &err);
+  return 0;
+}
+
 static int i_gc(lua_State *L)
 {
   LImage *li = luaL_checkudata(L, 1, IMAGE_MT);
-  struct bg_error err;
 
-  bg_error_clear(&err);
-  bg_ext4_close(li->img, &err); /* nobody is left to hear about a failure here */
+  bg_ext4_discard(li->img); /* nobody is left to hear about a failure here */
   li->img = NULL;
   return 0;
+}
+
+/* img:warnings() -> { {kind=, path=, detail=}, ... }: what was changed to make the image valid */
+static int i_warnings(lua_State *L)
+{
+  LImage *li = check_image(L);
+  const struct bg_notes *ns = bg_ext4_notes(li->img);
+  size_t i;
+
+  lua_createtable(L, (int)ns->n, 0);
+  for (i = 0; i < ns->n; i++) {
+    lua_createtable(L, 0, 3);
+    lua_pushstring(L, ns->v[i].kind);
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, ns->v[i].path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, ns->v[i].detail);
+    lua_setfield(L, -2, "detail");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  if (ns->dropped > 0) {
+    lua_pushinteger(L, (lua_Integer)ns->dropped);
+    lua_setfield(L, -2, "dropped");
+  }
+  return 1;
 }
 
 static int ok_or_fail(lua_State *L, int rc, const struct bg_error *err)
@@ -307,22 +396,19 @@ static int i_symlink(lua_State *L)
   return ok_or_fail(L, bg_ext4_symlink(li->img, path, target, &m, flags, &err), &err);
 }
 
-static const char *const field_names[] = {
-  "uid", "gid", "mode", "mtime", "atime", "ctime", "crtime", "mtime_nsec", "atime_nsec",
-  "ctime_nsec", "crtime_nsec", "links_count", "flags", "generation", "size", NULL,
-};
-
 /* img:set_inode_field(path, field, value) */
 static int i_set_inode_field(lua_State *L)
 {
   LImage *li = check_image(L);
   const char *path = luaL_checkstring(L, 2);
-  int f = luaL_checkoption(L, 3, NULL, field_names);
+  const char *field = luaL_checkstring(L, 3);
   lua_Integer v = luaL_checkinteger(L, 4);
   struct bg_error err;
 
+  if (!bg_ext4_field_known(field))
+    return luaL_argerror(L, 3, lua_pushfstring(L, "invalid option '%s'", field));
   bg_error_clear(&err);
-  return ok_or_fail(L, bg_ext4_set_field(li->img, path, field_names[f], v, &err), &err);
+  return ok_or_fail(L, bg_ext4_set_field(li->img, path, field, v, &err), &err);
 }
 
 static int push_xattr(const char *name, const void *value, size_t len, void *ctx)
@@ -487,12 +573,13 @@ static const luaL_Reg image_methods[] = {
   {"set_inode_field", i_set_inode_field},
   {"stat", i_stat},
   {"symlink", i_symlink},
+  {"warnings", i_warnings},
   {"write", i_write},
   {NULL, NULL},
 };
 
 static const luaL_Reg image_meta[] = {
-  {"__close", i_gc},
+  {"__close", i_closing},
   {"__gc", i_gc},
   {"__index", NULL},
   {"__tostring", i_tostring},
@@ -503,6 +590,7 @@ static const luaL_Reg ext4_funcs[] = {
   {"create", ext4_create},
   {"min_size", ext4_min_size},
   {"open", ext4_open},
+  {"size_for", ext4_size_for},
   {NULL, NULL},
 };
 

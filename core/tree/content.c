@@ -291,27 +291,39 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
   return bg_error_set(err, BG_EINVAL, "unknown content kind %d", c->kind);
 }
 
-int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
-                      struct bg_error *err)
+/* Where the spool's next run of data (SEEK_DATA) or hole (SEEK_HOLE) starts in a file's content,
+ * at or after off, within off..size. A filesystem that cannot tell makes it all data. */
+static int spool_seek(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, int whence,
+                      uint64_t *at, struct bg_error *err)
 {
   const struct bg_content *c = &ino->content;
   off_t r;
 
-  *data = off;
+  *at = whence == SEEK_DATA ? off : ino->size;
   if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL || off >= ino->size)
     return 0;
   if (c->offset + ino->size > t->spool_flushed && spool_flush(t, err) != 0)
     return -1;
-  r = lseek(t->spool_fd, (off_t)(c->offset + off), SEEK_DATA);
-  if (r < 0 && errno == ENXIO) { /* nothing but a hole to the end of the spool */
-    *data = ino->size;
-    return 0;
-  }
-  if (r < 0) /* a filesystem that cannot tell: all of it may be data */
-    return 0;
-  if ((uint64_t)r >= c->offset + ino->size)
-    *data = ino->size;
-  else if ((uint64_t)r > c->offset + off)
-    *data = (uint64_t)r - c->offset;
+  r = lseek(t->spool_fd, (off_t)(c->offset + off), whence);
+  if (r < 0 && errno == ENXIO) /* nothing but a hole to the end of the spool */
+    *at = ino->size;
+  else if (r >= 0 && (uint64_t)r >= c->offset + ino->size)
+    *at = ino->size;
+  else if (r >= 0 && (uint64_t)r > c->offset + off)
+    *at = (uint64_t)r - c->offset;
+  else if (r >= 0)
+    *at = off;
   return 0;
+}
+
+int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
+                      struct bg_error *err)
+{
+  return spool_seek(t, ino, off, SEEK_DATA, data, err);
+}
+
+int bg_tree_next_hole(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *hole,
+                      struct bg_error *err)
+{
+  return spool_seek(t, ino, off, SEEK_HOLE, hole, err);
 }

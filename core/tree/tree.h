@@ -209,6 +209,10 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
  * zeros. Content whose holes are not known says off. */
 int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *data,
                       struct bg_error *err);
+/* The first offset at or after off where such a hole starts, its size when none does: the data
+ * found by bg_tree_next_data runs up to there. */
+int bg_tree_next_hole(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *hole,
+                      struct bg_error *err);
 
 /* Layers. Each layer replayed into the tree gets a generation number, so whiteouts can tell
  * what lower layers put there from what the current layer did. Returns the new generation (1 for

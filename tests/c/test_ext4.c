@@ -5,6 +5,7 @@
 #include "harness.h"
 
 #include "ext4/ext4.h"
+#include "ext4/layout.h"
 #include "fixtures.h"
 
 static void add_mem(struct bg_tree *t, const char *path, const void *data, size_t n,
@@ -250,13 +251,14 @@ BG_TEST(size_floor_and_too_small)
   bg_error_clear(&err);
   CHECK_INT(bg_ext4_create("img", &o, t, &err), -1);
   CHECK_INT(err.code, BG_ENOSPC);
-  CHECK_STR(err.msg, "image too small: needs at least 107 MiB");
+  CHECK_STR(err.msg, "image too small: needs at least 106 MiB");
   /* no image, no temporary file (home and tmp are the runner's) */
   CHECK_INT(run("ls -A | grep -qvx -e home -e tmp"), 1);
-  o = opts(106);
+  o = opts(105);
   bg_error_clear(&err);
   CHECK_INT(bg_ext4_create("img", &o, t, &err), -1);
-  o = opts(107);
+  CHECK_STR(err.msg, "image too small: needs at least 106 MiB");
+  o = opts(106);
   create_ok(t, "img", &o);
   fsck_clean("img");
   o = opts(64);
@@ -464,6 +466,720 @@ BG_TEST(recursive_remove_frees_everything)
   CHECK_CONTAINS(dstat("img", "/"), "Links: 9");
   snprintf(before, sizeof(before), "%s", capture("dumpe2fs -h %s 2>/dev/null | grep 'Free inodes'", "img"));
   CHECK_STR(before, "Free inodes:              3821\n");
+  bg_tree_free(t);
+}
+
+/* ---- what ext4 cannot hold as given ---- */
+
+static struct bg_ext4 *build_ok(struct bg_tree *t, const char *path, struct bg_ext4_opts *o)
+{
+  struct bg_error err;
+  struct bg_ext4 *img;
+
+  bg_error_clear(&err);
+  img = bg_ext4_build(path, o, t, &err);
+  if (img == NULL)
+    bg_test_fail(__FILE__, __LINE__, "build %s: %s", path, err.msg);
+  return img;
+}
+
+static void close_ok(struct bg_ext4 *img)
+{
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  if (bg_ext4_close(img, &err) != 0)
+    bg_test_fail(__FILE__, __LINE__, "close: %s", err.msg);
+}
+
+/* The note of a kind, or NULL. */
+static const struct bg_note *note_of(struct bg_ext4 *img, const char *kind)
+{
+  const struct bg_notes *ns = bg_ext4_notes(img);
+  size_t i;
+
+  for (i = 0; i < ns->n; i++)
+    if (strcmp(ns->v[i].kind, kind) == 0)
+      return &ns->v[i];
+  return NULL;
+}
+
+BG_TEST(hardlinks_past_the_limit_are_split)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_error err;
+  struct bg_ext4 *img;
+  struct bg_ext4_stat a, b;
+  const struct bg_note *n;
+  char name[64];
+  int i;
+
+  need_e2fsprogs();
+  add_mem(t, "/a/f", "shared", 6, meta(0640, 7, 8, 1000));
+  bg_error_clear(&err);
+  for (i = 1; i < 70000; i++) { /* 70,000 names in all */
+    snprintf(name, sizeof(name), "/l/%d", i);
+    CHECK_INT(bg_tree_link(t, name, "/a/f", BG_PARENTS, NULL, &err), 0);
+  }
+  img = build_ok(t, "img", &o);
+  n = note_of(img, "hardlinks_split");
+  CHECK(n != NULL);
+  CHECK_STR(n->path, "/a/f");
+  CHECK_STR(n->detail, "70000 names; ext4 holds 65000 per inode, so they are split over 2 copies "
+                       "that share nothing");
+  CHECK_INT(bg_ext4_stat(img, "/a/f", 0, &a, &err), 0);
+  CHECK_INT(bg_ext4_stat(img, "/l/69999", 0, &b, &err), 0);
+  CHECK_INT(a.links, 65000);
+  CHECK_INT(b.links, 5000);
+  CHECK(a.ino != b.ino);
+  CHECK_INT(b.mode, S_IFREG | 0640);
+  CHECK_INT(b.uid, 7);
+  close_ok(img);
+  fsck_clean("img");
+  CHECK_CONTAINS(capture("debugfs -R 'cat /l/69999' %s 2>/dev/null", "img"), "shared");
+  bg_tree_free(t);
+}
+
+BG_TEST(lost_found_is_always_a_directory)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_meta m = meta(0777, 0, 0, 1000);
+  struct bg_ext4_dirent *d = NULL;
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  size_t n = 0, i, lpf = 0;
+
+  need_e2fsprogs();
+  bg_error_clear(&err);
+  CHECK_INT(bg_tree_symlink(t, "/lost+found", "/tmp", &m, 0, NULL, &err), 0);
+  img = build_ok(t, "img", &o);
+  CHECK(note_of(img, "lost+found_replaced") != NULL);
+  CHECK_CONTAINS(note_of(img, "lost+found_replaced")->detail, "symlink");
+  CHECK_INT(bg_ext4_list(img, "/", &d, &n, &err), 0);
+  for (i = 0; i < n; i++)
+    lpf += strcmp(d[i].name, "lost+found") == 0;
+  bg_ext4_dirents_free(d, n);
+  CHECK_INT(lpf, 1);
+  CHECK_INT(bg_ext4_stat(img, "/lost+found", 0, &st, &err), 0);
+  CHECK_INT(st.mode, S_IFDIR | 0700);
+  close_ok(img);
+  fsck_clean("img");
+  bg_tree_free(t);
+
+  t = new_tree(); /* a directory from the layers is kept, with what it holds */
+  m = meta(0750, 3, 4, 1000);
+  CHECK_INT(bg_tree_mkdir(t, "/lost+found", &m, 0, NULL, &err), 0);
+  add_mem(t, "/lost+found/kept", "k", 1, meta(0644, 0, 0, 1000));
+  img = build_ok(t, "img2", &o);
+  CHECK(note_of(img, "lost+found_replaced") == NULL);
+  CHECK_INT(bg_ext4_stat(img, "/lost+found", 0, &st, &err), 0);
+  CHECK_INT(st.mode, S_IFDIR | 0750);
+  CHECK_INT(st.ino, 11);
+  CHECK_INT(bg_ext4_stat(img, "/lost+found/kept", 0, &st, &err), 0);
+  close_ok(img);
+  fsck_clean("img2");
+  bg_tree_free(t);
+}
+
+BG_TEST(times_outside_the_inode_are_clamped_and_noted)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+
+  need_e2fsprogs();
+  m.mtime.sec = (int64_t)1 << 40; /* far past 2446 */
+  add_mem(t, "/future", "x", 1, m);
+  img = build_ok(t, "img", &o);
+  CHECK(note_of(img, "time_clamped") != NULL);
+  CHECK_STR(note_of(img, "time_clamped")->detail,
+            "mtime 1099511627776 stored as 15032385535 (ext4 holds 1901..2446)");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_stat(img, "/future", 0, &st, &err), 0);
+  CHECK_INT(st.mtime.sec, 15032385535LL);
+  close_ok(img);
+  fsck_clean("img");
+  bg_tree_free(t);
+}
+
+BG_TEST(sizes_past_16_tib_and_the_maximum)
+{
+  struct bg_tree *t = sample_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_ext4_layout l;
+  struct bg_error err;
+  uint64_t tib;
+
+  o.size = ((uint64_t)128 << 40) + ((uint64_t)1 << 20);
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_create("img", &o, t, &err), -1);
+  CHECK_STR(err.msg, "image size 140737489403904 is above the maximum of 128 TiB");
+  CHECK_INT(access("img", F_OK), -1);
+  /* the layout holds the whole size: 16 TiB and 17 TiB, not 0 or 1 TiB in a larger file */
+  for (tib = 16; tib <= 17; tib++) {
+    bg_error_clear(&err);
+    CHECK_INT(bg_ext4_probe(&o, tib << 40, 1 << 20, &l, &err), 1);
+    CHECK(l.free > ((tib << 40) - (tib << 34)) / 4096); /* metadata is well under 1/64 */
+    CHECK(l.free < (tib << 40) / 4096);
+    CHECK_INT(l.inodes >= 1 << 20, 1);
+  }
+  bg_tree_free(t);
+}
+
+/* ---- editing images made by mkfs.ext4 ---- */
+
+static void mkfs(const char *args)
+{
+  char cmd[512];
+
+  need_e2fsprogs();
+  snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F %s >mkfs.out 2>&1", args);
+  if (run(cmd) != 0) {
+    run("cat mkfs.out >&2");
+    bg_test_fail(__FILE__, __LINE__, "mkfs.ext4 %s failed", args);
+  }
+}
+
+BG_TEST(symlink_targets_fit_the_block)
+{
+  struct bg_meta m = meta(0777, 0, 0, 1000);
+  struct bg_error err;
+  struct bg_ext4 *img;
+  char target[1100], back[1100];
+
+  mkfs("-b 1024 img 16M");
+  img = open_rw("img");
+  memset(target, 't', sizeof(target));
+  target[0] = '/';
+  target[1023] = '\0';
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_symlink(img, "/ok", target, &m, 0, &err), 0);
+  target[1023] = 't';
+  target[1024] = '\0';
+  CHECK_INT(bg_ext4_symlink(img, "/long", target, &m, 0, &err), -1);
+  CHECK_STR(err.msg, "/long: symlink target of 1024 bytes; this image holds 1 to 1023");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_readlink(img, "/ok", back, sizeof(back), &err), 0);
+  CHECK_INT(strlen(back), 1023);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  CHECK_CONTAINS(dstat("img", "/ok"), "Size: 1023");
+  CHECK_CONTAINS(capture("debugfs -R 'ls /' %s 2>&1", "img"), "ok");
+  CHECK(strstr(capture("debugfs -R 'ls /' %s 2>&1", "img"), "long") == NULL);
+}
+
+BG_TEST(bigalloc_is_refused_for_writing)
+{
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+
+  mkfs("-b 4096 -O bigalloc -C 16384 img 64M");
+  run("cp img before");
+  bg_error_clear(&err);
+  CHECK(bg_ext4_open("img", BG_EXT4_WRITE, &err) == NULL);
+  CHECK_STR(err.msg, "cannot open img for writing: it uses bigalloc (clusters of 4 blocks), "
+                     "which this editor does not write");
+  bg_error_clear(&err);
+  img = bg_ext4_open("img", 0, &err); /* reading is fine */
+  CHECK(img != NULL);
+  CHECK_INT(bg_ext4_stat(img, "/lost+found", 0, &st, &err), 0);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  CHECK_INT(run("cmp -s img before"), 0);
+  fsck_clean("img");
+}
+
+static void write_mem(struct bg_ext4 *img, const char *path, const void *p, size_t n,
+                      struct bg_meta m)
+{
+  struct bg_ext4_source src = {p, NULL, n};
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  if (bg_ext4_write(img, path, &src, &m, 0, &err) != 0)
+    bg_test_fail(__FILE__, __LINE__, "write %s: %s", path, err.msg);
+}
+
+/* ext3, and ext4 without extents: files get direct and indirect blocks */
+static void block_mapped(const char *args)
+{
+  static unsigned char big[5 << 20]; /* past the double indirect block */
+  struct bg_meta m = meta(0644, 0, 0, 1000);
+  struct bg_error err;
+  struct bg_ext4 *img;
+  char target[300];
+  size_t i;
+
+  mkfs(args);
+  for (i = 0; i < sizeof(big); i++)
+    big[i] = (unsigned char)(i * 7 + i / 4096);
+  img = open_rw("img");
+  write_mem(img, "/big", big, sizeof(big), m);
+  write_mem(img, "/small", "small", 5, m);
+  memset(target, 's', sizeof(target) - 1);
+  target[sizeof(target) - 1] = '\0';
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_symlink(img, "/slow", target, &m, 0, &err), 0);
+  m.mode = 0755;
+  CHECK_INT(bg_ext4_mkdir(img, "/d/e", &m, BG_PARENTS, &err), 0);
+  write_mem(img, "/big", "replaced", 8, m); /* the old blocks and indirect blocks are freed */
+  write_mem(img, "/d/e/again", big, sizeof(big), m);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  CHECK(strstr(dstat("img", "/d/e/again"), "EXTENTS") == NULL);
+  CHECK_CONTAINS(dstat("img", "/d/e/again"), "(DIND)");
+  FILE *f = fopen("big.ref", "wb");
+  CHECK(f != NULL);
+  CHECK_INT(fwrite(big, 1, sizeof(big), f), sizeof(big));
+  fclose(f);
+  CHECK_INT(run("debugfs -R 'dump /d/e/again again' img 2>/dev/null && cmp again big.ref"), 0);
+}
+
+BG_TEST(ext3_gets_block_mapped_files)
+{
+  need_e2fsprogs();
+  if (run("mkfs.ext3 -q -F img 64M >/dev/null 2>&1") != 0)
+    bg_test_fail(__FILE__, __LINE__, "mkfs.ext3 failed");
+  block_mapped("-t ext3 img 64M");
+}
+
+BG_TEST(ext4_without_extents_gets_block_mapped_files)
+{
+  block_mapped("-O ^extent,^64bit img 64M");
+}
+
+static uint64_t free_blocks(const char *img)
+{
+  const char *s = capture("dumpe2fs -h %s 2>/dev/null | grep '^Free blocks:'", img);
+
+  return strtoull(s + strlen("Free blocks:"), NULL, 10);
+}
+
+BG_TEST(a_write_that_runs_out_of_space_changes_nothing)
+{
+  static unsigned char big[40 << 20];
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
+  struct bg_ext4_source src = {big, NULL, sizeof(big)};
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  unsigned char *back;
+  char inodes[128];
+  size_t n;
+  uint64_t before;
+
+  need_e2fsprogs();
+  memset(big, 0x5a, sizeof(big));
+  add_mem(t, "/victim", "old content", 11, m);
+  add_mem(t, "/filler", big, 30 << 20, m);
+  o.journal = 0;
+  create_ok(t, "img", &o);
+  before = free_blocks("img");
+  snprintf(inodes, sizeof(inodes), "%s",
+           capture("dumpe2fs -h %s 2>/dev/null | grep '^Free inodes:'", "img"));
+  img = open_rw("img");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_write(img, "/victim", &src, &m, 0, &err), -1); /* 40 MiB into ~30 */
+  CHECK_INT(err.code, BG_ENOSPC);
+  CHECK_CONTAINS(err.msg, "/victim");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_read(img, "/victim", 0, &back, &n, &err), 0);
+  CHECK_INT(n, 11);
+  CHECK(memcmp(back, "old content", 11) == 0);
+  free(back);
+  /* the directories made on the way go with the failed write */
+  CHECK_INT(bg_ext4_write(img, "/new/deeper/victim", &src, &m, BG_PARENTS, &err), -1);
+  CHECK_INT(err.code, BG_ENOSPC);
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_stat(img, "/new", 0, &st, &err), -1);
+  CHECK_INT(err.code, BG_ENOTFOUND);
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  CHECK_INT(free_blocks("img"), before);
+  CHECK_STR(capture("dumpe2fs -h %s 2>/dev/null | grep '^Free inodes:'", "img"), inodes);
+  CHECK_CONTAINS(dstat("img", "/"), "Links: 3");
+  bg_tree_free(t);
+}
+
+BG_TEST(mkdir_keeps_the_many_links_count)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(512);
+  struct bg_meta m = meta(0755, 0, 0, 1000);
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  char name[64];
+  int i;
+
+  need_e2fsprogs();
+  bg_error_clear(&err);
+  for (i = 0; i < 64998; i++) { /* 65,000 links: the most ext4 counts */
+    snprintf(name, sizeof(name), "/big/%d", i);
+    CHECK_INT(bg_tree_mkdir(t, name, &m, BG_PARENTS, NULL, &err), 0);
+  }
+  o.journal = 0;
+  create_ok(t, "img", &o);
+  img = open_rw("img");
+  CHECK_INT(bg_ext4_stat(img, "/big", 0, &st, &err), 0);
+  CHECK_INT(st.links, 65000);
+  CHECK_INT(bg_ext4_mkdir(img, "/big/one-more", &m, 0, &err), 0);
+  CHECK_INT(bg_ext4_stat(img, "/big", 0, &st, &err), 0);
+  CHECK_INT(st.links, 1); /* dir_nlink: past 65,000, "many" */
+  CHECK_INT(bg_ext4_mkdir(img, "/big/two-more", &m, 0, &err), 0);
+  CHECK_INT(bg_ext4_stat(img, "/big", 0, &st, &err), 0);
+  CHECK_INT(st.links, 1);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  bg_tree_free(t);
+}
+
+BG_TEST(times_on_128_byte_inodes_clamp_like_the_kernel)
+{
+  struct bg_meta m = meta(0644, 0, 0, 4102444800LL); /* 2100 */
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  const struct bg_note *n;
+
+  mkfs("-I 128 img 64M");
+  img = open_rw("img");
+  write_mem(img, "/f", "x", 1, m);
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_mkdir(img, "/d", &m, 0, &err), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/f", "atime", -4102444800LL, &err), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/f", "mtime_nsec", 5, &err), -1);
+  CHECK_STR(err.msg, "/f: the inode has no room for mtime_nsec");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_stat(img, "/f", 0, &st, &err), 0);
+  CHECK_INT(st.mtime.sec, 2147483647);
+  CHECK_INT(st.atime.sec, -2147483648LL);
+  CHECK_INT(bg_ext4_stat(img, "/d", 0, &st, &err), 0);
+  CHECK_INT(st.mtime.sec, 2147483647);
+  n = note_of(img, "time_clamped");
+  CHECK(n != NULL);
+  CHECK_STR(n->path, "/f");
+  CHECK_STR(n->detail, "mtime 4102444800 stored as 2147483647, atime 4102444800 stored as "
+                       "2147483647, ctime 4102444800 stored as 2147483647 (128-byte inodes hold "
+                       "1901..2038)");
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+}
+
+BG_TEST(times_given_are_stored_as_given)
+{
+  struct bg_tree *t = sample_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_meta m = meta(0644, 0, 0, 0);
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  int64_t when[3] = {0, (int64_t)1 << 32, (int64_t)1 << 33};
+  char name[32];
+  int i;
+
+  need_e2fsprogs();
+  create_ok(t, "img", &o);
+  img = open_rw("img");
+  bg_ext4_set_time(img, 1700000000);
+  bg_error_clear(&err);
+  for (i = 0; i < 3; i++) {
+    m = meta(0644, 0, 0, when[i]);
+    snprintf(name, sizeof(name), "/f%d", i);
+    write_mem(img, name, "x", 1, m);
+    snprintf(name, sizeof(name), "/l%d", i);
+    CHECK_INT(bg_ext4_symlink(img, name, "f0", &m, 0, &err), 0);
+  }
+  for (i = 0; i < 3; i++) {
+    snprintf(name, sizeof(name), "/f%d", i);
+    CHECK_INT(bg_ext4_stat(img, name, 0, &st, &err), 0);
+    CHECK_INT(st.mtime.sec, when[i]);
+    CHECK_INT(st.atime.sec, when[i]);
+    CHECK_INT(st.ctime.sec, when[i]);
+    snprintf(name, sizeof(name), "/l%d", i);
+    CHECK_INT(bg_ext4_stat(img, name, 0, &st, &err), 0);
+    CHECK_INT(st.mtime.sec, when[i]);
+  }
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  bg_tree_free(t);
+}
+
+BG_TEST(inode_fields_from_the_table)
+{
+  struct bg_tree *t = sample_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+
+  need_e2fsprogs();
+  create_ok(t, "img", &o);
+  img = open_rw("img");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_field_known("crtime_nsec"), 1);
+  CHECK_INT(bg_ext4_field_known("colour"), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "uid", 70000, &err), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "gid", 4294967295LL, &err), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "mtime", 4102444800LL, &err), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "mtime_nsec", 999999999, &err), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "crtime", 86400, &err), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "generation", 42, &err), 0);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "uid", -1, &err), -1);
+  CHECK_STR(err.msg, "/d1/f1: uid -1 out of range");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "mode", 0x10000, &err), -1);
+  CHECK_STR(err.msg, "/d1/f1: mode 65536 out of range");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_set_field(img, "/d1/f1", "colour", 1, &err), -1);
+  CHECK_STR(err.msg, "unknown inode field \"colour\"");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_stat(img, "/d1/f1", 0, &st, &err), 0);
+  CHECK_INT(st.uid, 70000);
+  CHECK_INT(st.gid, 4294967295LL);
+  CHECK_INT(st.mtime.sec, 4102444800LL);
+  CHECK_INT(st.mtime.nsec, 999999999);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  CHECK_CONTAINS(dstat("img", "/d1/f1"), "Generation: 42");
+  CHECK_CONTAINS(dstat("img", "/d1/f1"), "crtime: 0x00015180:00000000");
+  bg_tree_free(t);
+}
+
+/* Bytes this process has read through read(2) and friends so far. */
+static uint64_t bytes_read(void)
+{
+  FILE *f = fopen("/proc/self/io", "r");
+  char line[128];
+  unsigned long long v = 0;
+
+  CHECK(f != NULL);
+  while (fgets(line, sizeof(line), f) != NULL)
+    if (sscanf(line, "rchar: %llu", &v) == 1)
+      break;
+  fclose(f);
+  return v;
+}
+
+BG_TEST(big_directories_are_edited_through_their_index)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(256);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
+  struct bg_ext4_dirent *d = NULL;
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  char name[96];
+  uint64_t before, per_edit;
+  size_t n = 0;
+  int i;
+
+  need_e2fsprogs();
+  for (i = 0; i < 20000; i++) {
+    snprintf(name, sizeof(name), "/big/existing-entry-%06d", i);
+    add_mem(t, name, "", 0, m);
+  }
+  o.journal = 0;
+  o.inodes = 40000;
+  create_ok(t, "img", &o);
+  img = open_rw("img");
+  before = bytes_read();
+  for (i = 0; i < 3000; i++) {
+    snprintf(name, sizeof(name), "/big/new-entry-%06d", i);
+    write_mem(img, name, "n", 1, m);
+  }
+  bg_error_clear(&err);
+  for (i = 0; i < 1000; i++) {
+    snprintf(name, sizeof(name), "/big/existing-entry-%06d", i * 7);
+    CHECK_INT(bg_ext4_remove(img, name, 0, &err), 0);
+  }
+  /* a linear scan reads the directory's ~160 blocks for every lookup */
+  per_edit = (bytes_read() - before) / 4000;
+  if (per_edit > 64 * 1024)
+    bg_test_fail(__FILE__, __LINE__, "%llu bytes read per edit", (unsigned long long)per_edit);
+  CHECK_INT(bg_ext4_stat(img, "/big/new-entry-002999", 0, &st, &err), 0);
+  CHECK_INT(bg_ext4_stat(img, "/big/existing-entry-000007", 0, &st, &err), -1);
+  CHECK_INT(err.code, BG_ENOTFOUND);
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_list(img, "/big", &d, &n, &err), 0);
+  bg_ext4_dirents_free(d, n);
+  CHECK_INT(n, 22000);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  bg_tree_free(t);
+}
+
+BG_TEST(a_full_linear_directory_gets_an_index)
+{
+  struct bg_tree *t = sample_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_meta m = meta(0755, 0, 0, 1000);
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  char name[96];
+  int i;
+
+  need_e2fsprogs();
+  create_ok(t, "img", &o);
+  img = open_rw("img");
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_mkdir(img, "/grown", &m, 0, &err), 0);
+  m.mode = 0644;
+  for (i = 0; i < 2000; i++) {
+    snprintf(name, sizeof(name), "/grown/a-name-of-some-length-%05d", i);
+    write_mem(img, name, "g", 1, m);
+  }
+  CHECK_INT(bg_ext4_stat(img, "/grown", 0, &st, &err), 0);
+  CHECK(st.flags & EXT2_INDEX_FL);
+  for (i = 0; i < 2000; i += 97) {
+    snprintf(name, sizeof(name), "/grown/a-name-of-some-length-%05d", i);
+    CHECK_INT(bg_ext4_stat(img, name, 0, &st, &err), 0);
+  }
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  CHECK_CONTAINS(capture("debugfs -R 'htree /grown' %s 2>&1 | head -5", "img"), "Root node dump");
+  bg_tree_free(t);
+}
+
+BG_TEST(host_files_keep_their_holes)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
+  struct bg_content c;
+  struct bg_ext4_source src;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  uint64_t before, bytes = 0;
+
+  need_e2fsprogs();
+  /* 4 GiB with two small runs of data */
+  CHECK_INT(run("truncate -s 4G sparse && printf head | dd of=sparse conv=notrunc 2>/dev/null && "
+                "printf tail | dd of=sparse bs=1 seek=3221225472 conv=notrunc 2>/dev/null"), 0);
+  memset(&c, 0, sizeof(c));
+  c.kind = BG_CONTENT_HOST;
+  c.host_path = strdup("sparse");
+  bg_error_clear(&err);
+  CHECK_INT(bg_tree_add_file(t, "/in-tree", &m, &c, (uint64_t)4 << 30, 0, NULL, &err), 0);
+  CHECK_INT(bg_ext4_min_size(&o, t, &bytes, &err), 0);
+  CHECK_INT(bytes, 64 << 20); /* the holes take no room */
+  before = bytes_read();
+  img = build_ok(t, "img", &o);
+  memset(&src, 0, sizeof(src));
+  src.host_path = "sparse";
+  CHECK_INT(bg_ext4_write(img, "/edited", &src, &m, 0, &err), 0);
+  if (bytes_read() - before > (64 << 20))
+    bg_test_fail(__FILE__, __LINE__, "read %llu bytes of two sparse 4 GiB files",
+                 (unsigned long long)(bytes_read() - before));
+  close_ok(img);
+  fsck_clean("img");
+  CHECK_CONTAINS(dstat("img", "/in-tree"), "Size: 4294967296");
+  CHECK_CONTAINS(dstat("img", "/in-tree"), "Blockcount: 16");
+  CHECK_CONTAINS(dstat("img", "/edited"), "Blockcount: 16");
+  CHECK_CONTAINS(capture("debugfs -R 'stat /edited' %s 2>&1 | grep -A2 EXTENTS", "img"),
+                 "(786432):");
+  bg_tree_free(t);
+}
+
+BG_TEST(min_size_is_exact_with_xattr_blocks)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_node *node;
+  struct bg_error err;
+  char name[64], value[72];
+  uint64_t bytes = 0;
+  int i;
+
+  need_e2fsprogs();
+  memset(value, 'v', sizeof(value));
+  bg_error_clear(&err);
+  for (i = 0; i < 20000; i++) { /* a 72-byte user.a does not fit beside the inode */
+    snprintf(name, sizeof(name), "/x/%d/f%d", i % 100, i);
+    add_mem(t, name, "", 0, meta(0644, 0, 0, 1));
+    CHECK_INT(bg_tree_lookup(t, name, 0, &node, &err), 0);
+    CHECK_INT(bg_inode_set_xattr(node->inode, "user.a", value, sizeof(value), &err), 0);
+  }
+  CHECK_INT(bg_ext4_min_size(&o, t, &bytes, &err), 0);
+  o.size = bytes - (1 << 20);
+  CHECK_INT(bg_ext4_create("small", &o, t, &err), -1);
+  CHECK_INT(err.code, BG_ENOSPC);
+  CHECK_CONTAINS(err.msg, "image too small: needs at least");
+  CHECK_INT(access("small", F_OK), -1);
+  o.size = bytes;
+  create_ok(t, "img", &o);
+  fsck_clean("img");
+  CHECK(strstr(dstat("img", "/x/7/f19907"), "File ACL: 0") == NULL);
+  bg_tree_free(t);
+}
+
+/* A directory of long names: n entries, ~19 to a leaf. */
+static void long_names(struct bg_tree *t, const char *dir, int n)
+{
+  char name[300];
+  int i;
+
+  for (i = 0; i < n; i++) {
+    snprintf(name, sizeof(name), "%s/%0190d", dir, i);
+    add_mem(t, name, "", 0, meta(0644, 0, 0, 1));
+  }
+}
+
+BG_TEST(hash_index_grows_like_the_kernels)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(512);
+  struct bg_meta m = meta(0644, 0, 0, 1000);
+  struct bg_ext4_dirent *d = NULL;
+  struct bg_ext4_stat st;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  char name[300];
+  size_t n = 0;
+  int i;
+
+  need_e2fsprogs();
+  long_names(t, "/one", 9400);  /* ~495 leaves: a root that fills up */
+  long_names(t, "/two", 12000); /* ~630 leaves: a full node under the root, and another */
+  o.journal = 0;
+  o.inodes = 40000;
+  create_ok(t, "img", &o);
+  CHECK_CONTAINS(capture("debugfs -R 'htree /one' %s 2>&1 | head -8", "img"), "Indirect levels: 0");
+  CHECK_CONTAINS(capture("debugfs -R 'htree /two' %s 2>&1 | head -8", "img"), "Indirect levels: 1");
+  img = open_rw("img");
+  for (i = 0; i < 1500; i++) {
+    snprintf(name, sizeof(name), "/one/new-%0186d", i);
+    write_mem(img, name, "", 0, m);
+    snprintf(name, sizeof(name), "/two/new-%0186d", i);
+    write_mem(img, name, "", 0, m);
+  }
+  bg_error_clear(&err);
+  for (i = 0; i < 1500; i += 61) {
+    snprintf(name, sizeof(name), "/one/new-%0186d", i);
+    CHECK_INT(bg_ext4_stat(img, name, 0, &st, &err), 0);
+    snprintf(name, sizeof(name), "/two/%0190d", i * 7);
+    CHECK_INT(bg_ext4_stat(img, name, 0, &st, &err), 0);
+  }
+  CHECK_INT(bg_ext4_list(img, "/two", &d, &n, &err), 0);
+  bg_ext4_dirents_free(d, n);
+  CHECK_INT(n, 13500);
+  CHECK_INT(bg_ext4_close(img, &err), 0);
+  fsck_clean("img");
+  /* the root filled and got a level below it; the full node was split */
+  CHECK_CONTAINS(capture("debugfs -R 'htree /one' %s 2>&1 | head -8", "img"), "Indirect levels: 1");
+  CHECK_CONTAINS(capture("debugfs -R 'htree /two' %s 2>&1 | head -9", "img"),
+                 "Number of entries (count): 3");
   bg_tree_free(t);
 }
 

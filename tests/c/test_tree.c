@@ -608,7 +608,7 @@ BG_TEST(spool_keeps_holes)
   struct bg_error err;
   struct bg_tree *t;
   struct bg_node *n;
-  uint64_t off, logical, allocated;
+  uint64_t off, logical, allocated, at;
   static unsigned char buf[8192];
   size_t got;
 
@@ -633,6 +633,15 @@ BG_TEST(spool_keeps_holes)
   CHECK(buf[0] == 0 && memcmp(buf, buf + 1, sizeof(buf) - 1) == 0);
   CHECK_INT(bg_tree_read(t, n->inode, (256 << 20) + 4, buf, 4, &got, &err), 0);
   CHECK(got == 4 && memcmp(buf, "tail", 4) == 0);
+  /* where the data and the holes are, in whole blocks: what a writer skips */
+  CHECK_INT(bg_tree_next_data(t, n->inode, 0, &at, &err), 0);
+  CHECK_INT(at, 0);
+  CHECK_INT(bg_tree_next_hole(t, n->inode, 0, &at, &err), 0);
+  CHECK_INT(at, 4096);
+  CHECK_INT(bg_tree_next_data(t, n->inode, 4096, &at, &err), 0);
+  CHECK_INT(at, 256 << 20);
+  CHECK_INT(bg_tree_next_hole(t, n->inode, 256 << 20, &at, &err), 0);
+  CHECK_INT(at, (256 << 20) + 8);
   CHECK_INT(bg_tree_spool_usage(t, &logical, &allocated, &err), 0);
   CHECK_INT(logical, 4096 + (256 << 20) + 8);
   CHECK(allocated <= 64 * 1024);

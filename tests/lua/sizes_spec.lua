@@ -25,20 +25,36 @@ it("formats sizes", function()
   eq(sizes.format(1536 * MiB), "1.5 GiB")
 end)
 
-it("sizes by content, never under the floor", function()
-  local small = { data_blocks = 10, inodes = 5 }
-  local bytes, inodes = sizes.content(small)
-  -- 40 KiB of data: 64 MiB free + 4 MiB of inodes + 16 MiB journal, +1/64, rounded to a MiB
-  eq(bytes, 86 * MiB)
-  eq(bytes % MiB, 0)
-  eq(inodes, 16392) -- 5 + 16384 free, rounded up to 8
-  -- 1 GiB of data with 25% headroom lands between 1.25 and 1.4 GiB
-  local big = { data_blocks = 262144, inodes = 30000 }
-  local b = sizes.content(big)
-  assert(b > 1280 * MiB and b < 1434 * MiB, "content size out of range: " .. b)
-  -- more headroom, more space
-  assert(sizes.content(big, { headroom = 1.0 }) > b)
-  spec.raises(function() sizes.content(big, { headroom = -1 }) end, "headroom must be")
+it("chooses a policy and nothing else", function()
+  local p = sizes.policy()
+  eq(p.headroom, 0.25)
+  eq(p.min_free, 64 * MiB)
+  eq(p.min_free_inodes, 16384)
+  p = sizes.policy { headroom = 1, min_free = 0 }
+  eq(p.headroom, 1)
+  eq(p.min_free, 0)
+  eq(p.min_free_inodes, 16384)
+  eq(select(2, sizes.policy { headroom = -1 }), "headroom must be a fraction within 0..1000")
+  eq(select(2, sizes.policy { min_free = 1.5 }), "min_free must be a non-negative integer (bytes)")
+  eq(select(2, sizes.policy { min_free_inodes = -2 }),
+    "min_free_inodes must be a non-negative integer")
+  eq(sizes.content, nil) -- the model lives next to the writer (banger.ext4.size_for)
+end)
+
+it("sizes by content with the writer's model", function()
+  local tree, ext4 = require "banger.tree", require "banger.ext4"
+  local t <close> = tree.new()
+  for i = 1, 40 do assert(t:write("/data/" .. i, string.rep(string.char(i), MiB))) end
+  local need = assert(ext4.min_size(t))
+  -- the policy's free space comes on top of what the tree takes
+  local bytes, inodes = assert(ext4.size_for(t, sizes.policy()))
+  assert(bytes >= need + 64 * MiB, string.format("%d < %d + 64 MiB", bytes, need))
+  assert(bytes % MiB == 0)
+  assert(inodes >= 16384 + 42, inodes)
+  local more = ext4.size_for(t, sizes.policy { headroom = 4 })
+  assert(more >= need + 160 * MiB, more) -- 4 x 40 MiB of content free
+  eq(ext4.size_for(t, { headroom = 0, min_free = 0, min_free_inodes = 0 }) >= need, true)
+  spec.raises(function() ext4.size_for(t, { headroom = -1 }) end, "headroom must be a fraction")
 end)
 
 spec.done()

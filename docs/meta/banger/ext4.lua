@@ -5,7 +5,7 @@
 local ext4 = {}
 
 ---@class banger.ext4.CreateOpts
----@field size integer          bytes, at least 64 MiB
+---@field size integer          bytes, 64 MiB to 128 TiB
 ---@field tree banger.tree.Tree the content
 ---@field label? string
 ---@field seed? string          UUID and directory hash seed derive from it (reproducible images)
@@ -17,9 +17,9 @@ local ext4 = {}
 ---@field time? integer         every filesystem timestamp (default SOURCE_DATE_EPOCH, else now)
 ---@field progress? "bar"|"plain"|"none"  inodes written, on stderr (default --progress)
 
---- Writes the tree as a new ext4 image (under a temporary name, renamed when complete) and
---- returns it open for editing; nil, message, code on failure ("image too small: needs at least
---- N MiB" when the tree does not fit, before any file is created).
+--- Writes the tree as a new ext4 image under a temporary name and returns it open for editing;
+--- close() puts it at path once written back and synced. nil, message, code on failure ("image
+--- too small: needs at least N MiB" when the tree does not fit, before any file is created).
 ---@param path string
 ---@param opts banger.ext4.CreateOpts
 ---@return banger.ext4.Image|nil
@@ -27,12 +27,26 @@ local ext4 = {}
 ---@return string? code
 function ext4.create(path, opts) end
 
---- The smallest size (whole MiB, at least 64) that holds the tree.
+--- The smallest size (whole MiB, at least 64) that holds the tree: create at that size builds,
+--- one MiB less fails with "image too small".
 ---@param tree banger.tree.Tree
 ---@param opts? banger.ext4.CreateOpts  size is ignored
 ---@return integer|nil bytes
 ---@return string? err
 function ext4.min_size(tree, opts) end
+
+---@class banger.ext4.SizeOpts: banger.ext4.CreateOpts
+---@field headroom? number         free space and inodes as a fraction of what the tree takes
+---@field min_free? integer        at least this many free bytes (root's reserve not counted)
+---@field min_free_inodes? integer at least this many free inodes
+
+--- Content-aware sizing with the writer's own model: the smallest size that holds the tree and
+--- leaves the free space asked, and the inode count to create it with.
+---@param tree banger.tree.Tree
+---@param opts? banger.ext4.SizeOpts  size and inodes are ignored
+---@return integer|nil bytes
+---@return integer|string inodes  or the message
+function ext4.size_for(tree, opts) end
 
 --- Opens an existing ext4 image (any, mkfs.ext4's included).
 ---@param path string
@@ -102,7 +116,21 @@ function Image:exists(path) end
 ---@param opts? {recursive?: boolean}
 function Image:remove(path, opts) end
 
---- Writes everything back and closes; idempotent, also on `<close>` and garbage collection.
+---@class banger.ext4.Warning
+---@field kind "hardlinks_split"|"time_clamped"|"lost+found_replaced"
+---@field path string
+---@field detail string
+
+--- What was changed so that the image stays valid, in order (writer and editor).
+---@return banger.ext4.Warning[]
+function Image:warnings() end
+
+--- Writes everything back, syncs and (for a new image) renames it into place; idempotent. A
+--- `<close>` scope closes and raises on failure, or drops the image when left by an error;
+--- garbage collection drops it silently.
+---@return boolean|nil ok
+---@return string? err
+---@return string? code
 function Image:close() end
 
 return ext4

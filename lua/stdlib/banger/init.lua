@@ -20,6 +20,22 @@ M.BUILD_ARGS = args.BUILD
 --- Phase timings of this run, in seconds, reported by --json.
 M.timings = {}
 
+--- What the images of this run had changed to be valid ({kind, path, detail}), reported by
+--- --json (when there are any) and printed as warnings.
+M.warnings = {}
+
+local warned = setmetatable({}, { __mode = "k" })
+
+-- Prints and records the image's warnings not seen yet.
+local function take_warnings(fs)
+  local w = fs:warnings()
+  for i = (warned[fs] or 0) + 1, #w do
+    M.warnings[#M.warnings + 1] = w[i]
+    M.warn("%s: %s", w[i].path, w[i].detail)
+  end
+  warned[fs] = #w
+end
+
 --- Entries of the layers that flatten dropped (xattrs and device nodes Linux cannot show or
 --- encode), reported by --json; tree:notes() says which and why.
 M.dropped = 0
@@ -120,7 +136,8 @@ end
 ---@field min_free? integer      content-aware: at least this many free bytes
 ---@field min_free_inodes? integer
 
---- Decides the image size: fixed, or content-aware from the tree. Never under 64 MiB.
+--- Decides the image size: fixed, or content-aware from the tree (the ext4 writer's model plus the
+--- policy's free space). Never under 64 MiB.
 ---@param tree userdata
 ---@param opts? banger.SizeOpts
 ---@return integer bytes
@@ -135,12 +152,10 @@ function M.size(tree, opts)
     end
     return n
   end
-  local bytes, inodes = sizes.content(tree:stats(4096), opts)
-  -- never below what the ext4 writer itself computes the tree needs, plus the free space asked
-  local need, err = require("banger.ext4").min_size(tree, { inodes = inodes })
-  if not need then raise("sizing: " .. err) end
-  local floor = need + (opts.min_free or 64 * 1024 * 1024)
-  if bytes < floor then bytes = (floor + 1048575) // 1048576 * 1048576 end
+  local policy, perr = sizes.policy(opts)
+  if not policy then raise("size: " .. perr) end
+  local bytes, inodes = require("banger.ext4").size_for(tree, policy)
+  if not bytes then raise("sizing: " .. inodes) end
   return bytes, inodes
 end
 
@@ -195,8 +210,9 @@ end
 ---@field label? string
 ---@field journal? boolean
 
---- Writes the ext4 image from the tree (under a temporary name, renamed when complete) and
---- returns the open image for edits.
+--- Writes the ext4 image from the tree under a temporary name and returns it open for edits;
+--- `fs:close()` puts it in place once written back and synced (and returns nil, message if that
+--- fails); leaving a `<close>` scope by an error removes it.
 ---@param tree userdata
 ---@param opts banger.BuildOpts
 ---@return userdata fs  a banger.ext4 image, open for writing
@@ -214,6 +230,7 @@ function M.build(tree, opts)
     journal = opts.journal,
   })
   if not fs then raise(string.format("building %s: %s", opts.out, err)) end
+  take_warnings(fs)
   return fs
 end
 
@@ -232,6 +249,7 @@ function M.report(r)
     agent = r.agent,
     kernel = r.kernel,
     timings = M.timings,
+    warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
     dropped = M.dropped or 0,
   }
   runtime.set_result(result)
@@ -341,19 +359,16 @@ function M.run(opts)
     seed = M.seed(img, M.recipe_text()),
   })
   if opts.edit_image then
-    -- the image is already in place: a failed edit must not leave it looking like a result
-    local ok, err = pcall(timed, "edit", opts.edit_image, fs)
-    if not ok then
-      fs:close()
-      os.remove(out)
-      error(err, 0)
-    end
+    -- an edit that raises leaves this scope: <close> drops the unfinished image
+    timed("edit", opts.edit_image, fs)
+    take_warnings(fs)
   end
-  fs:close()
+  local ok, err = fs:close()
+  if not ok then raise(string.format("writing %s: %s", out, err)) end
   local kernel
   if boot then
-    local ok, res = pcall(timed, "kernel", require("banger.bootfiles").write, boot)
-    if not ok then
+    local wrote, res = pcall(timed, "kernel", require("banger.bootfiles").write, boot)
+    if not wrote then
       os.remove(out)
       error(res, 0)
     end

@@ -1,4 +1,4 @@
---- Sizes: parsing "512M"/"1G", formatting, and the sizing policies recipes choose from.
+--- Sizes: parsing "512M"/"1G", formatting, and the sizing policy recipes choose.
 ---@class banger.sizes
 local M = {}
 
@@ -47,41 +47,35 @@ function M.format(n)
   return string.format("%.1f %s", v, units[i])
 end
 
---- Rounds n up to a multiple of m.
-local function round_up(n, m)
-  return (n + m - 1) // m * m
-end
+---@class banger.sizes.Policy
+---@field headroom? number         free space and inodes as a fraction of what the tree takes
+---                                (default 0.25)
+---@field min_free? integer        at least this many free bytes (default 64 MiB)
+---@field min_free_inodes? integer at least this many free inodes (default 16384)
 
----@class banger.sizes.ContentOpts
----@field headroom? number    fraction of the content added as free space (default 0.25)
----@field min_free? integer   at least this many free bytes (default 64 MiB)
----@field min_free_inodes? integer  at least this many free inodes (default 16384)
----@field block_size? integer  (default 4096)
-
---- Content-aware sizing from tree statistics (`tree:stats(block_size)`): data blocks plus
---- ext4 metadata (inode tables at 256 bytes an inode, journal, group descriptors), plus headroom,
---- rounded up to a MiB, never under the 64 MiB floor. Returns bytes and the inode count to use.
----@param stats table
----@param opts? banger.sizes.ContentOpts
----@return integer bytes
----@return integer inodes
-function M.content(stats, opts)
+--- The content-aware sizing policy: what an image leaves free beyond its tree. The size itself
+--- comes from the ext4 writer's own model (`banger.ext4.size_for`), which never undercounts.
+--- Returns the policy with defaults filled in, or nil and a message.
+---@param opts? banger.sizes.Policy
+---@return banger.sizes.Policy|nil
+---@return string|nil err
+function M.policy(opts)
   opts = opts or {}
-  local bs = opts.block_size or 4096
-  local headroom = opts.headroom or 0.25
-  local min_free = opts.min_free or 64 * MiB
-  local min_free_inodes = opts.min_free_inodes or 16384
-  assert(type(headroom) == "number" and headroom >= 0, "headroom must be a non-negative number")
-  local data = stats.data_blocks * bs
-  local inodes = stats.inodes + math.max(min_free_inodes, math.ceil(stats.inodes * headroom))
-  local free = math.max(min_free, math.ceil(data * headroom))
-  local total = data + free + inodes * 256
-  -- journal: mkfs.ext4 uses 16 MiB up to 1 GiB, 32 MiB up to 8 GiB, 64 MiB beyond
-  total = total + (total < 1024 * MiB and 16 * MiB or total < 8192 * MiB and 32 * MiB or 64 * MiB)
-  -- group descriptors, bitmaps, reserved GDT blocks, superblock backups: about 1.5%
-  total = total + total // 64
-  total = round_up(math.max(total, M.FLOOR), MiB)
-  return total, round_up(inodes, 8)
+  local p = {
+    headroom = opts.headroom == nil and 0.25 or opts.headroom,
+    min_free = opts.min_free == nil and 64 * MiB or opts.min_free,
+    min_free_inodes = opts.min_free_inodes == nil and 16384 or opts.min_free_inodes,
+  }
+  if type(p.headroom) ~= "number" or p.headroom < 0 or p.headroom > 1000 then
+    return nil, "headroom must be a fraction within 0..1000"
+  end
+  if math.type(p.min_free) ~= "integer" or p.min_free < 0 then
+    return nil, "min_free must be a non-negative integer (bytes)"
+  end
+  if math.type(p.min_free_inodes) ~= "integer" or p.min_free_inodes < 0 then
+    return nil, "min_free_inodes must be a non-negative integer"
+  end
+  return p
 end
 
 return M
