@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "path.h"
+
 /* mkdir -p, one component at a time; an existing non-directory is an error. */
 static int make_dirs(const char *dir, struct bg_error *err)
 {
@@ -35,30 +37,21 @@ static int make_dirs(const char *dir, struct bg_error *err)
 
 int bg_outfile_open(struct bg_outfile *o, const char *path, int parents, struct bg_error *err)
 {
-  const char *slash = strrchr(path, '/');
-  const char *base = slash ? slash + 1 : path;
+  const char *base;
   char prefix[NAME_MAX + 8];
-  size_t n;
   mode_t mask;
 
   o->tmp.fd = -1;
-  if (*base == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
-    return bg_error_set(err, BG_EINVAL, "%s: not a file name", path);
+  if (bg_path_split(path, o->dir, sizeof(o->dir), &base, err) != 0)
+    return -1;
   if (strlen(path) >= sizeof(o->path) || strlen(base) > NAME_MAX)
     return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
   memcpy(o->path, path, strlen(path) + 1);
-  n = slash == NULL ? 0 : (size_t)(slash - path);
-  if (slash == NULL)
-    memcpy(o->dir, ".", 2);
-  else {
-    if (n == 0)
-      n = 1; /* "/x" lives in "/" */
-    memcpy(o->dir, path, n);
-    o->dir[n] = '\0';
-  }
   if (parents && make_dirs(o->dir, err) != 0)
     return -1;
   snprintf(prefix, sizeof(prefix), ".%s.tmp-", base);
+  /* what a writer killed with -9 left of this file */
+  bg_tmpfile_sweep(o->dir, prefix);
   mask = umask(0);
   umask(mask);
   /* an ordinary output file: what the umask allows */

@@ -76,3 +76,26 @@ BG_TEST(bad_paths)
   CHECK_INT(bg_outfile_open(&o, "plain/sub/file", 1, &err), -1);
   CHECK_CONTAINS(err.msg, "plain: not a directory");
 }
+
+BG_TEST(open_sweeps_what_a_killed_writer_left)
+{
+  struct bg_outfile o;
+  struct bg_error err;
+  FILE *f;
+
+  /* a writer killed with -9 (no such PID), and another file's temporary name, which stays */
+  CHECK_INT(mkdir("k", 0755), 0);
+  f = fopen("k/.vmlinux.tmp-999999999-abcdef", "w");
+  CHECK(f != NULL);
+  fclose(f);
+  f = fopen("k/.Image.tmp-999999999-abcdef", "w");
+  CHECK(f != NULL);
+  fclose(f);
+  bg_error_clear(&err);
+  CHECK_INT(bg_outfile_open(&o, "k/vmlinux", 0, &err), 0);
+  CHECK(access("k/.vmlinux.tmp-999999999-abcdef", F_OK) != 0);
+  CHECK(access("k/.Image.tmp-999999999-abcdef", F_OK) == 0);
+  CHECK_INT(entries("k"), 2);
+  bg_outfile_abort(&o);
+  CHECK_INT(entries("k"), 1);
+}
