@@ -64,6 +64,13 @@ expect_eq "$(json_field arm64.ext4.json 'd["agent"]["path"]')" "$agent_path" "--
 expect_eq "$(json_field arm64.ext4.json 'd["agent"]["sha256"]')" \
   "sha256:$(sha256sum < arm64.agent | cut -d' ' -f1)" "--json agent.sha256 is what was injected"
 
+# --plan names the agent the build would inject for the platform
+"$BANGER" -q --cache-dir cache "$BANGER_SOURCE_DIR/recipes/default.lua" \
+  "image=$REGISTRY/e2e/multi:1" platform=linux/arm64 --plan > plan.out 2> plan.err
+expect_eq "$?" 0 "--plan of the arm64 build ($(cat plan.err))"
+grep -Eq "^    file +0755 0:0 +$agent_path +agent agents/banger-vsock-agent\.arm64 \(aarch64\)$" plan.out
+expect_eq "$?" 0 "--plan names the arm64 agent"
+
 # ---- amd64: the x86-64 agent ----
 build linux/amd64 amd64.ext4; rc=$?
 expect_eq "$rc" 0 "amd64 build exit status ($(cat amd64.ext4.err))"

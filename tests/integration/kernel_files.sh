@@ -129,4 +129,94 @@ expect_file_absent broken.ext4 "no image when the kernel is broken"
 expect_file_absent kdir-broken "no DIR when the kernel is broken"
 expect_eq "$(ls -A | grep -c '\.tmp-')" 0 "no temporary file left"
 
+# ---- --plan names the kernel it would write, and writes nothing ----
+"$BANGER" -q --cache-dir cache "$BANGER_SOURCE_DIR/recipes/default.lua" \
+  "image=$REGISTRY/e2e/kernel:debian" "kernel=$PWD/kdir-plan" --plan > plan.out 2>plan.err
+expect_eq "$?" 0 "--plan with kernel= ($(cat plan.err))"
+expect_contains "$(cat plan.out)" \
+  "  kernel      /vmlinuz (bzimage, zstd, 6.1.0-9-test) and /initrd.img, to $PWD/kdir-plan/" \
+  "--plan's kernel line"
+expect_file_absent kdir-plan "--plan writes no kernel files"
+
+# ---- a payload that does not decompress: named, no image, and an earlier image stays ----
+cat > bad.layer <<SPEC
+dir      /etc                             0755 0 0
+file     /etc/os-release                  0644 0 0 =ID=debian
+dir      /boot                            0755 0 0
+file     /boot/vmlinuz-6.1.0-9-test       0644 0 0 @$PWD/bz-bad
+file     /boot/initrd.img-6.1.0-9-test    0644 0 0 =initrd
+SPEC
+python3 "$tools/mktar.py" bad.layer bad.tar || exit 1
+python3 "$tools/mkimage.py" oci-bad --tag 1 --layer bad.tar >/dev/null || exit 1
+registry_push oci-bad 1 e2e/kernel:corrupt
+cp deb.ext4 keep.ext4
+build corrupt keep.ext4 "$PWD/kdir-bad"; rc=$?
+expect_eq "$rc" 1 "kernel=DIR of an image whose kernel payload is corrupt"
+expect_contains "$(cat keep.ext4.err)" \
+  "kernel=$PWD/kdir-bad: /boot/vmlinuz-6.1.0-9-test in $REGISTRY/e2e/kernel:corrupt: bzImage: corrupt xz payload" \
+  "corrupt payload message names the image and the path"
+cmp -s keep.ext4 deb.ext4; expect_eq "$?" 0 "the image already at out= is left as it was"
+expect_eq "$(ls -A kdir-bad 2>/dev/null)" "" "no kernel file is left of the failed build"
+expect_eq "$(ls -A | grep -c '\.tmp-')" 0 "no temporary image left"
+
+# ---- arm64: the gzipped Image Debian ships unpacks to Image, and replaces an x86 vmlinux ----
+python3 - Image-6.1.0-9-arm64 <<'PY'
+import gzip, sys
+head = bytearray(64)
+head[56:60] = b"ARM\x64"
+open(sys.argv[1], "wb").write(gzip.compress(bytes(head) + b"arm64 kernel text " * 4000, mtime=0))
+PY
+cat > arm64.layer <<SPEC
+dir      /etc                             0755 0 0
+file     /etc/os-release                  0644 0 0 =ID=debian
+dir      /boot                            0755 0 0
+file     /boot/vmlinuz-6.1.0-9-arm64      0644 0 0 @$PWD/Image-6.1.0-9-arm64
+symlink  /boot/vmlinuz                    0777 0 0 vmlinuz-6.1.0-9-arm64
+SPEC
+python3 "$tools/mktar.py" arm64.layer arm64.tar || exit 1
+python3 "$tools/mkimage.py" oci-arm64 --tag 1 --platform linux/arm64/v8 --layer arm64.tar \
+  >/dev/null || exit 1
+registry_push oci-arm64 1 e2e/kernel:arm64
+# the same layers labelled for the other architecture
+python3 "$tools/mkimage.py" oci-arm-as-x86 --tag 1 --layer arm64.tar >/dev/null || exit 1
+registry_push oci-arm-as-x86 1 e2e/kernel:arm-as-x86
+python3 "$tools/mkimage.py" oci-x86-as-arm --tag 1 --platform linux/arm64/v8 --layer debian.tar \
+  >/dev/null || exit 1
+registry_push oci-x86-as-arm 1 e2e/kernel:x86-as-arm
+
+armbuild() { # TAG OUT KDIR (not quiet: the warnings are checked)
+  "$BANGER" --json --cache-dir cache "$BANGER_SOURCE_DIR/recipes/default.lua" \
+    "image=$REGISTRY/e2e/kernel:$1" platform=linux/arm64 "out=$2" "kernel=$3" > "$2.json" 2> "$2.err"
+}
+armbuild arm64 arm.ext4 "$PWD/kdir"; rc=$?
+expect_eq "$rc" 0 "kernel=DIR of an arm64 image ($(cat arm.ext4.err))"
+expect_contains "$(file -b kdir/Image)" "Linux kernel ARM64 boot executable Image" "file(1) on Image"
+gzip -dc Image-6.1.0-9-arm64 | cmp -s - kdir/Image; expect_eq "$?" 0 "Image is the gunzipped vmlinuz"
+expect_eq "$(ls -A kdir | tr '\n' ' ')" "Image vmlinuz " \
+  "the x86 build's vmlinux and initrd.img are gone from DIR"
+expect_contains "$(cat arm.ext4.err)" "has no initrd for /boot/vmlinuz" "no initrd: a warning"
+j=arm.ext4.json
+expect_eq "$(json_field $j 'd["kernel"]["unpacked"]["path"]')" "$PWD/kdir/Image" "--json Image path"
+expect_eq "$(json_field $j 'd["kernel"]["unpacked"]["format"]')" arm64-image "--json Image format"
+expect_eq "$(json_field $j 'd["kernel"]["unpacked"]["machine"]')" aarch64 "--json Image machine"
+expect_eq "$(json_field $j 'd["kernel"]["kernel"]["compression"]')" gzip "--json arm64 compression"
+expect_eq "$(json_field $j '"initrd" in d["kernel"]')" False "--json has no initrd"
+
+# ---- a kernel for another architecture than the image's: refused, nothing written ----
+armbuild x86-as-arm mis1.ext4 "$PWD/kdir-mis1"; rc=$?
+expect_eq "$rc" 1 "an x86 bzImage in an arm64 image"
+expect_contains "$(cat mis1.ext4.err)" \
+  "kernel: /vmlinuz in $REGISTRY/e2e/kernel:x86-as-arm is a kernel for amd64, but the image is linux/arm64/v8" \
+  "x86 kernel in an arm64 image: message"
+expect_file_absent mis1.ext4 "no image for an x86 kernel in an arm64 image"
+expect_file_absent kdir-mis1 "no DIR for an x86 kernel in an arm64 image"
+build arm-as-x86 mis2.ext4 "$PWD/kdir-mis2"; rc=$?
+expect_eq "$rc" 1 "an arm64 Image in an amd64 image"
+expect_contains "$(cat mis2.ext4.err)" \
+  "kernel=$PWD/kdir-mis2: /boot/vmlinuz in $REGISTRY/e2e/kernel:arm-as-x86 is a kernel for arm64, but the image is linux/amd64" \
+  "arm64 kernel in an amd64 image: message (known once unpacked)"
+expect_file_absent mis2.ext4 "no image for an arm64 kernel in an amd64 image"
+expect_eq "$(ls -A kdir-mis2 2>/dev/null)" "" "no kernel file left for an arm64 kernel in an amd64 image"
+expect_eq "$(ls -A | grep -c '\.tmp-')" 0 "no temporary file left"
+
 finish

@@ -121,4 +121,62 @@ it("takes no version from a name with characters no kernel version has", functio
   eq(f.version, nil)
 end)
 
+-- A bzImage header around a gzip-looking payload: enough for probe, not for unpack.
+local function fake_bzimage()
+  local b = {}
+  b[#b + 1] = string.rep("\0", 0x1f1) .. "\1" -- setup_sects = 1
+  b[#b + 1] = string.rep("\0", 0x1fe - 0x1f2) .. "\x55\xaa" .. "\0\0" .. "HdrS"
+  b[#b + 1] = string.pack("<I2", 0x020f) .. string.rep("\0", 0x248 - 0x208)
+  b[#b + 1] = string.pack("<I4I4", 0x100, 64)
+  local s = table.concat(b)
+  return s .. string.rep("\0", 1024 + 0x100 - #s) .. "\x1f\x8b" .. string.rep("x", 62)
+end
+
+-- An ELF header for e_machine, 64-bit little-endian (183 aarch64, 62 x86-64).
+local function fake_elf(machine)
+  local h = "\x7fELF\2\1\1" .. string.rep("\0", 9) .. string.pack("<I2I2I4", 2, machine, 1)
+  return h .. string.rep("\0", 64 - #h)
+end
+
+it("refuses a kernel for another architecture than the image's, before anything is written", function()
+  local t <close> = t_with { { "/boot/vmlinuz-6.1.0-9-amd64", fake_bzimage() } }
+  local plan = bootfiles.prepare(t, "out", "x:1", "linux/amd64")
+  eq(plan.info.format, "bzimage")
+  eq(bootfiles.prepare(t, "out", "x:1").info.compression, "gzip") -- no platform: no check
+  local msg = spec.raises(function() bootfiles.prepare(t, "out", "x:1", "linux/arm64/v8") end)
+  contains(msg, "kernel: /boot/vmlinuz-6.1.0-9-amd64 in x:1 is a kernel for amd64, but the " ..
+    "image is linux/arm64/v8")
+  local t2 <close> = t_with { { "/boot/vmlinux-6.1.0-9-arm64", fake_elf(183) } }
+  eq(bootfiles.prepare(t2, "out", "y:1", "linux/arm64").info.format, "elf")
+  msg = spec.raises(function() bootfiles.prepare(t2, "out", "y:1", "linux/amd64") end)
+  contains(msg, "kernel: /boot/vmlinux-6.1.0-9-arm64 in y:1 is a kernel for arm64, but the " ..
+    "image is linux/amd64")
+  eq(io.open("out"), nil)
+end)
+
+it("describes a prepared kernel for --plan", function()
+  local t <close> = t_with { { "/boot/vmlinuz-6.1.0-9-amd64", fake_bzimage() },
+    { "/boot/initrd.img-6.1.0-9-amd64" } }
+  local d = bootfiles.describe(bootfiles.prepare(t, "kd", "x:1", "linux/amd64"))
+  eq(d.dir, "kd")
+  eq(d.kernel, "/boot/vmlinuz-6.1.0-9-amd64")
+  eq(d.initrd, "/boot/initrd.img-6.1.0-9-amd64")
+  eq(d.format, "bzimage")
+  eq(d.compression, "gzip")
+  eq(d.release, "6.1.0-9-amd64")
+  eq(io.open("kd"), nil)
+end)
+
+it("names the image and the path when the payload does not unpack, and leaves nothing", function()
+  local t <close> = t_with { { "/boot/vmlinuz-6.1.0-9-amd64", fake_bzimage() },
+    { "/boot/initrd.img-6.1.0-9-amd64", "initrd" } }
+  local plan = bootfiles.prepare(t, "bad", "x:1", "linux/amd64")
+  local msg = spec.raises(function() bootfiles.write(plan) end)
+  contains(msg, "kernel=bad: /boot/vmlinuz-6.1.0-9-amd64 in x:1: bzImage: ")
+  contains(msg, "gzip payload")
+  eq(io.open("bad/vmlinuz"), nil)
+  eq(io.open("bad/initrd.img"), nil)
+  eq(io.open("bad/vmlinux"), nil)
+end)
+
 spec.done()

@@ -135,6 +135,27 @@ function M.find(tree)
   return found
 end
 
+-- The OCI architecture a kernel runs, from what banger.kernel says of it (nil: not known yet,
+-- a compressed file says once unpacked).
+local function arch_of(format, elf)
+  if format == "bzimage" then return "amd64" end
+  if format == "arm64-image" then return "arm64" end
+  if format == "elf" and elf then return elf.arch or elf.machine_name or "an unknown machine" end
+  return nil
+end
+
+-- Why a kernel for arch cannot go with the plan's image (nil when it can): one for another
+-- architecture than the image's would never boot it.
+local function arch_mismatch(plan, arch)
+  if not arch or not plan.platform then return nil end
+  local want = plan.platform:match("^[^/]+/([^/]+)")
+  if want and arch ~= want and not (want == "386" and arch == "amd64") then
+    return string.format("%s in %s is a kernel for %s, but the image is %s", plan.found.kernel,
+      plan.image, arch, plan.platform)
+  end
+  return nil
+end
+
 local function read(tree, path, max, image)
   local bytes, err = tree:read(path, max)
   if not bytes then raise(string.format("kernel: %s in %s: %s", path, image, err)) end
@@ -148,32 +169,56 @@ end
 ---@field kernel string   the kernel's bytes
 ---@field initrd? string  the initrd's bytes
 ---@field info table      banger.kernel.probe's answer for the kernel
+---@field platform? string the image's platform, which the kernel must run
 
---- Finds and reads the kernel and initrd, and checks the kernel is one: everything that can fail
---- on the image's side, before anything is written. A missing kernel is an error.
+--- Finds and reads the kernel and initrd, and checks the kernel is one, for the image's
+--- platform when given: everything that can fail on the image's side short of unpacking,
+--- before anything is written. A missing kernel is an error.
 ---@param tree userdata
 ---@param dir string   where `write` will put the files
 ---@param image string the image's name, for messages
+---@param platform? string  "linux/amd64", ...: a kernel for another architecture is an error
 ---@return banger.bootfiles.Plan
-function M.prepare(tree, dir, image)
+function M.prepare(tree, dir, image, platform)
   if type(dir) ~= "string" or dir == "" then raise("kernel: a directory is required (kernel=DIR)") end
   local found, why = M.find(tree)
   if not found then
     raise(string.format("kernel=%s: %s has %s: install one in the image (Debian: " ..
       "linux-image-amd64) or give the VMM a kernel of its own", dir, image, why))
   end
-  local plan = { dir = dir, image = image, found = found }
+  local plan = { dir = dir, image = image, found = found, platform = platform }
   plan.kernel = read(tree, found.kernel, M.KERNEL_MAX, image)
   local info, err = require("banger.kernel").probe(plan.kernel)
   if not info then raise(string.format("kernel: %s in %s: %s", found.kernel, image, err)) end
   plan.info = info
+  local mismatch = arch_mismatch(plan, arch_of(info.format, info.format == "elf" and
+    require("banger.elf").identify(plan.kernel) or nil))
+  if mismatch then raise("kernel: " .. mismatch) end
   if found.initrd then plan.initrd = read(tree, found.initrd, M.INITRD_MAX, image) end
   return plan
 end
 
+--- What --plan says of the kernel: where it is in the image, what it is, where it would go.
+---@param plan banger.bootfiles.Plan
+---@return table
+function M.describe(plan)
+  return { dir = plan.dir, kernel = plan.found.kernel, initrd = plan.found.initrd,
+    format = plan.info.format, compression = plan.info.compression,
+    release = plan.info.release or plan.found.version }
+end
+
+--- Removes the files write reported (when the image they go with could not be committed).
+---@param result table  what write returned
+function M.remove(result)
+  for _, k in ipairs { "kernel", "initrd", "unpacked" } do
+    if result[k] then os.remove(result[k].path) end
+  end
+end
+
 --- Writes the plan's files into its directory (made when missing), each whole or not at all:
 --- vmlinuz and initrd.img as the image has them, and vmlinux (x86) or Image (arm64) unpacked
---- from the kernel. Returns what --json reports; on failure removes what it wrote and raises.
+--- from the kernel; a vmlinux or Image of an earlier build beside them goes. Returns what
+--- --json reports; on failure removes what it wrote and raises, naming the image and the path.
 ---@param plan banger.bootfiles.Plan
 ---@return table result  dir, and kernel, initrd, unpacked: {path, source, size, sha256, ...}
 function M.write(plan)
@@ -204,8 +249,12 @@ function M.write(plan)
   end
   -- vmlinux or Image, by what comes out
   local u, err = kernel.unpack(plan.kernel, plan.dir, { max_bytes = M.UNPACKED_MAX })
-  if not u then fail(string.format("unpacking %s: %s", plan.found.kernel, err)) end
+  if not u then fail(string.format("%s in %s: %s", plan.found.kernel, plan.image, err)) end
   written[#written + 1] = u.path
+  local mismatch = arch_mismatch(plan, arch_of(u.format, u.elf))
+  if mismatch then fail(mismatch) end
+  -- the other name: a VMM pointed at it would boot the kernel of an earlier build
+  os.remove(plan.dir .. "/" .. (u.format == "arm64-image" and "vmlinux" or "Image"))
   result.unpacked = { path = u.path, format = u.format, compression = u.compression,
     size = u.size, sha256 = (digest.file(u.path)),
     machine = u.elf and u.elf.machine_name or (u.format == "arm64-image" and "aarch64" or nil) }

@@ -335,15 +335,18 @@ function M.run(opts)
       tree:remap(opts.remap)
     end
     if payload then
-      if plan then injected = guest.describe(tree, payload, { dispatch = dispatch }) end
+      if plan then
+        injected = guest.describe(tree, payload, { dispatch = dispatch, platform = img.platform })
+      end
       agent = guest.install(tree, payload, { dispatch = dispatch, platform = img.platform }).agent
     end
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
 
   -- the kernel is found and checked before anything is written
+  local bootfiles = require "banger.bootfiles"
   local boot = opts.kernel ~= nil and
-    timed("kernel", require("banger.bootfiles").prepare, tree, opts.kernel, img.ref) or nil
+    timed("kernel", bootfiles.prepare, tree, opts.kernel, img.ref, img.platform) or nil
 
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
   local out = opts.out or M.default_out(opts.image)
@@ -352,6 +355,7 @@ function M.run(opts)
       img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
       fixed = opts.size ~= nil, injected = injected or {}, dispatch = dispatch,
       payload = payload, edit_tree = opts.edit_tree ~= nil, edit_image = opts.edit_image ~= nil,
+      kernel = boot and bootfiles.describe(boot) or nil,
     }
   end
   local fs <close> = M.build(tree, {
@@ -363,16 +367,15 @@ function M.run(opts)
     timed("edit", opts.edit_image, fs)
     take_warnings(fs)
   end
+  -- the kernel files before the image is committed: a kernel that fails to unpack leaves no
+  -- image (and an image that fails to commit takes its kernel files with it)
+  local kernel = boot and timed("kernel", bootfiles.write, boot) or nil
   local ok, err = fs:close()
-  if not ok then raise(string.format("writing %s: %s", out, err)) end
-  local kernel
-  if boot then
-    local wrote, res = pcall(timed, "kernel", require("banger.bootfiles").write, boot)
-    if not wrote then
-      os.remove(out)
-      error(res, 0)
-    end
-    kernel = res
+  if not ok then
+    if kernel then bootfiles.remove(kernel) end
+    raise(string.format("writing %s: %s", out, err))
+  end
+  if kernel then
     local files = { kernel.kernel.path }
     if kernel.initrd then files[#files + 1] = kernel.initrd.path end
     files[#files + 1] = kernel.unpacked.path
