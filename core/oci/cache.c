@@ -10,25 +10,7 @@
 
 #include "index.h"
 #include "../util/json.h"
-
-static int mkdir_p(const char *path, struct bg_error *err)
-{
-  char buf[PATH_MAX];
-  size_t i, n = strlen(path);
-
-  if (n >= sizeof(buf))
-    return bg_error_set(err, BG_EINVAL, "path too long: %.200s", path);
-  memcpy(buf, path, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0')
-      continue;
-    buf[i] = '\0';
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-      return bg_error_errno(err, errno, "cannot create directory %s", buf);
-    buf[i] = path[i];
-  }
-  return 0;
-}
+#include "../util/tmpfile.h"
 
 static int fsync_dir(const char *dir, struct bg_error *err)
 {
@@ -124,7 +106,7 @@ int bg_cache_open(const char *dir, struct bg_cache *c, struct bg_error *err)
   if (strlen(dir) >= sizeof(c->dir))
     return bg_error_set(err, BG_EINVAL, "cache directory path too long");
   /* the cache directory itself may be a symlink (a user's choice); what is inside may not */
-  if (mkdir_p(dir, err) != 0)
+  if (bg_mkdir_p(dir, 0755, err) != 0)
     return bg_error_prefix(err, "opening the cache");
   /* layer paths handed out must stay valid whatever the caller's working directory */
   if (realpath(dir, path) == NULL)

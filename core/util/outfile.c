@@ -9,32 +9,6 @@
 
 #include "path.h"
 
-/* mkdir -p, one component at a time; an existing non-directory is an error. */
-static int make_dirs(const char *dir, struct bg_error *err)
-{
-  char buf[PATH_MAX];
-  struct stat st;
-  size_t i, n = strlen(dir);
-
-  if (n >= sizeof(buf))
-    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", dir);
-  memcpy(buf, dir, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0')
-      continue;
-    buf[i] = '\0';
-    if (mkdir(buf, 0777) != 0 && errno != EEXIST)
-      return bg_error_errno(err, errno, "cannot create directory %s", buf);
-    if (stat(buf, &st) != 0)
-      return bg_error_errno(err, errno, "cannot stat %s", buf);
-    if (!S_ISDIR(st.st_mode))
-      return bg_error_set(err, BG_EIO, "%s: not a directory", buf);
-    if (i < n)
-      buf[i] = '/';
-  }
-  return 0;
-}
-
 int bg_outfile_open(struct bg_outfile *o, const char *path, int parents, struct bg_error *err)
 {
   const char *base;
@@ -47,7 +21,7 @@ int bg_outfile_open(struct bg_outfile *o, const char *path, int parents, struct 
   if (strlen(path) >= sizeof(o->path) || strlen(base) > NAME_MAX)
     return bg_error_set(err, BG_ETOOBIG, "%s: path too long", path);
   memcpy(o->path, path, strlen(path) + 1);
-  if (parents && make_dirs(o->dir, err) != 0)
+  if (parents && bg_mkdir_p(o->dir, 0777, err) != 0)
     return -1;
   snprintf(prefix, sizeof(prefix), ".%s.tmp-", base);
   /* what a writer killed with -9 left of this file */

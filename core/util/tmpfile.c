@@ -192,3 +192,28 @@ int bg_tmpfile_sweep(const char *dir, const char *prefix)
   closedir(d);
   return removed;
 }
+
+int bg_mkdir_p(const char *dir, mode_t mode, struct bg_error *err)
+{
+  char buf[PATH_MAX];
+  struct stat st;
+  size_t i, n = strlen(dir);
+
+  if (n >= sizeof(buf))
+    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", dir);
+  memcpy(buf, dir, n + 1);
+  for (i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0')
+      continue;
+    buf[i] = '\0';
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+      return bg_error_errno(err, errno, "cannot create directory %s", buf);
+    if (stat(buf, &st) != 0)
+      return bg_error_errno(err, errno, "cannot stat %s", buf);
+    if (!S_ISDIR(st.st_mode))
+      return bg_error_set(err, BG_EIO, "%s: not a directory", buf);
+    if (i < n)
+      buf[i] = '/';
+  }
+  return 0;
+}

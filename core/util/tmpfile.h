@@ -35,4 +35,8 @@ void bg_tmpfile_discard(struct bg_tmpfile *t);
  * builds). Returns how many were removed; errors are ignored (a sweep is best effort). */
 int bg_tmpfile_sweep(const char *dir, const char *prefix);
 
+/* mkdir -p: makes dir and the directories missing on the way (mode less the umask), one
+ * component at a time; a component that is not a directory is an error. */
+int bg_mkdir_p(const char *dir, mode_t mode, struct bg_error *err);
+
 #endif
