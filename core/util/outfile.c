@@ -34,25 +34,13 @@ int bg_outfile_open(struct bg_outfile *o, const char *path, int parents, struct 
 
 int bg_outfile_write(struct bg_outfile *o, const void *p, size_t n, struct bg_error *err)
 {
-  const char *c = p;
-  ssize_t w;
-
-  while (n > 0) {
-    w = write(o->tmp.fd, c, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return bg_error_errno(err, errno, "cannot write %s", o->path);
-    c += w;
-    n -= (size_t)w;
-  }
+  if (bg_write_all(o->tmp.fd, p, n) != 0)
+    return bg_error_errno(err, errno, "cannot write %s", o->path);
   return 0;
 }
 
 int bg_outfile_commit(struct bg_outfile *o, struct bg_error *err)
 {
-  int dfd;
-
   if (fsync(o->tmp.fd) != 0) {
     bg_error_errno(err, errno, "cannot sync %s", o->path);
     goto fail;
@@ -61,16 +49,7 @@ int bg_outfile_commit(struct bg_outfile *o, struct bg_error *err)
     goto fail;
   if (bg_tmpfile_close(&o->tmp, err) != 0)
     return -1;
-  dfd = open(o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0)
-    return bg_error_errno(err, errno, "cannot open %s", o->dir);
-  if (fsync(dfd) != 0) {
-    bg_error_errno(err, errno, "cannot sync %s", o->dir);
-    close(dfd);
-    return -1;
-  }
-  close(dfd);
-  return 0;
+  return bg_sync_dir(o->dir, err);
 fail:
   bg_outfile_abort(o);
   return -1;

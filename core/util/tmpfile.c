@@ -217,3 +217,38 @@ int bg_mkdir_p(const char *dir, mode_t mode, struct bg_error *err)
   }
   return 0;
 }
+
+int bg_write_all(int fd, const void *p, size_t n)
+{
+  const char *c = p;
+  ssize_t w;
+
+  while (n > 0) {
+    w = write(fd, c, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int bg_sync_dir(const char *dir, struct bg_error *err)
+{
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int en;
+
+  if (fd < 0)
+    return bg_error_errno(err, errno, "cannot open %s", dir);
+  /* EINVAL: a filesystem that cannot sync a directory (the rename is as durable as it gets) */
+  if (fsync(fd) != 0 && errno != EINVAL) {
+    en = errno;
+    close(fd);
+    return bg_error_errno(err, en, "cannot sync %s", dir);
+  }
+  if (close(fd) != 0)
+    return bg_error_errno(err, errno, "cannot close %s", dir);
+  return 0;
+}
