@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "util/outfile.h"
 
 static int entries(const char *dir)
@@ -61,7 +62,6 @@ BG_TEST(bad_paths)
 {
   struct bg_outfile o;
   struct bg_error err;
-  FILE *f;
 
   bg_error_clear(&err);
   CHECK_INT(bg_outfile_open(&o, "nodir/file", 0, &err), -1);
@@ -69,9 +69,7 @@ BG_TEST(bad_paths)
   bg_error_clear(&err);
   CHECK_INT(bg_outfile_open(&o, "dir/", 1, &err), -1);
   CHECK_CONTAINS(err.msg, "dir/: not a file name");
-  f = fopen("plain", "w");
-  CHECK(f != NULL);
-  fclose(f);
+  touch("plain");
   bg_error_clear(&err);
   CHECK_INT(bg_outfile_open(&o, "plain/sub/file", 1, &err), -1);
   CHECK_CONTAINS(err.msg, "plain: not a directory");
@@ -81,16 +79,11 @@ BG_TEST(open_sweeps_what_a_killed_writer_left)
 {
   struct bg_outfile o;
   struct bg_error err;
-  FILE *f;
 
   /* a writer killed with -9 (no such PID), and another file's temporary name, which stays */
   CHECK_INT(mkdir("k", 0755), 0);
-  f = fopen("k/.vmlinux.tmp-999999999-abcdef", "w");
-  CHECK(f != NULL);
-  fclose(f);
-  f = fopen("k/.Image.tmp-999999999-abcdef", "w");
-  CHECK(f != NULL);
-  fclose(f);
+  touch("k/.vmlinux.tmp-999999999-abcdef");
+  touch("k/.Image.tmp-999999999-abcdef");
   bg_error_clear(&err);
   CHECK_INT(bg_outfile_open(&o, "k/vmlinux", 0, &err), 0);
   CHECK(access("k/.vmlinux.tmp-999999999-abcdef", F_OK) != 0);
