@@ -131,7 +131,7 @@ static int dirbox_gc(lua_State *L)
  * and a message when dir cannot be read. At most 4096 names. */
 static int rt_recipes_in(lua_State *L)
 {
-  const char *dir = luaL_checkstring(L, 1);
+  const char *dir = bg_lua_checkcstr(L, 1, "directory");
   char path[4096];
   struct dirent *d;
   struct stat st;
@@ -183,7 +183,7 @@ static const struct bg_embedded *const asset_tables[] = {bg_embedded_assets, bg_
  * agents/banger-vsock-agent.<arch>). */
 static int rt_asset(lua_State *L)
 {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = bg_lua_checkcstr(L, 1, "asset name");
   const struct bg_embedded *e;
   size_t t;
 
