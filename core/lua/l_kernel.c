@@ -63,7 +63,7 @@ static int kernel_probe(lua_State *L)
  * made); returns its size, or nil, message, code. */
 static int kernel_save(lua_State *L)
 {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = bg_lua_checkcstr(L, 1, "path");
   size_t n;
   const char *s = luaL_checklstring(L, 2, &n);
   struct bg_outfile o;
@@ -98,7 +98,7 @@ static int kernel_unpack(lua_State *L)
 {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  const char *dir = luaL_checkstring(L, 2);
+  const char *dir = bg_lua_checkcstr(L, 2, "directory");
   lua_Integer max;
   struct bg_kernel_unpacked u;
   struct bg_outfile o;

@@ -103,6 +103,10 @@ it("probes and unpacks through banger.kernel, with nil, message, code for bad in
   -- nothing half-written: the directory is made, but holds nothing
   eq(io.open("unpack-dir/vmlinux"), nil)
   spec.raises(function() kernel.unpack("x", "d", { max_bytes = 0 }) end, "max_bytes must be positive")
+  -- a NUL byte would cut the C string: the file would quietly get a shorter name
+  spec.raises(function() kernel.save("saved/x\0y", "bytes") end, "a NUL byte in the path")
+  spec.raises(function() kernel.unpack("x", "d\0e") end, "a NUL byte in the directory")
+  eq(io.open("saved/x"), nil)
   eq(kernel.save("saved/a/b", "bytes"), 5)
   local f = assert(io.open("saved/a/b", "rb"))
   eq(f:read("a"), "bytes")
