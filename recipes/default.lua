@@ -10,13 +10,16 @@
 --   banger-build default --help                   the arguments, their types and defaults
 --   banger-build default image=debian:bookworm --plan
 --                                                 what would be injected, the size, the branch
+--   banger-build default image=debian:bookworm cache=REGISTRY/REPO [push=REGISTRY/REPO:TAG]
+--                                                 build once per fleet (docs/fleet.md)
 local banger = require "banger"
 local distros = require "banger.distros"
 local guest = require "banger.guest"
 
 -- The command line: every build argument (image, out, size, headroom, label, devices, xattrs,
--- platform, pull, insecure, plan, kernel), typed and checked; an unknown key is an error. This
--- recipe's policy is its defaults: device nodes, fifos and xattrs are left out unless asked for.
+-- platform, pull, insecure, plan, cache, push, mirrors: docs/fleet.md, kernel), typed and
+-- checked; an unknown key is an error. This recipe's policy is its defaults: device nodes, fifos
+-- and xattrs are left out unless asked for.
 local args = banger.arguments(banger.BUILD_ARGS, { devices = "skip", xattrs = "drop" })
 
 -- What goes into the guest: a list of plain entries, one per path, in the order they are made:

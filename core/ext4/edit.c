@@ -132,7 +132,7 @@ int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
         bg_tmpfile_close(&img->tmp, err) != 0)
       goto out;
     dir_of(img->path, dir, sizeof(dir));
-    if (bg_sync_dir(dir, err) != 0)
+    if (bg_fsync_dir(dir, err) != 0)
       goto out;
   }
   ret = 0;

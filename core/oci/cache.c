@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "index.h"
+#include "progress.h"
 #include "../util/json.h"
 #include "../util/tmpfile.h"
 
@@ -33,7 +35,7 @@ int bg_cache_write_file(const struct bg_cache *c, const char *name, const void *
   }
   if (bg_tmpfile_close(&t, err) != 0)
     return -1;
-  return bg_sync_dir(c->dir, err);
+  return bg_fsync_dir(c->dir, err);
 }
 
 static int write_layout(const struct bg_cache *c, struct bg_error *err)
@@ -200,7 +202,7 @@ int bg_blob_writer_commit(const struct bg_cache *c, struct bg_blob_writer *w,
     goto out;
   memcpy(w->final_digest, got, sizeof(got));
   snprintf(dir, sizeof(dir), "%s/blobs/sha256", c->dir);
-  rc = bg_sync_dir(dir, err);
+  rc = bg_fsync_dir(dir, err);
 out:
   bg_blob_writer_abort(w);
   return rc;
@@ -314,3 +316,22 @@ int bg_cache_read(const struct bg_cache *c, const struct bg_digest *d, size_t ca
   }
   return 0;
 }
+
+int bg_cache_check_space(const struct bg_cache *c, uint64_t bytes, struct bg_error *err)
+{
+  char dir[PATH_MAX], need[32], have[32];
+  struct statvfs sv;
+  uint64_t avail;
+
+  snprintf(dir, sizeof(dir), "%s/blobs/sha256", c->dir);
+  if (statvfs(dir, &sv) != 0)
+    return 0; /* nothing known: the writes will tell */
+  avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+  if (bytes <= avail)
+    return 0;
+  bg_human_bytes((double)bytes, need, sizeof(need));
+  bg_human_bytes((double)avail, have, sizeof(have));
+  return bg_error_set(err, BG_ENOSPC, "the image's blobs need %s and the cache %s has %s free",
+                      need, c->dir, have);
+}
+

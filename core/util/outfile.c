@@ -49,7 +49,7 @@ int bg_outfile_commit(struct bg_outfile *o, struct bg_error *err)
     goto fail;
   if (bg_tmpfile_close(&o->tmp, err) != 0)
     return -1;
-  return bg_sync_dir(o->dir, err);
+  return bg_fsync_dir(o->dir, err);
 fail:
   bg_outfile_abort(o);
   return -1;

@@ -235,7 +235,7 @@ int bg_write_all(int fd, const void *p, size_t n)
   return 0;
 }
 
-int bg_sync_dir(const char *dir, struct bg_error *err)
+int bg_fsync_dir(const char *dir, struct bg_error *err)
 {
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   int en;

@@ -30,6 +30,10 @@ int bg_tmpfile_close(struct bg_tmpfile *t, struct bg_error *err);
  * Safe on a closed one. */
 void bg_tmpfile_discard(struct bg_tmpfile *t);
 
+/* fsync of a directory, so a rename into it lasts (EINVAL, a filesystem that cannot, is no
+ * error); a failed close is an error. */
+int bg_fsync_dir(const char *dir, struct bg_error *err);
+
 /* Removes DIR's temporary files whose writer is gone: the PID in the name is not a live
  * process and nobody holds the lock. prefix NULL matches any ".NAME.tmp-" (outputs of earlier
  * builds). Returns how many were removed; errors are ignored (a sweep is best effort). */
@@ -40,7 +44,5 @@ int bg_tmpfile_sweep(const char *dir, const char *prefix);
 int bg_mkdir_p(const char *dir, mode_t mode, struct bg_error *err);
 /* Writes all n bytes (again after EINTR); -1 with errno set on failure. */
 int bg_write_all(int fd, const void *p, size_t n);
-/* Syncs a directory, so that a rename in it is on disk; a failed close is an error. */
-int bg_sync_dir(const char *dir, struct bg_error *err);
 
 #endif

@@ -106,6 +106,20 @@ expect_eq "$(json_field $j 'd["kernel"]["unpacked"]["sha256"]')" \
 # the same build again replaces the files in place
 build debian deb2.ext4 "$PWD/kdir"; expect_eq "$?" 0 "a second build into the same DIR"
 cmp -s kdir/vmlinux "$elf"; expect_eq "$?" 0 "vmlinux after the second build"
+# the cache holds that image now: kernel= builds it all the same (the kernel comes from the
+# tree), into a fresh DIR, under the key a build without kernel= has
+build debian deb3.ext4 "$PWD/kdir3"; expect_eq "$?" 0 "kernel=DIR with the image in the cache"
+cmp -s kdir3/vmlinux "$elf"; expect_eq "$?" 0 "vmlinux written when the cache has the image"
+cmp -s kdir3/initrd.img initrd.img-6.1.0-9-test; expect_eq "$?" 0 "initrd.img written then too"
+expect_eq "$(json_field deb3.ext4.json 'd["kernel"]["unpacked"]["path"]')" "$PWD/kdir3/vmlinux" \
+  "--json names the files when the cache has the image"
+"$BANGER" --json -q --cache-dir cache "$BANGER_SOURCE_DIR/recipes/default.lua" \
+  "image=$REGISTRY/e2e/kernel:debian" out=nok.ext4 > nok.json 2>nok.err
+expect_eq "$?" 0 "the same build without kernel= ($(cat nok.err))"
+expect_eq "$(json_field nok.json 'd["cache"]')" local "without kernel= the image is restored"
+expect_eq "$(json_field nok.json 'd["key"]')" "$(json_field deb3.ext4.json 'd["key"]')" \
+  "kernel= is not part of the build key"
+cmp -s nok.ext4 deb3.ext4; expect_eq "$?" 0 "the restored image is the one built with kernel="
 
 # ---- no kernel: a clear message, no image, no DIR ----
 build nokernel none.ext4 "$PWD/kdir-none"; rc=$?

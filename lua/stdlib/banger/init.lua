@@ -77,13 +77,16 @@ end
 ---@field pull? "missing"|"always"|"never"
 ---@field insecure? boolean  https without verification, then plain http (Docker's rule)
 ---@field cache_dir? string
+---@field mirrors? string|table  mirrors of the image's registry (default: the site config's)
+---@field digest? string      the manifest the reference named when it was resolved before
 
 --- Pulls an image into the cache (or finds it there) with every blob verified.
 ---@param ref string  "debian:bookworm", "127.0.0.1:5000/x:1", "oci:DIR:TAG", ...
 ---@param opts? banger.PullOpts
 ---@return table img  ref, digest, platform, config, layers
 function M.pull(ref, opts)
-  opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1 }, "pull")
+  opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1, mirrors = 1,
+    digest = 1 }, "pull")
   if type(ref) ~= "string" or ref == "" then
     raise("pull: an image reference is required (image=NAME[:TAG])")
   end
@@ -93,6 +96,8 @@ function M.pull(ref, opts)
     pull = opts.pull,
     insecure = opts.insecure,
     cache_dir = opts.cache_dir,
+    mirrors = require("banger.config").mirrors(ref, opts.mirrors),
+    digest = opts.digest,
   })
   -- banger.oci's messages already say "pulling <ref>: ..."
   if not img then raise(err) end
@@ -238,7 +243,10 @@ end
 ---@param r table  image, digest, platform, output; agent and kernel when injected, written
 function M.report(r)
   local digest = require "banger.digest"
-  local sum, size = digest.file(r.output)
+  local f = r.fleet or {}
+  -- an image written from a verified artifact has a known sha256: no second pass over it
+  local sum, size = f.sha256, f.size
+  if not sum then sum, size = digest.file(r.output) end
   local result = {
     image = r.image,
     digest = r.digest,
@@ -248,6 +256,10 @@ function M.report(r)
     sha256 = sum,
     agent = r.agent,
     kernel = r.kernel,
+    key = f.key,
+    cache = f.cache,
+    pushed = f.pushed,
+    artifact = f.artifact,
     timings = M.timings,
     warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
     dropped = M.dropped or 0,
@@ -281,11 +293,16 @@ end
 ---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
 ---@field label? string
 ---@field kernel? string          a directory for the image's kernel, initrd and vmlinux/Image
+---@field cache? string           "off", "local" (default) or REGISTRY/REPO (banger.fleet)
+---@field push? string            REGISTRY/REPO[:TAG]: push the image as an artifact
+---@field mirrors? string|table   mirrors of the image's registry (default: the site config's)
+---@field inputs? string[]        host files the recipe reads: their contents join the key
 
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, payload = 1, plan = 1, args = 1, kernel = 1,
+  label = 1, payload = 1, plan = 1, args = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
+  kernel = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -301,8 +318,39 @@ function M.run(opts)
   end
   local distro = require "banger.distro"
   local guest = require "banger.guest"
-  local img = M.pull(opts.image, { platform = opts.platform, pull = opts.pull,
-    insecure = opts.insecure })
+  local out = opts.out or M.default_out(opts.image)
+  -- the key first (manifest and config only): a build done before is restored, not redone
+  local mirrors = require("banger.config").mirrors(opts.image, opts.mirrors)
+  -- a plan writes nothing: no restore, no artifact, no push
+  local job = timed("resolve", require("banger.fleet").start, {
+    image = opts.image, cache = plan and "off" or opts.cache, push = not plan and opts.push or nil,
+    platform = opts.platform,
+    pull = opts.pull, insecure = opts.insecure, mirrors = mirrors, inputs = opts.inputs,
+    payload = opts.payload, dispatch = opts.dispatch,
+    recipe_text = M.recipe_text(), args = rawget(_G, "args"),
+  }, M)
+  local function report(img, r, built)
+    built = built or {}
+    return M.report { image = img.ref, digest = img.digest, platform = img.platform,
+      output = out, fleet = r, agent = built.agent, kernel = built.kernel }
+  end
+  -- kernel= takes the kernel from the image's tree, which a restore does not flatten: such a
+  -- build is built (and its artifact kept as any other)
+  if job.hit and opts.kernel ~= nil then
+    M.info("%s: kernel= reads the image's /boot: building instead of restoring", job.key)
+    job.hit, job.cache = nil, "miss"
+  end
+  if job.hit then
+    local r = job:restore(out, M.timings)
+    if r then return report(job.img, r) end
+  end
+  local img = M.pull(opts.image, { platform = opts.platform, insecure = opts.insecure,
+    pull = opts.pull == "never" and "never" or "missing", mirrors = mirrors,
+    digest = job.img.digest })
+  if img.digest ~= job.img.digest then
+    raise(string.format("%s changed while it was pulled (%s, then %s)", opts.image,
+      job.img.digest, img.digest))
+  end
   local tree <close> = M.flatten(img, { devices = opts.devices, xattrs = opts.xattrs })
 
   local info = distro.detect(tree)
@@ -349,7 +397,6 @@ function M.run(opts)
     timed("kernel", bootfiles.prepare, tree, opts.kernel, img.ref, img.platform) or nil
 
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
-  local out = opts.out or M.default_out(opts.image)
   if plan then
     return require("banger.plan").report {
       img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
@@ -360,7 +407,8 @@ function M.run(opts)
   end
   local fs <close> = M.build(tree, {
     out = out, size = size, inodes = inodes, label = opts.label,
-    seed = M.seed(img, M.recipe_text()),
+    -- the UUID and hash seed come from the key, so equal keys give equal bytes
+    seed = job.seed,
   })
   if opts.edit_image then
     -- an edit that raises leaves this scope: <close> drops the unfinished image
@@ -386,8 +434,7 @@ function M.run(opts)
         opts.kernel)
     end
   end
-  return M.report { image = img.ref, digest = img.digest, platform = img.platform, output = out,
-    agent = agent, kernel = kernel }
+  return report(img, job:finish(out, M.timings), { agent = agent, kernel = kernel })
 end
 
 return M
