@@ -28,7 +28,9 @@ const char *bg_lua_optfield_str(lua_State *L, int idx, const char *key, const ch
 
 /* Signatures of the C modules, registered in package.preload by main. */
 int luaopen_banger_digest(lua_State *L);
+int luaopen_banger_elf(lua_State *L);
 int luaopen_banger_ext4(lua_State *L);
+int luaopen_banger_kernel(lua_State *L);
 int luaopen_banger_oci(lua_State *L);
 int luaopen_banger_runtime(lua_State *L);
 int luaopen_banger_tree(lua_State *L);

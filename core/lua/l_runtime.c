@@ -180,16 +180,25 @@ static int rt_traceback(lua_State *L)
   return 1;
 }
 
-/* runtime.asset(name): the bytes of a guest asset compiled into the binary (assets/<name>). */
+/* Guest assets: the files of assets/, then the agent built for each architecture. */
+static const struct bg_embedded *const asset_tables[] = {bg_embedded_assets, bg_embedded_agents};
+
+#define NTABLES (sizeof(asset_tables) / sizeof(asset_tables[0]))
+
+/* runtime.asset(name): the bytes of a guest asset compiled into the binary (assets/<name>, or
+ * agents/banger-vsock-agent.<arch>). */
 static int rt_asset(lua_State *L)
 {
   const char *name = bg_lua_checkcstr(L, 1, "asset name");
   const struct bg_embedded *e;
+  size_t t;
 
-  for (e = bg_embedded_assets; e->name != NULL; e++) {
-    if (strcmp(e->name, name) == 0) {
-      lua_pushlstring(L, (const char *)e->data, e->len);
-      return 1;
+  for (t = 0; t < NTABLES; t++) {
+    for (e = asset_tables[t]; e->name != NULL; e++) {
+      if (strcmp(e->name, name) == 0) {
+        lua_pushlstring(L, (const char *)e->data, e->len);
+        return 1;
+      }
     }
   }
   lua_pushnil(L);
@@ -197,16 +206,19 @@ static int rt_asset(lua_State *L)
   return 2;
 }
 
-/* runtime.assets(): the names of the compiled-in assets, sorted. */
+/* runtime.assets(): the names of the compiled-in assets, sorted within each kind. */
 static int rt_assets(lua_State *L)
 {
   const struct bg_embedded *e;
   lua_Integer i = 0;
+  size_t t;
 
   lua_newtable(L);
-  for (e = bg_embedded_assets; e->name != NULL; e++) {
-    lua_pushstring(L, e->name);
-    lua_rawseti(L, -2, ++i);
+  for (t = 0; t < NTABLES; t++) {
+    for (e = asset_tables[t]; e->name != NULL; e++) {
+      lua_pushstring(L, e->name);
+      lua_rawseti(L, -2, ++i);
+    }
   }
   return 1;
 }
@@ -253,7 +265,7 @@ static int hash_module(struct bg_sha256 *h, const struct bg_embedded *e, const c
 }
 
 /* runtime.builtins(): what the binary brings to every build, for the build key: the sha256 of
- * the library (as loaded: BANGER_LUA_PATH counts) and the guest assets, and libext2fs's
+ * the library (as loaded: BANGER_LUA_PATH counts), the guest assets and agents, and libext2fs's
  * version (it formats the images). */
 static int rt_builtins(lua_State *L)
 {
@@ -263,6 +275,7 @@ static int rt_builtins(lua_State *L)
   const struct bg_embedded *e;
   struct bg_sha256 *h;
   struct bg_error err;
+  size_t t;
   int rc = 0;
 
   bg_error_clear(&err);
@@ -271,8 +284,9 @@ static int rt_builtins(lua_State *L)
     return bg_lua_raise(L, &err);
   for (e = bg_embedded_stdlib; rc == 0 && e->name != NULL; e++)
     rc = hash_module(h, e, dev, &err);
-  for (e = bg_embedded_assets; rc == 0 && e->name != NULL; e++)
-    rc = hash_part(h, e->name, e->data, e->len, &err);
+  for (t = 0; t < NTABLES; t++)
+    for (e = asset_tables[t]; rc == 0 && e->name != NULL; e++)
+      rc = hash_part(h, e->name, e->data, e->len, &err);
   if (rc == 0)
     rc = bg_sha256_final(h, raw, &err);
   bg_sha256_free(h);
@@ -348,7 +362,6 @@ int luaopen_banger_runtime(lua_State *L)
   set_str(L, "recipe_name", bg_runtime.recipe_name);
   set_str(L, "cache_dir", bg_runtime.cache_dir);
   set_str(L, "progress", bg_runtime.progress);
-  set_str(L, "agent_path", bg_runtime.agent_path);
   set_str(L, "assets_dir", bg_runtime.assets_dir);
   lua_pushinteger(L, bg_runtime.verbosity);
   lua_setfield(L, -2, "verbosity");

@@ -31,12 +31,18 @@ int bg_tmpfile_close(struct bg_tmpfile *t, struct bg_error *err);
 void bg_tmpfile_discard(struct bg_tmpfile *t);
 
 /* fsync of a directory, so a rename into it lasts (EINVAL, a filesystem that cannot, is no
- * error). */
+ * error); a failed close is an error. */
 int bg_fsync_dir(const char *dir, struct bg_error *err);
 
 /* Removes DIR's temporary files whose writer is gone: the PID in the name is not a live
  * process and nobody holds the lock. prefix NULL matches any ".NAME.tmp-" (outputs of earlier
  * builds). Returns how many were removed; errors are ignored (a sweep is best effort). */
 int bg_tmpfile_sweep(const char *dir, const char *prefix);
+
+/* mkdir -p: makes dir and the directories missing on the way (mode less the umask), one
+ * component at a time; a component that is not a directory is an error. */
+int bg_mkdir_p(const char *dir, mode_t mode, struct bg_error *err);
+/* Writes all n bytes (again after EINTR); -1 with errno set on failure. */
+int bg_write_all(int fd, const void *p, size_t n);
 
 #endif

@@ -108,6 +108,8 @@ M.BUILD = {
   { "push", "string", nil, "REGISTRY/REPO[:TAG]: push the image there as a rootfs artifact" },
   { "mirrors", "string", nil, "mirrors of the image's registry, HOST[:PORT],... (default: the " ..
     "site configuration's; empty: none)" },
+  { "kernel", "path", nil, "a directory to write the image's kernel, initrd and vmlinux into, " ..
+    "for a VMM that boots a kernel of its own (made when missing)" },
 }
 
 local function type_of(row)

@@ -23,7 +23,7 @@ M.KEY_FORMAT = "banger-build key 1"
 --- stay out of the key.
 M.NEUTRAL_ARGS = {
   out = true, cache = true, push = true, pull = true, insecure = true, mirrors = true,
-  plan = true, json = true,
+  plan = true, json = true, kernel = true,
 }
 
 local function sorted_keys(t)
@@ -60,9 +60,6 @@ function M.key_lines(img, ctx)
     "builtins " .. b.sha256,
     "ext2fs " .. b.ext2fs,
   }
-  local agent = runtime.agent_path
-  local sum = agent and digest.file(agent)
-  lines[#lines + 1] = "agent " .. (sum or "none")
   lines[#lines + 1] = "recipe " .. digest.sha256(ctx.recipe_text or "")
   local args = ctx.args or {}
   for _, k in ipairs(sorted_keys(args)) do

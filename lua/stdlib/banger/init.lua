@@ -259,7 +259,7 @@ end
 
 --- Records what --json prints and prints a closing line. The image's sha256 takes a read of the
 --- whole image: it is computed for --json, and otherwise when `result.sha256` is first read.
----@param r table  image, digest, platform, output
+---@param r table  image, digest, platform, output; agent and kernel when injected, written
 function M.report(r)
   local digest = require "banger.digest"
   local f = r.fleet or {}
@@ -277,6 +277,8 @@ function M.report(r)
     output = r.output,
     size = size,
     sha256 = sum,
+    agent = r.agent,
+    kernel = r.kernel,
     key = f.key,
     cache = f.cache,
     pushed = f.pushed,
@@ -323,6 +325,7 @@ end
 ---@field edit_tree? fun(tree: userdata, info: banger.distro.Info|nil)  before sizing
 ---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
 ---@field label? string
+---@field kernel? string          a directory for the image's kernel, initrd and vmlinux/Image
 ---@field cache? string           "off", "local" (default) or REGISTRY/REPO (banger.fleet)
 ---@field push? string            REGISTRY/REPO[:TAG]: push the image as an artifact
 ---@field mirrors? string|table   mirrors of the image's registry (default: the site config's)
@@ -332,6 +335,7 @@ local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
   label = 1, payload = 1, plan = 1, args = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
+  kernel = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -358,9 +362,16 @@ function M.run(opts)
     payload = opts.payload, dispatch = opts.dispatch,
     recipe_text = M.recipe_text(), args = rawget(_G, "args"),
   }, M)
-  local function report(img, r)
+  local function report(img, r, built)
+    built = built or {}
     return M.report { image = img.ref, digest = img.digest, platform = img.platform,
-      output = out, fleet = r }
+      output = out, fleet = r, agent = built.agent, kernel = built.kernel }
+  end
+  -- kernel= takes the kernel from the image's tree, which a restore does not flatten: such a
+  -- build is built (and its artifact kept as any other)
+  if job.hit and opts.kernel ~= nil then
+    M.info("%s: kernel= reads the image's /boot: building instead of restoring", job.key)
+    job.hit, job.cache = nil, "miss"
   end
   if job.hit then
     local r = job:restore(out, M.timings)
@@ -399,17 +410,24 @@ function M.run(opts)
   local dispatch = opts.dispatch or require("banger.distros").default()
   local payload = opts.payload
   if payload == nil then payload = guest.payload(agents or "none") end
-  local injected
+  local injected, agent
   timed("inject", function()
     if opts.remap then
       tree:remap(opts.remap)
     end
     if payload then
-      if plan then injected = guest.describe(tree, payload, { dispatch = dispatch }) end
-      guest.install(tree, payload, { dispatch = dispatch })
+      if plan then
+        injected = guest.describe(tree, payload, { dispatch = dispatch, platform = img.platform })
+      end
+      agent = guest.install(tree, payload, { dispatch = dispatch, platform = img.platform }).agent
     end
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
+
+  -- the kernel is found and checked before anything is written
+  local bootfiles = require "banger.bootfiles"
+  local boot = opts.kernel ~= nil and
+    timed("kernel", bootfiles.prepare, tree, opts.kernel, img.ref, img.platform) or nil
 
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
   if plan then
@@ -417,6 +435,7 @@ function M.run(opts)
       img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
       fixed = opts.size ~= nil, injected = injected or {}, dispatch = dispatch,
       payload = payload, edit_tree = opts.edit_tree ~= nil, edit_image = opts.edit_image ~= nil,
+      kernel = boot and bootfiles.describe(boot) or nil,
     }
   end
   local fs <close> = M.build(tree, {
@@ -429,9 +448,26 @@ function M.run(opts)
     timed("edit", opts.edit_image, fs)
     take_warnings(fs)
   end
+  -- the kernel files before the image is committed: a kernel that fails to unpack leaves no
+  -- image (and an image that fails to commit takes its kernel files with it)
+  local kernel = boot and timed("kernel", bootfiles.write, boot) or nil
   local ok, err = fs:close()
-  if not ok then raise(string.format("writing %s: %s", out, err)) end
-  return report(img, job:finish(out, M.timings))
+  if not ok then
+    if kernel then bootfiles.remove(kernel) end
+    raise(string.format("writing %s: %s", out, err))
+  end
+  if kernel then
+    local files = { kernel.kernel.path }
+    if kernel.initrd then files[#files + 1] = kernel.initrd.path end
+    files[#files + 1] = kernel.unpacked.path
+    M.info("kernel %s from %s: wrote %s", kernel.kernel.release or "?", kernel.kernel.source,
+      table.concat(files, ", "))
+    if not kernel.initrd then
+      M.warn("%s has no initrd for %s: %s holds the kernel only", img.ref, kernel.kernel.source,
+        opts.kernel)
+    end
+  end
+  return report(img, job:finish(out, M.timings), { agent = agent, kernel = kernel })
 end
 
 return M
