@@ -284,25 +284,22 @@ static int inside_aufs_meta(const char *path, const char *base)
   return 0;
 }
 
-/* Records that something of the current entry was dropped, for the build's report and the log. */
-static void note(struct apply *ap, int kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void note(struct apply *ap, int kind, const char *fmt, ...)
+/* Records what the policy, or what Linux cannot hold, changed of the current entry, for the
+ * build's loss report. What Linux could not hold is a warning on the log too; what the policy
+ * chose is not (the report's summary counts it). */
+static void note(struct apply *ap, int kind, int warn, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void note(struct apply *ap, int kind, int warn, const char *fmt, ...)
 {
   char path[BG_TREE_PATH_MAX + 2], detail[512], shown[SHOW_MAX + 16];
-  uint64_t before, after;
   va_list va;
-  size_t n;
 
   va_start(va, fmt);
   vsnprintf(detail, sizeof(detail), fmt, va);
   va_end(va);
   snprintf(path, sizeof(path), "/%s", ap->path);
-  bg_tree_notes(ap->t, &n, &before);
-  bg_tree_note(ap->t, kind, path, "%s", detail);
-  bg_tree_notes(ap->t, &n, &after);
-  if (after == before)
-    return; /* said already */
+  if (bg_tree_note(ap->t, bg_tree_layer_gen(ap->t), kind, path, "%s", detail) == 0 || !warn)
+    return; /* said already, or the policy's choice */
   show(ap->path, shown, sizeof(shown));
   bg_log(BG_LOG_WARN, "%s: %s: dropped %s", ap->label, shown, detail);
 }
@@ -443,11 +440,18 @@ static int set_xattrs(struct apply *ap, struct bg_inode *ino, struct archive_ent
       return -1;
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
-    if (name == NULL || strncmp(name, "trusted.overlay.", 16) == 0)
+    if (name == NULL)
       continue;
+    if (strncmp(name, "trusted.overlay.", 16) == 0) {
+      note(ap, BG_NOTE_OVERLAY_XATTR, 0, "xattr %.300s: overlayfs' own, never copied", name);
+      continue;
+    }
     if (strcmp(name, "security.capability") == 0) {
       magic = len >= 4 ? le32(value) : 0;
       if ((magic & 0xff000000u) == 0x03000000u && len == 24) {
+        note(ap, BG_NOTE_CAPABILITY_V2, 0,
+             "security.capability v3 (rootid %u) rewritten as v2: a VM has no user namespace",
+             le32((const unsigned char *)value + 20));
         memcpy(cap, value, 20);
         magic = (magic & ~0xff000000u) | 0x02000000u;
         cap[0] = (unsigned char)magic;
@@ -458,25 +462,45 @@ static int set_xattrs(struct apply *ap, struct bg_inode *ino, struct archive_ent
         len = 20;
       } else if (!((magic & 0xff000000u) == 0x02000000u && len == 20) &&
                  !((magic & 0xff000000u) == 0x01000000u && len == 12)) {
-        note(ap, BG_NOTE_XATTR, "xattr security.capability: malformed (%zu bytes)", len);
+        note(ap, BG_NOTE_XATTR, 1, "xattr security.capability: malformed (%zu bytes)", len);
         continue;
       }
     }
     why = bg_xattr_problem(name, strlen(name), value, len, ino->mode);
     if (why != NULL) {
-      note(ap, BG_NOTE_XATTR, "xattr %.300s: %s", name, why);
+      note(ap, BG_NOTE_XATTR, 1, "xattr %.300s: %s", name, why);
       continue;
     }
     bg_error_clear(&xerr);
     if (bg_inode_set_xattr(ino, name, value, len, &xerr) != 0) {
       if (xerr.code == BG_ENOMEM)
         return bg_error_set(err, xerr.code, "%s", xerr.msg);
-      note(ap, BG_NOTE_XATTR, "%s", xerr.msg);
+      note(ap, BG_NOTE_XATTR, 1, "%s", xerr.msg);
     }
   }
   if (archive_entry_acl_count(e, ARCHIVE_ENTRY_ACL_TYPE_POSIX1E) > 0)
-    note(ap, BG_NOTE_XATTR, "POSIX ACL in tar's own form (SCHILY.acl.*): not kept");
+    note(ap, BG_NOTE_XATTR, 1, "POSIX ACL in tar's own form (SCHILY.acl.*): not kept");
   return 0;
+}
+
+/* With xattrs dropped by the policy: a note for each the entry had, for the loss report. */
+static void note_dropped_xattrs(struct apply *ap, struct archive_entry *e)
+{
+  const char *name;
+  const void *value;
+  size_t len;
+
+  archive_entry_xattr_reset(e);
+  while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
+    if (name == NULL)
+      continue;
+    if (strncmp(name, "trusted.overlay.", 16) == 0)
+      note(ap, BG_NOTE_OVERLAY_XATTR, 0, "xattr %.300s: overlayfs' own, never copied", name);
+    else
+      note(ap, BG_NOTE_XATTR, 0, "xattr %.300s (xattrs=drop)", name);
+  }
+  if (archive_entry_acl_count(e, ARCHIVE_ENTRY_ACL_TYPE_POSIX1E) > 0)
+    note(ap, BG_NOTE_XATTR, 0, "POSIX ACL in tar's own form (SCHILY.acl.*) (xattrs=drop)");
 }
 
 /* ---- entries ---- */
@@ -549,15 +573,25 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
   case AE_IFCHR:
   case AE_IFBLK:
   case AE_IFIFO:
-    /* an overlayfs whiteout has no meaning in an OCI layer: never a device, never a whiteout */
-    if (type == AE_IFCHR && archive_entry_rdevmajor(e) == 0 && archive_entry_rdevminor(e) == 0)
-      return 0;
-    if (ap->policy->devices != BG_LAYER_DEVICES_KEEP)
-      return 0;
     major = type == AE_IFIFO ? 0 : (uint64_t)archive_entry_rdevmajor(e);
     minor = type == AE_IFIFO ? 0 : (uint64_t)archive_entry_rdevminor(e);
+    /* an overlayfs whiteout has no meaning in an OCI layer: never a device, never a whiteout */
+    if (type == AE_IFCHR && major == 0 && minor == 0) {
+      note(ap, BG_NOTE_OVERLAY_WHITEOUT, 0,
+           "character device 0:0, an overlayfs whiteout, which OCI layers do not define");
+      return 0;
+    }
+    if (ap->policy->devices != BG_LAYER_DEVICES_KEEP) {
+      if (type == AE_IFIFO)
+        note(ap, BG_NOTE_FIFO, 0, "fifo (devices=skip)");
+      else
+        note(ap, BG_NOTE_DEVICE, 0, "%s device %llu:%llu (devices=skip)",
+             type == AE_IFCHR ? "character" : "block", (unsigned long long)major,
+             (unsigned long long)minor);
+      return 0;
+    }
     if (major > BG_DEV_MAJOR_MAX || minor > BG_DEV_MINOR_MAX) {
-      note(ap, BG_NOTE_DEVICE,
+      note(ap, BG_NOTE_DEVICE, 1,
            "device %llu:%llu, which Linux cannot encode (major at most %u, minor at most %u)",
            (unsigned long long)major, (unsigned long long)minor, BG_DEV_MAJOR_MAX,
            BG_DEV_MINOR_MAX);
@@ -569,12 +603,16 @@ static int apply_entry(struct apply *ap, struct archive *a, struct archive_entry
       return -1;
     break;
   case AE_IFSOCK:
-    return 0; /* a socket is recreated by whoever listens on it */
+    /* a socket is recreated by whoever listens on it */
+    note(ap, BG_NOTE_SOCKET, 0, "socket, which only a listening process makes");
+    return 0;
   default:
     return bg_error_set(err, BG_EINVAL, "unsupported entry type 0%o", type);
   }
   bg_tree_touch(ap->t, node);
-  if (ap->policy->xattrs == BG_LAYER_XATTRS_KEEP && set_xattrs(ap, node->inode, e, err) != 0)
+  if (ap->policy->xattrs != BG_LAYER_XATTRS_KEEP)
+    note_dropped_xattrs(ap, e);
+  else if (set_xattrs(ap, node->inode, e, err) != 0)
     return -1;
   return 0;
 }
