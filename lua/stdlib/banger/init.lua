@@ -20,25 +20,22 @@ M.BUILD_ARGS = args.BUILD
 --- Phase timings of this run, in seconds, reported by --json.
 M.timings = {}
 
---- What the images of this run had changed to be valid ({kind, path, detail}), reported by
---- --json (when there are any) and printed as warnings.
-M.warnings = {}
+--- The loss report of this run (banger.losses): every change its builds made to what the
+--- layers say, from the trees' notes and the images' warnings. --json reports it as `losses`.
+M.losses = require("banger.losses").new()
 
 local warned = setmetatable({}, { __mode = "k" })
 
--- Prints and records the image's warnings not seen yet.
+-- Prints the image's warnings not seen yet (what ext4 could not hold as given) and takes them
+-- into the loss report.
 local function take_warnings(fs)
   local w = fs:warnings()
   for i = (warned[fs] or 0) + 1, #w do
-    M.warnings[#M.warnings + 1] = w[i]
     M.warn("%s: %s", w[i].path, w[i].detail)
   end
   warned[fs] = #w
+  M.losses:take(fs)
 end
-
---- Entries of the layers that flatten dropped (xattrs and device nodes Linux cannot show or
---- encode), reported by --json; tree:notes() says which and why.
-M.dropped = 0
 
 local function timed(name, fn, ...)
   local t0 = runtime.clock()
@@ -120,13 +117,8 @@ function M.flatten(img, opts)
   if not t then raise(string.format("flattening %s: %s", img.ref, err)) end
   local st = t:stats(4096)
   M.info("flattened %s: %d entries, %s of files", img.ref, st.entries, sizes.format(st.bytes))
-  -- what the layers had that Linux could not show (xattrs, device numbers): each is logged as
-  -- it happens, and counted in the report
-  local _, dropped = t:notes()
-  M.dropped = (M.dropped or 0) + dropped
-  if dropped > 0 then
-    M.warn("%s: %d xattrs or device nodes of the layers dropped", img.ref, dropped)
-  end
+  -- what the policy left out or changed is in t:notes(), for the loss report (what Linux could
+  -- not show is a warning on the log as well)
   return t
 end
 
@@ -230,15 +222,37 @@ function M.build(tree, opts)
     journal = opts.journal,
   })
   if not fs then raise(string.format("building %s: %s", opts.out, err)) end
+  -- the tree as written: what flattening and the edits before changed
+  M.losses:take(tree)
   take_warnings(fs)
   return fs
 end
 
---- Records what --json prints and prints a closing line.
----@param r table  image, digest, platform, output
+-- Writes a file beside the image whole or not at all: a temporary name in its directory,
+-- renamed when written and closed.
+local function save(path, text)
+  local dir, base = path:match("^(.*/)([^/]*)$")
+  if not dir then dir, base = "", path end
+  local tmp = string.format("%s.%s.tmp-%d", dir, base, math.random(1 << 30))
+  local f, err = io.open(tmp, "wb")
+  if not f then raise(string.format("writing %s: %s", path, err)) end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if ok and closed then ok, werr = os.rename(tmp, path) else werr = werr or cerr end
+  if not ok then
+    os.remove(tmp)
+    raise(string.format("writing %s: %s", path, werr))
+  end
+end
+
+--- Records what --json prints and prints the closing lines: the loss report's summary (unless
+--- --quiet) and what was written. With `report`, every entry of the loss report is written to
+--- that file as JSON lines.
+---@param r table  image, digest, platform, output; report (a path) when asked for
 function M.report(r)
   local digest = require "banger.digest"
   local sum, size = digest.file(r.output)
+  local losses = M.losses:result()
   local result = {
     image = r.image,
     digest = r.digest,
@@ -247,10 +261,14 @@ function M.report(r)
     size = size,
     sha256 = sum,
     timings = M.timings,
-    warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
-    dropped = M.dropped or 0,
+    losses = losses,
   }
+  if r.report then
+    save(r.report, M.losses:lines())
+    result.report = r.report
+  end
   runtime.set_result(result)
+  M.info("%s", losses.summary)
   if not runtime.json then
     M.info("wrote %s (%s) from %s", r.output, sizes.format(size or 0), r.image)
   end
@@ -278,11 +296,12 @@ end
 ---@field edit_tree? fun(tree: userdata, info: banger.distro.Info|nil)  before sizing
 ---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
 ---@field label? string
+---@field report? string          a file for every entry of the loss report, as JSON lines
 
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, payload = 1, plan = 1, args = 1,
+  label = 1, payload = 1, plan = 1, args = 1, report = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -358,7 +377,14 @@ function M.run(opts)
   end
   local ok, err = fs:close()
   if not ok then raise(string.format("writing %s: %s", out, err)) end
-  return M.report { image = img.ref, digest = img.digest, platform = img.platform, output = out }
+  -- what goes beside the image is part of the result: without it, no image either
+  local rok, res = pcall(M.report, { image = img.ref, digest = img.digest,
+    platform = img.platform, output = out, report = opts.report })
+  if not rok then
+    os.remove(out)
+    error(res, 0)
+  end
+  return res
 end
 
 return M
