@@ -24,9 +24,7 @@ function M.parse_os_release(text)
 end
 
 -- The image's words reach terminals and logs: bytes outside printable ASCII are shown as \xNN.
-local function printable(s)
-  return (s:gsub("[%c\127-\255]", function(c) return string.format("\\x%02x", c:byte()) end))
-end
+local printable = require("banger.errors").shown
 
 ---@class banger.distro.Info
 ---@field id string            ID, lower case ("linux" when absent, as os-release(5) says); bytes
