@@ -377,12 +377,17 @@ end
 
 --- Puts every entry of a payload into the tree, in order (validated first): files and symlinks
 --- replace what the image has at their path, directories that exist are kept as they are.
+--- Returns what was installed: `files`, each file's path, source (its `source`, or "content")
+--- and sha256, for the provenance record.
 ---@param tree userdata
 ---@param payload banger.guest.Entry[]
 ---@param opts? banger.guest.InstallOpts
+---@return {files: {path: string, source: string, sha256: string}[]}
 function M.install(tree, payload, opts)
   opts = opts or {}
   M.validate(payload)
+  local digest = require "banger.digest"
+  local done = { files = {} }
   for _, e in ipairs(payload) do
     local uid, gid = owner_of(e.owner, e.path)
     if e.kind == "dir" then
@@ -401,6 +406,8 @@ function M.install(tree, payload, opts)
       else
         local bytes, from = source_of(e, opts)
         M.file(tree, e.path, bytes, { mode = e.mode, uid = uid, gid = gid, from = from })
+        done.files[#done.files + 1] = { path = e.path, source = e.source or "content",
+          sha256 = from and must("digest of " .. from, digest.file(from)) or digest.sha256(bytes) }
       end
       if was then
         tree:note("replaced", e.path, string.format("the layers' %s, replaced by the payload's %s",
@@ -408,6 +415,7 @@ function M.install(tree, payload, opts)
       end
     end
   end
+  return done
 end
 
 --- What installing the payload into this tree would do, one row per entry:

@@ -20,6 +20,9 @@ M.BUILD_ARGS = args.BUILD
 --- Phase timings of this run, in seconds, reported by --json.
 M.timings = {}
 
+--- When this run's first pull began (os.time()), for the provenance record.
+M.started = nil
+
 --- The loss report of this run (banger.losses): every change its builds made to what the
 --- layers say, from the trees' notes and the images' warnings. --json reports it as `losses`.
 M.losses = require("banger.losses").new()
@@ -84,6 +87,7 @@ function M.pull(ref, opts)
   if type(ref) ~= "string" or ref == "" then
     raise("pull: an image reference is required (image=NAME[:TAG])")
   end
+  M.started = M.started or os.time()
   local oci = require "banger.oci"
   local img, err = timed("pull", oci.pull, ref, {
     platform = opts.platform or "linux/amd64",
@@ -247,10 +251,17 @@ end
 
 --- Records what --json prints and prints the closing lines: the loss report's summary (unless
 --- --quiet) and what was written. With `report`, every entry of the loss report is written to
---- that file as JSON lines.
----@param r table  image, digest, platform, output; report (a path) when asked for
+--- that file as JSON lines; with `provenance`, the provenance record (banger.provenance) beside
+--- the image as OUT.intoto.json, from `img` (banger.pull's result) and `files` (what
+--- banger.guest.install injected).
+---@param r table  image, digest, platform, output; report (a path), provenance (a boolean),
+---                img, files
 function M.report(r)
   local digest = require "banger.digest"
+  if r.img then
+    r.image, r.digest, r.platform = r.image or r.img.ref, r.digest or r.img.digest,
+      r.platform or r.img.platform
+  end
   local sum, size = digest.file(r.output)
   local losses = M.losses:result()
   local result = {
@@ -263,9 +274,29 @@ function M.report(r)
     timings = M.timings,
     losses = losses,
   }
-  if r.report then
-    save(r.report, M.losses:lines())
-    result.report = r.report
+  if r.provenance and not (r.img and sum) then
+    raise("report: provenance needs img and a written output")
+  end
+  -- the files beside the image: all of them, or none
+  local written = {}
+  local ok, err = pcall(function()
+    if r.report then
+      save(r.report, M.losses:lines())
+      written[#written + 1], result.report = r.report, r.report
+    end
+    if r.provenance then
+      local provenance = require "banger.provenance"
+      local path = provenance.path_for(r.output)
+      save(path, provenance.encode(provenance.statement {
+        output = r.output, sha256 = sum, img = r.img, files = r.files,
+        args = rawget(_G, "args"), started = M.started,
+      }))
+      written[#written + 1], result.provenance = path, path
+    end
+  end)
+  if not ok then
+    for _, path in ipairs(written) do os.remove(path) end
+    error(err, 0)
   end
   runtime.set_result(result)
   M.info("%s", losses.summary)
@@ -297,11 +328,12 @@ end
 ---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
 ---@field label? string
 ---@field report? string          a file for every entry of the loss report, as JSON lines
+---@field provenance? boolean     write the provenance record beside the image (OUT.intoto.json)
 
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, payload = 1, plan = 1, args = 1, report = 1,
+  label = 1, payload = 1, plan = 1, args = 1, report = 1, provenance = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -345,14 +377,14 @@ function M.run(opts)
   local dispatch = opts.dispatch or require("banger.distros").default()
   local payload = opts.payload
   if payload == nil then payload = guest.payload(agents or "none") end
-  local injected
+  local injected, installed
   timed("inject", function()
     if opts.remap then
       tree:remap(opts.remap)
     end
     if payload then
       if plan then injected = guest.describe(tree, payload, { dispatch = dispatch }) end
-      guest.install(tree, payload, { dispatch = dispatch })
+      installed = guest.install(tree, payload, { dispatch = dispatch })
     end
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
@@ -378,8 +410,8 @@ function M.run(opts)
   local ok, err = fs:close()
   if not ok then raise(string.format("writing %s: %s", out, err)) end
   -- what goes beside the image is part of the result: without it, no image either
-  local rok, res = pcall(M.report, { image = img.ref, digest = img.digest,
-    platform = img.platform, output = out, report = opts.report })
+  local rok, res = pcall(M.report, { img = img, output = out, report = opts.report,
+    provenance = opts.provenance, files = installed and installed.files })
   if not rok then
     os.remove(out)
     error(res, 0)
