@@ -3,15 +3,20 @@
 # XDG_CACHE_HOME inside it, so what a test makes lands there and nowhere else. A test that
 # writes outside it fails: as root (CI) the command runs in a mount namespace of its own in which
 # the source tree, build directories included, is read-only except the test's directory and the
-# caches named in BG_TEST_WRITABLE (colon-separated); otherwise the source tree's untracked files
-# are compared before and after the test.
+# caches named in BG_TEST_WRITABLE (colon-separated). Where no private mount namespace can be
+# made (not root, or "/" is not a mount point, as in a plain chroot, so its propagation cannot be
+# set) the source tree's status (untracked and changed files) is compared before and after the
+# test instead. BG_TEST_SANDBOX tells the test which: "namespace" or "compare";
+# BG_TEST_SANDBOX_MODE=compare asks for the comparison.
 dir=$1
 shift
 src=${BANGER_SOURCE_DIR:?BANGER_SOURCE_DIR is not set}
 rm -rf "$dir" && mkdir -p "$dir/home" "$dir/tmp" && cd "$dir" || exit 1
 export HOME="$dir/home" TMPDIR="$dir/tmp" XDG_CACHE_HOME="$dir/home/.cache"
 
-if [ "$(id -u)" = 0 ]; then
+if [ "${BG_TEST_SANDBOX_MODE:-}" != compare ] && [ "$(id -u)" = 0 ] &&
+  unshare --mount --propagation private true 2>/dev/null; then
+  export BG_TEST_SANDBOX=namespace
   old_ifs=$IFS
   IFS=:
   for w in ${BG_TEST_WRITABLE:-}; do mkdir -p "$w" || exit 1; done
@@ -29,8 +34,10 @@ if [ "$(id -u)" = 0 ]; then
     exec "$@"' sh "$src" "$dir" "$@"
 fi
 
+export BG_TEST_SANDBOX=compare
 untracked() {
-  git -C "$src" ls-files --others --exclude-standard 2>/dev/null | sort > "$1"
+  GIT_OPTIONAL_LOCKS=0 git -C "$src" status --porcelain=v1 --untracked-files=all 2>/dev/null |
+    sort > "$1"
 }
 marks=$(mktemp -d) || exit 1
 untracked "$marks/before"
@@ -38,8 +45,8 @@ untracked "$marks/before"
 rc=$?
 untracked "$marks/after"
 if ! cmp -s "$marks/before" "$marks/after"; then
-  echo "FAIL: the test wrote into the source tree:" >&2
-  comm -13 "$marks/before" "$marks/after" >&2
+  echo "FAIL: the test wrote into the source tree (git status before and after):" >&2
+  diff "$marks/before" "$marks/after" | grep "^[<>]" >&2
   [ "$rc" -ne 0 ] || rc=1
 fi
 rm -rf "$marks"

@@ -80,6 +80,16 @@ int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def)
   return v;
 }
 
+const char *bg_lua_checkcstr(lua_State *L, int idx, const char *what)
+{
+  size_t len;
+  const char *v = luaL_checklstring(L, idx, &len);
+
+  if (strlen(v) != len)
+    luaL_argerror(L, idx, lua_pushfstring(L, "a NUL byte in the %s", what));
+  return v;
+}
+
 const char *bg_lua_optfield_str(lua_State *L, int idx, const char *key, const char *def)
 {
   const char *v = def;

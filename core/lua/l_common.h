@@ -14,6 +14,10 @@ int bg_lua_fail(lua_State *L, const struct bg_error *err);
 /* Misuse or a failure the caller cannot handle: raises the message. */
 int bg_lua_raise(lua_State *L, const struct bg_error *err);
 
+/* A string argument that a C string can carry whole: raises when it holds a NUL byte (the
+ * argument would quietly mean something shorter); what names it in the message. */
+const char *bg_lua_checkcstr(lua_State *L, int idx, const char *what);
+
 /* Reads an optional integer field of the option table at idx (def when absent). */
 lua_Integer bg_lua_optfield_int(lua_State *L, int idx, const char *key, lua_Integer def);
 /* Reads an optional mode field: a string of octal digits ("0755") or an integer (493). */

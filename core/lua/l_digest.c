@@ -34,7 +34,7 @@ static int digest_sha256(lua_State *L)
 
 static int digest_file(lua_State *L)
 {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = bg_lua_checkcstr(L, 1, "path");
   unsigned char raw[BG_SHA256_LEN];
   uint64_t size = 0;
   struct bg_error err;
@@ -49,7 +49,7 @@ static int digest_file(lua_State *L)
 
 static int digest_parse(lua_State *L)
 {
-  const char *s = luaL_checkstring(L, 1);
+  const char *s = bg_lua_checkcstr(L, 1, "digest");
   struct bg_digest d;
   struct bg_error err;
 

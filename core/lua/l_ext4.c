@@ -137,7 +137,7 @@ static void build_progress(void *ctx, uint64_t done, uint64_t total)
  * close), or nil, message, code */
 static int ext4_create(lua_State *L)
 {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = bg_lua_checkcstr(L, 1, "image path");
   struct bg_ext4_opts o;
   struct bg_tree *tree;
   struct bg_error err;
@@ -237,7 +237,7 @@ static int ext4_min_size(lua_State *L)
 /* ext4.open(path [, {write = true}]) */
 static int ext4_open(lua_State *L)
 {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = bg_lua_checkcstr(L, 1, "image path");
   int write = bg_lua_optfield_bool(L, 2, "write", 0);
   LImage *li;
 
@@ -326,7 +326,7 @@ static int read_meta(lua_State *L, int idx, uint32_t defmode, struct bg_meta *m)
 static int i_mkdir(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
   struct bg_meta m;
   struct bg_error err;
   int flags = read_meta(L, 3, 0755, &m);
@@ -341,7 +341,7 @@ static int i_mkdir(lua_State *L)
 static int i_write(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
   const char *from = bg_lua_optfield_str(L, 4, "from", NULL);
   struct bg_ext4_source src;
   struct bg_meta m;
@@ -366,8 +366,8 @@ static int i_write(lua_State *L)
 static int i_symlink(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
-  const char *target = luaL_checkstring(L, 3);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
+  const char *target = bg_lua_checkcstr(L, 3, "symlink target");
   struct bg_meta m;
   struct bg_error err;
   int flags = read_meta(L, 4, 0777, &m);
@@ -382,8 +382,8 @@ static int i_symlink(lua_State *L)
 static int i_set_inode_field(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
-  const char *field = luaL_checkstring(L, 3);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
+  const char *field = bg_lua_checkcstr(L, 3, "field name");
   lua_Integer v = luaL_checkinteger(L, 4);
   struct bg_error err;
 
@@ -412,7 +412,7 @@ static int push_xattr(const char *name, const void *value, size_t len, void *ctx
 static int i_stat(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
   int follow = bg_lua_optfield_bool(L, 3, "follow", 0);
   char target[BG_TREE_PATH_MAX + 1];
   struct bg_ext4_stat st;
@@ -466,7 +466,7 @@ static int i_stat(lua_State *L)
 static int i_read(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
   lua_Integer max = luaL_optinteger(L, 3, 0);
   struct bg_error err;
   unsigned char *buf = NULL;
@@ -485,7 +485,7 @@ static int i_read(lua_State *L)
 static int i_list(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
   struct bg_ext4_dirent *d = NULL;
   struct bg_error err;
   size_t n = 0, i;
@@ -510,7 +510,7 @@ static int i_list(lua_State *L)
 static int i_exists(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
   struct bg_ext4_stat st;
   struct bg_error err;
 
@@ -529,7 +529,7 @@ static int i_exists(lua_State *L)
 static int i_remove(lua_State *L)
 {
   LImage *li = check_image(L);
-  const char *path = luaL_checkstring(L, 2);
+  const char *path = bg_lua_checkcstr(L, 2, "path");
   int flags = bg_lua_optfield_bool(L, 3, "recursive", 0) ? BG_EXT4_RECURSIVE : 0;
   struct bg_error err;
 

@@ -20,7 +20,7 @@ static void set_str(lua_State *L, const char *key, const char *v)
 
 static int oci_parse_ref(lua_State *L)
 {
-  const char *s = luaL_checkstring(L, 1);
+  const char *s = bg_lua_checkcstr(L, 1, "image reference");
   struct bg_oci_ref *ref;
   struct bg_error err;
 
@@ -45,7 +45,7 @@ static int oci_parse_ref(lua_State *L)
 /* oci.parse_platform("linux/arm64/v8") -> the normalised string, or nil, message, code */
 static int oci_parse_platform(lua_State *L)
 {
-  const char *s = luaL_checkstring(L, 1);
+  const char *s = bg_lua_checkcstr(L, 1, "platform");
   struct bg_platform p;
   struct bg_error err;
   char out[128];
@@ -154,7 +154,7 @@ static int oci_pull(lua_State *L)
 {
   static const char *const policies[] = {"missing", "always", "never", NULL};
   static const char *const modes[] = {"none", "plain", "bar", NULL};
-  const char *ref = luaL_checkstring(L, 1);
+  const char *ref = bg_lua_checkcstr(L, 1, "image reference");
   struct bg_oci_pull_opts o;
   struct bg_error err;
   const char *s;

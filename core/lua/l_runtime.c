@@ -131,7 +131,7 @@ static int dirbox_gc(lua_State *L)
  * and a message when dir cannot be read. At most 4096 names. */
 static int rt_recipes_in(lua_State *L)
 {
-  const char *dir = luaL_checkstring(L, 1);
+  const char *dir = bg_lua_checkcstr(L, 1, "directory");
   char path[4096];
   struct dirent *d;
   struct stat st;
@@ -177,7 +177,7 @@ static int rt_traceback(lua_State *L)
 /* runtime.asset(name): the bytes of a guest asset compiled into the binary (assets/<name>). */
 static int rt_asset(lua_State *L)
 {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = bg_lua_checkcstr(L, 1, "asset name");
   const struct bg_embedded *e;
 
   for (e = bg_embedded_assets; e->name != NULL; e++) {

@@ -23,14 +23,32 @@ expect_eq "$([ "$rc" -ne 0 ] && echo failed)" failed \
 expect_file_absent "$stray" "nothing was left in the source tree"
 "$run" "$PWD/build" sh -c "echo x > '$BANGER_BUILD_DIR/.stray-$$'" 2>build.err
 rc=$?
-if [ "$(id -u)" = 0 ]; then
+if [ "$(id -u)" = 0 ] && unshare --mount --propagation private true 2>/dev/null; then
+  expect_eq "${BG_TEST_SANDBOX:-}" namespace "as root on a machine whose / is a mount point, the runner uses a mount namespace"
   # read-only as root: the build directory is out of bounds too
   expect_eq "$([ "$rc" -ne 0 ] && echo failed)" failed \
     "a write into the build directory fails the test ($(cat build.err))"
   expect_file_absent "$BANGER_BUILD_DIR/.stray-$$" "nothing was left in the build directory"
 else
+  expect_eq "${BG_TEST_SANDBOX:-}" compare "without a private mount namespace the runner compares the tree's status"
   rm -f "$BANGER_BUILD_DIR/.stray-$$"
 fi
+# the comparison, asked for on a source tree of the test's own: a new file or a changed tracked
+# file fails the test that made it
+fake=$PWD/fake-src
+mkdir -p "$fake" && git -C "$fake" init -q && echo a > "$fake/tracked" &&
+  git -C "$fake" add tracked && git -C "$fake" -c user.name=t -c user.email=t@t commit -qm t
+expect_eq "$?" 0 "a source tree of the test's own"
+for change in "echo x > '$fake/new'" "echo x >> '$fake/tracked'"; do
+  BANGER_SOURCE_DIR=$fake BG_TEST_SANDBOX_MODE=compare "$run" "$PWD/cmp" \
+    sh -c "echo \$BG_TEST_SANDBOX > mode; $change" 2>cmp.err
+  rc=$?
+  expect_eq "$(cat cmp/mode)" compare "the comparison can be asked for"
+  expect_eq "$([ "$rc" -ne 0 ] && echo failed)" failed "compared: $change fails the test ($(cat cmp.err))"
+  git -C "$fake" checkout -q tracked && rm -f "$fake/new"
+done
+BANGER_SOURCE_DIR=$fake BG_TEST_SANDBOX_MODE=compare "$run" "$PWD/cmp" sh -c "echo x > ok"
+expect_eq "$?" 0 "compared: a write inside its own directory passes"
 "$run" "$PWD/skip" sh -c 'exit 77'
 expect_eq "$?" 77 "the command's status passes through"
 finish

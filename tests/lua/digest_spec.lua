@@ -52,6 +52,8 @@ end)
 it("misuse raises", function()
   spec.raises(function() digest.sha256() end, "bad argument #1 to 'sha256'")
   spec.raises(function() digest.new().update(nil, "x") end, "bad argument #1")
+  local hex = string.rep("a", 64)
+  spec.raises(function() digest.parse("sha256:" .. hex .. "\0junk") end, "a NUL byte in the digest")
 end)
 
 spec.done()

@@ -123,6 +123,13 @@ it("refuses misuse", function()
   local img <close> = assert(ext4.create(dir .. "/m.ext4", { size = 64 * MiB, tree = t }))
   spec.raises(function() img:set_inode_field("/", "colour", 1) end, "invalid option 'colour'")
   spec.raises(function() img:write("/x", "", { mode = 65536 }) end, "mode must be within")
+  -- a NUL byte would cut the C string: the call would quietly mean a shorter name
+  spec.raises(function() img:write("/a\0b", "x") end, "a NUL byte in the path")
+  spec.raises(function() img:mkdir("/d\0e") end, "a NUL byte in the path")
+  spec.raises(function() img:symlink("/s", "t\0u") end, "a NUL byte in the symlink target")
+  spec.raises(function() img:remove("/etc\0x") end, "a NUL byte in the path")
+  spec.raises(function() ext4.open(dir .. "/m.ext4\0x") end, "a NUL byte in the image path")
+  eq(img:exists("/a"), false)
 end)
 
 it("is reproducible with a seed and a time", function()
