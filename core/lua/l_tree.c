@@ -527,20 +527,18 @@ static int t_apply_layer(lua_State *L)
 
 /* ---- reading ---- */
 
-/* t:read(path [, max]) -> bytes | nil, message, code. Symlinks are followed inside the tree. */
-static int t_read(lua_State *L)
+/* Pushes the first bytes of the regular file at path (symlinks followed inside the tree): all
+ * of it when it is at most max bytes, else (whole) an error or (!whole) its first max bytes. */
+static int push_content(lua_State *L, struct bg_tree *t, const char *path, uint64_t max,
+                        int whole)
 {
-  struct bg_tree *t = check_ltree(L, 1)->t;
-  const char *path = check_path(L, 2);
-  lua_Integer max = luaL_optinteger(L, 3, READ_MAX_DEFAULT);
   struct bg_node *n;
   struct bg_error err;
   luaL_Buffer b;
-  uint64_t pos = 0;
+  uint64_t pos = 0, len;
   size_t got;
   char *p;
 
-  luaL_argcheck(L, max >= 0, 3, "max must not be negative");
   bg_error_clear(&err);
   if (bg_tree_lookup(t, path, BG_FOLLOW, &n, &err) != 0)
     return bg_lua_fail(L, &err);
@@ -548,19 +546,45 @@ static int t_read(lua_State *L)
     bg_error_set(&err, BG_EINVAL, "%s: not a regular file", path);
     return bg_lua_fail(L, &err);
   }
-  if (n->inode->size > (uint64_t)max) {
-    bg_error_set(&err, BG_ETOOBIG, "%s: %llu bytes, more than the limit of %lld", path,
-                 (unsigned long long)n->inode->size, (long long)max);
+  if (whole && n->inode->size > max) {
+    bg_error_set(&err, BG_ETOOBIG, "%s: %llu bytes, more than the limit of %llu", path,
+                 (unsigned long long)n->inode->size, (unsigned long long)max);
     return bg_lua_fail(L, &err);
   }
-  p = luaL_buffinitsize(L, &b, (size_t)n->inode->size);
-  while (pos < n->inode->size) {
-    if (bg_tree_read(t, n->inode, pos, p + pos, (size_t)(n->inode->size - pos), &got, &err) != 0)
+  len = n->inode->size < max ? n->inode->size : max;
+  p = luaL_buffinitsize(L, &b, (size_t)len);
+  while (pos < len) {
+    if (bg_tree_read(t, n->inode, pos, p + pos, (size_t)(len - pos), &got, &err) != 0)
       return bg_lua_fail(L, &err);
+    if (got == 0)
+      break;
     pos += got;
   }
   luaL_pushresultsize(&b, (size_t)pos);
   return 1;
+}
+
+/* t:read(path [, max]) -> bytes | nil, message, code. Symlinks are followed inside the tree. */
+static int t_read(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  const char *path = check_path(L, 2);
+  lua_Integer max = luaL_optinteger(L, 3, READ_MAX_DEFAULT);
+
+  luaL_argcheck(L, max >= 0, 3, "max must not be negative");
+  return push_content(L, t, path, (uint64_t)max, 1);
+}
+
+/* t:head(path, n) -> the first n bytes of a file (all of a shorter one; n at most 1 MiB) |
+ * nil, message, code. Symlinks are followed inside the tree. For headers: ELF, "#!". */
+static int t_head(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  const char *path = check_path(L, 2);
+  lua_Integer want = luaL_checkinteger(L, 3);
+
+  luaL_argcheck(L, want >= 0 && want <= READ_MAX_DEFAULT, 3, "n must be within 0..1048576");
+  return push_content(L, t, path, (uint64_t)want, 0);
 }
 
 /* The walk iterator: upvalue 1 the tree, 2 a stack of paths still to visit. */
@@ -857,6 +881,7 @@ static const luaL_Reg tree_methods[] = {
   {"apply_layer", t_apply_layer},
   {"close", t_close},
   {"exists", t_exists},
+  {"head", t_head},
   {"link", t_link},
   {"mkdir", t_mkdir},
   {"mknod", t_mknod},
