@@ -12,7 +12,9 @@ DEPS = cmake make gcc pkg-config git ca-certificates \
   libssl-dev zlib1g-dev libzstd-dev libjansson-dev \
   e2fsprogs docker-registry skopeo umoci python3 busybox dash zstd gzip valgrind openssl file \
   groff-base tar mount util-linux python3-jsonschema \
-  mmdebstrap qemu-system-x86 time bc clang libclang-rt-14-dev
+  mmdebstrap qemu-system-x86 time bc clang libclang-rt-14-dev \
+  gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
+  liblzma-dev liblz4-dev xz-utils lz4
 
 .PHONY: all build deps test test-boot demo install sanitize fuzz fuzz-smoke fuzz-build clean
 

@@ -1,4 +1,5 @@
-/* Files compiled into the binary: the Lua standard library and the guest assets. */
+/* Files compiled into the binary: the Lua standard library, the guest assets and the guest
+ * agent built for each architecture ("agents/banger-vsock-agent.arm64"). */
 #ifndef BG_EMBEDDED_H
 #define BG_EMBEDDED_H
 
@@ -10,8 +11,9 @@ struct bg_embedded {
   size_t len;
 };
 
-/* Both tables end with a { NULL, NULL, 0 } entry. */
+/* Each table ends with a { NULL, NULL, 0 } entry. */
 extern const struct bg_embedded bg_embedded_stdlib[];
 extern const struct bg_embedded bg_embedded_assets[];
+extern const struct bg_embedded bg_embedded_agents[];
 
 #endif

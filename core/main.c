@@ -27,7 +27,9 @@
 /* C modules, registered in package.preload; nothing is put in the globals but `args`. */
 static const luaL_Reg preloads[] = {
   {"banger.digest", luaopen_banger_digest},
+  {"banger.elf", luaopen_banger_elf},
   {"banger.ext4", luaopen_banger_ext4},
+  {"banger.kernel", luaopen_banger_kernel},
   {"banger.oci", luaopen_banger_oci},
   {"banger.runtime", luaopen_banger_runtime},
   {"banger.tree", luaopen_banger_tree},
@@ -209,7 +211,7 @@ static char *default_cache_dir(void)
   return strdup(buf);
 }
 
-/* The directory holding this executable, used to find the guest agent built beside it. */
+/* The directory holding this executable, where the installed recipes are found from. */
 static char *exe_dir(void)
 {
   char buf[PATH_MAX];
@@ -224,29 +226,6 @@ static char *exe_dir(void)
     return NULL;
   *slash = '\0';
   return strdup(buf);
-}
-
-static char *find_agent(const char *dir)
-{
-  static const char *const candidates[] = {
-    "%s/banger-vsock-agent",
-    "%s/../libexec/banger/banger-vsock-agent",
-  };
-  char buf[PATH_MAX];
-  struct stat st;
-  size_t i;
-  int n;
-
-  if (getenv("BANGER_AGENT") != NULL)
-    return strdup(getenv("BANGER_AGENT"));
-  if (dir == NULL)
-    return NULL;
-  for (i = 0; i < sizeof(candidates) / sizeof(candidates[0]); i++) {
-    n = snprintf(buf, sizeof(buf), candidates[i], dir);
-    if (n > 0 && (size_t)n < sizeof(buf) && stat(buf, &st) == 0 && S_ISREG(st.st_mode))
-      return strdup(buf);
-  }
-  return NULL;
 }
 
 #define MAX_RECIPE_DIRS 6
@@ -717,7 +696,6 @@ int main(int argc, char **argv)
   char *dirs[MAX_RECIPE_DIRS + 1] = {NULL};
   char *cache_dir = NULL;
   char *dir = NULL;
-  char *agent = NULL;
   char *recipe = NULL;
   const char *errmsg = NULL;
   double t0 = now();
@@ -741,7 +719,6 @@ int main(int argc, char **argv)
     }
   }
   dir = exe_dir();
-  agent = find_agent(dir);
   if (recipe_dirs(dirs, dir) != 0) {
     bg_log(BG_LOG_ERROR, "out of memory");
     goto out;
@@ -750,7 +727,6 @@ int main(int argc, char **argv)
   bg_runtime.cache_dir = o.cache_dir ? o.cache_dir : cache_dir;
   bg_runtime.verbosity = o.verbosity;
   bg_runtime.json = o.json;
-  bg_runtime.agent_path = agent;
   bg_runtime.mode = o.help ? BG_RUN_HELP : o.plan ? BG_RUN_PLAN : BG_RUN_BUILD;
   if (o.verbosity == 0 || (o.progress != NULL && strcmp(o.progress, "none") == 0))
     bg_runtime.progress = "none";
@@ -798,7 +774,6 @@ out:
   free(o.args);
   free(cache_dir);
   free(dir);
-  free(agent);
   free(recipe);
   free_dirs(dirs);
   return rc;

@@ -5,6 +5,8 @@
 -- image by its content and writes ext4.
 --
 --   banger-build default image=debian:bookworm [size=2G] [out=FILE] [pull=never] ...
+--   banger-build default image=debian:bookworm kernel=vmm/
+--                                                 also the kernel, initrd and vmlinux for a VMM
 --   banger-build default --help                   the arguments, their types and defaults
 --   banger-build default image=debian:bookworm --plan
 --                                                 what would be injected, the size, the branch
@@ -13,8 +15,8 @@ local distros = require "banger.distros"
 local guest = require "banger.guest"
 
 -- The command line: every build argument (image, out, size, headroom, label, devices, xattrs,
--- platform, pull, insecure, plan), typed and checked; an unknown key is an error. This recipe's
--- policy is its defaults: device nodes, fifos and xattrs are left out unless asked for.
+-- platform, pull, insecure, plan, kernel), typed and checked; an unknown key is an error. This
+-- recipe's policy is its defaults: device nodes, fifos and xattrs are left out unless asked for.
 local args = banger.arguments(banger.BUILD_ARGS, { devices = "skip", xattrs = "drop" })
 
 -- What goes into the guest: a list of plain entries, one per path, in the order they are made:

@@ -87,24 +87,6 @@ struct bg_ext4 *bg_ext4_open(const char *path, int flags, struct bg_error *err)
   return img;
 }
 
-/* Syncs a directory, so that a rename in it is on disk. */
-static int sync_dir(const char *path, struct bg_error *err)
-{
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  int en;
-
-  if (fd < 0)
-    return bg_error_errno(err, errno, "cannot open %s", path);
-  if (fsync(fd) != 0) {
-    en = errno;
-    close(fd);
-    return bg_error_errno(err, en, "cannot sync %s", path);
-  }
-  if (close(fd) != 0)
-    return bg_error_errno(err, errno, "cannot close %s", path);
-  return 0;
-}
-
 /* The directory part of path ("." for a bare name). */
 static void dir_of(const char *path, char *dir, size_t size)
 {
@@ -150,7 +132,7 @@ int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
         bg_tmpfile_close(&img->tmp, err) != 0)
       goto out;
     dir_of(img->path, dir, sizeof(dir));
-    if (sync_dir(dir, err) != 0)
+    if (bg_sync_dir(dir, err) != 0)
       goto out;
   }
   ret = 0;

@@ -33,7 +33,9 @@ int bg_lua_push_notes(lua_State *L, const struct bg_notes *ns);
 
 /* Signatures of the C modules, registered in package.preload by main. */
 int luaopen_banger_digest(lua_State *L);
+int luaopen_banger_elf(lua_State *L);
 int luaopen_banger_ext4(lua_State *L);
+int luaopen_banger_kernel(lua_State *L);
 int luaopen_banger_oci(lua_State *L);
 int luaopen_banger_runtime(lua_State *L);
 int luaopen_banger_tree(lua_State *L);

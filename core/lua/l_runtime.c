@@ -174,16 +174,25 @@ static int rt_traceback(lua_State *L)
   return 1;
 }
 
-/* runtime.asset(name): the bytes of a guest asset compiled into the binary (assets/<name>). */
+/* Guest assets: the files of assets/, then the agent built for each architecture. */
+static const struct bg_embedded *const asset_tables[] = {bg_embedded_assets, bg_embedded_agents};
+
+#define NTABLES (sizeof(asset_tables) / sizeof(asset_tables[0]))
+
+/* runtime.asset(name): the bytes of a guest asset compiled into the binary (assets/<name>, or
+ * agents/banger-vsock-agent.<arch>). */
 static int rt_asset(lua_State *L)
 {
   const char *name = bg_lua_checkcstr(L, 1, "asset name");
   const struct bg_embedded *e;
+  size_t t;
 
-  for (e = bg_embedded_assets; e->name != NULL; e++) {
-    if (strcmp(e->name, name) == 0) {
-      lua_pushlstring(L, (const char *)e->data, e->len);
-      return 1;
+  for (t = 0; t < NTABLES; t++) {
+    for (e = asset_tables[t]; e->name != NULL; e++) {
+      if (strcmp(e->name, name) == 0) {
+        lua_pushlstring(L, (const char *)e->data, e->len);
+        return 1;
+      }
     }
   }
   lua_pushnil(L);
@@ -191,16 +200,19 @@ static int rt_asset(lua_State *L)
   return 2;
 }
 
-/* runtime.assets(): the names of the compiled-in assets, sorted. */
+/* runtime.assets(): the names of the compiled-in assets, sorted within each kind. */
 static int rt_assets(lua_State *L)
 {
   const struct bg_embedded *e;
   lua_Integer i = 0;
+  size_t t;
 
   lua_newtable(L);
-  for (e = bg_embedded_assets; e->name != NULL; e++) {
-    lua_pushstring(L, e->name);
-    lua_rawseti(L, -2, ++i);
+  for (t = 0; t < NTABLES; t++) {
+    for (e = asset_tables[t]; e->name != NULL; e++) {
+      lua_pushstring(L, e->name);
+      lua_rawseti(L, -2, ++i);
+    }
   }
   return 1;
 }
@@ -264,7 +276,6 @@ int luaopen_banger_runtime(lua_State *L)
   set_str(L, "recipe_name", bg_runtime.recipe_name);
   set_str(L, "cache_dir", bg_runtime.cache_dir);
   set_str(L, "progress", bg_runtime.progress);
-  set_str(L, "agent_path", bg_runtime.agent_path);
   set_str(L, "assets_dir", bg_runtime.assets_dir);
   lua_pushinteger(L, bg_runtime.verbosity);
   lua_setfield(L, -2, "verbosity");

@@ -13,7 +13,6 @@ struct bg_runtime {
   const char *recipe_name; /* the recipe as the command line gave it */
   const char *cache_dir; /* resolved OCI cache directory */
   const char *progress;  /* "bar", "plain" or "none" */
-  const char *agent_path; /* the built banger-vsock-agent, if known */
   const char *assets_dir; /* where assets/ lives, if known */
   const char *const *recipe_dirs; /* the recipe search path, NULL-terminated */
   int verbosity;         /* 0 quiet, 1 normal, 2 verbose */

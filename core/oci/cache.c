@@ -10,54 +10,7 @@
 
 #include "index.h"
 #include "../util/json.h"
-
-static int mkdir_p(const char *path, struct bg_error *err)
-{
-  char buf[PATH_MAX];
-  size_t i, n = strlen(path);
-
-  if (n >= sizeof(buf))
-    return bg_error_set(err, BG_EINVAL, "path too long: %.200s", path);
-  memcpy(buf, path, n + 1);
-  for (i = 1; i <= n; i++) {
-    if (buf[i] != '/' && buf[i] != '\0')
-      continue;
-    buf[i] = '\0';
-    if (mkdir(buf, 0755) != 0 && errno != EEXIST)
-      return bg_error_errno(err, errno, "cannot create directory %s", buf);
-    buf[i] = path[i];
-  }
-  return 0;
-}
-
-static int fsync_dir(const char *dir, struct bg_error *err)
-{
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0;
-
-  if (fd < 0)
-    return bg_error_errno(err, errno, "cannot open %s", dir);
-  if (fsync(fd) != 0 && errno != EINVAL)
-    rc = bg_error_errno(err, errno, "cannot sync %s", dir);
-  close(fd);
-  return rc;
-}
-
-static int write_all(int fd, const void *p, size_t n)
-{
-  const char *s = p;
-  ssize_t w;
-
-  while (n > 0) {
-    w = write(fd, s, n);
-    if (w < 0 && errno == EINTR)
-      continue;
-    if (w < 0)
-      return -1;
-    s += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
+#include "../util/tmpfile.h"
 
 int bg_cache_write_file(const struct bg_cache *c, const char *name, const void *p, size_t n,
                         struct bg_error *err)
@@ -69,7 +22,7 @@ int bg_cache_write_file(const struct bg_cache *c, const char *name, const void *
   snprintf(prefix, sizeof(prefix), ".%s.tmp-", name);
   if (bg_tmpfile_open(&t, c->dir, prefix, 0644, err) != 0)
     return -1;
-  if (write_all(t.fd, p, n) != 0 || fsync(t.fd) != 0) {
+  if (bg_write_all(t.fd, p, n) != 0 || fsync(t.fd) != 0) {
     bg_error_errno(err, errno, "cannot write %s", t.path);
     bg_tmpfile_discard(&t);
     return -1;
@@ -80,7 +33,7 @@ int bg_cache_write_file(const struct bg_cache *c, const char *name, const void *
   }
   if (bg_tmpfile_close(&t, err) != 0)
     return -1;
-  return fsync_dir(c->dir, err);
+  return bg_sync_dir(c->dir, err);
 }
 
 static int write_layout(const struct bg_cache *c, struct bg_error *err)
@@ -124,7 +77,7 @@ int bg_cache_open(const char *dir, struct bg_cache *c, struct bg_error *err)
   if (strlen(dir) >= sizeof(c->dir))
     return bg_error_set(err, BG_EINVAL, "cache directory path too long");
   /* the cache directory itself may be a symlink (a user's choice); what is inside may not */
-  if (mkdir_p(dir, err) != 0)
+  if (bg_mkdir_p(dir, 0755, err) != 0)
     return bg_error_prefix(err, "opening the cache");
   /* layer paths handed out must stay valid whatever the caller's working directory */
   if (realpath(dir, path) == NULL)
@@ -190,7 +143,7 @@ int bg_blob_writer_write(struct bg_blob_writer *w, const void *p, size_t n, stru
   if (w->want_size != BG_SIZE_UNKNOWN && n > w->want_size - w->have)
     return bg_error_set(err, BG_EMISMATCH, "blob is larger than the %llu bytes its descriptor "
                         "gives", (unsigned long long)w->want_size);
-  if (write_all(w->t.fd, p, n) != 0)
+  if (bg_write_all(w->t.fd, p, n) != 0)
     return bg_error_errno(err, errno, "cannot write %s", w->t.path);
   if (bg_sha256_update(w->h, p, n, err) != 0)
     return -1;
@@ -247,7 +200,7 @@ int bg_blob_writer_commit(const struct bg_cache *c, struct bg_blob_writer *w,
     goto out;
   memcpy(w->final_digest, got, sizeof(got));
   snprintf(dir, sizeof(dir), "%s/blobs/sha256", c->dir);
-  rc = fsync_dir(dir, err);
+  rc = bg_sync_dir(dir, err);
 out:
   bg_blob_writer_abort(w);
   return rc;

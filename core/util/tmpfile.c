@@ -192,3 +192,63 @@ int bg_tmpfile_sweep(const char *dir, const char *prefix)
   closedir(d);
   return removed;
 }
+
+int bg_mkdir_p(const char *dir, mode_t mode, struct bg_error *err)
+{
+  char buf[PATH_MAX];
+  struct stat st;
+  size_t i, n = strlen(dir);
+
+  if (n >= sizeof(buf))
+    return bg_error_set(err, BG_ETOOBIG, "%s: path too long", dir);
+  memcpy(buf, dir, n + 1);
+  for (i = 1; i <= n; i++) {
+    if (buf[i] != '/' && buf[i] != '\0')
+      continue;
+    buf[i] = '\0';
+    if (mkdir(buf, mode) != 0 && errno != EEXIST)
+      return bg_error_errno(err, errno, "cannot create directory %s", buf);
+    if (stat(buf, &st) != 0)
+      return bg_error_errno(err, errno, "cannot stat %s", buf);
+    if (!S_ISDIR(st.st_mode))
+      return bg_error_set(err, BG_EIO, "%s: not a directory", buf);
+    if (i < n)
+      buf[i] = '/';
+  }
+  return 0;
+}
+
+int bg_write_all(int fd, const void *p, size_t n)
+{
+  const char *c = p;
+  ssize_t w;
+
+  while (n > 0) {
+    w = write(fd, c, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w < 0)
+      return -1;
+    c += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int bg_sync_dir(const char *dir, struct bg_error *err)
+{
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int en;
+
+  if (fd < 0)
+    return bg_error_errno(err, errno, "cannot open %s", dir);
+  /* EINVAL: a filesystem that cannot sync a directory (the rename is as durable as it gets) */
+  if (fsync(fd) != 0 && errno != EINVAL) {
+    en = errno;
+    close(fd);
+    return bg_error_errno(err, en, "cannot sync %s", dir);
+  }
+  if (close(fd) != 0)
+    return bg_error_errno(err, errno, "cannot close %s", dir);
+  return 0;
+}

@@ -35,4 +35,12 @@ void bg_tmpfile_discard(struct bg_tmpfile *t);
  * builds). Returns how many were removed; errors are ignored (a sweep is best effort). */
 int bg_tmpfile_sweep(const char *dir, const char *prefix);
 
+/* mkdir -p: makes dir and the directories missing on the way (mode less the umask), one
+ * component at a time; a component that is not a directory is an error. */
+int bg_mkdir_p(const char *dir, mode_t mode, struct bg_error *err);
+/* Writes all n bytes (again after EINTR); -1 with errno set on failure. */
+int bg_write_all(int fd, const void *p, size_t n);
+/* Syncs a directory, so that a rename in it is on disk; a failed close is an error. */
+int bg_sync_dir(const char *dir, struct bg_error *err);
+
 #endif

@@ -1,5 +1,7 @@
 #include "harness.h"
 
+#include <stdio.h>
+
 #include "fixtures.h"
 
 struct bg_tree *new_tree(void)
@@ -25,6 +27,14 @@ struct bg_meta meta(uint32_t mode, uint32_t uid, uint32_t gid, int64_t time)
   m.atime.sec = time;
   m.ctime.sec = time;
   return m;
+}
+
+void touch(const char *path)
+{
+  FILE *f = fopen(path, "w");
+
+  CHECK(f != NULL);
+  CHECK_INT(fclose(f), 0);
 }
 
 /* ---- layers ---- */

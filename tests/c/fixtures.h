@@ -16,6 +16,9 @@ struct bg_tree *new_tree(void);
 /* Metadata with mode, owner, and mtime, atime and ctime all at time (nanoseconds zero). */
 struct bg_meta meta(uint32_t mode, uint32_t uid, uint32_t gid, int64_t time);
 
+/* An empty host file at path (in the case's directory). */
+void touch(const char *path);
+
 /* ---- layers ---- */
 
 enum { PLAIN = 0, GZIP = 1, ZSTD = 2 };

@@ -86,6 +86,7 @@ BG_TEST(buf_printf_and_take)
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fixtures.h"
 #include "util/cleanup.h"
 
 /* A child registers two files, forgets one and is killed by SIGTERM: the registered one is gone,
@@ -93,15 +94,10 @@ BG_TEST(buf_printf_and_take)
 BG_TEST(cleanup_on_signal)
 {
   int status, a, b;
-  FILE *f;
   pid_t pid;
 
-  f = fopen("tmp-a", "w");
-  CHECK(f != NULL);
-  fclose(f);
-  f = fopen("tmp-b", "w");
-  CHECK(f != NULL);
-  fclose(f);
+  touch("tmp-a");
+  touch("tmp-b");
   pid = fork();
   CHECK(pid >= 0);
   if (pid == 0) {

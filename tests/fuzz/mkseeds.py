@@ -129,6 +129,29 @@ def paths():
                                                           (0x20, 200), (0x00, 3))]
 
 
+def kernels():
+    """bzImages around a small ELF in each compression (zstd and lz4 when their commands are
+    installed), the ELF itself, and a gzipped arm64 Image."""
+    sys.path.insert(0, os.path.join(HERE, "..", "tools"))
+    import gzip
+    import shutil as sh
+    import mkbzimage
+    elf = bytearray(64 + 56 + 64)
+    elf[0:7] = b"\x7fELF\x02\x01\x01"
+    elf[16], elf[18], elf[20] = 2, 62, 1
+    elf[32], elf[52], elf[54], elf[56] = 64, 64, 56, 1
+    elf = bytes(elf)
+    out = [elf]
+    for how in ("gzip", "xz", "lzma", "zstd", "lz4"):
+        if how in ("zstd", "lz4") and sh.which(how) is None:
+            continue
+        out.append(mkbzimage.bzimage(elf, how))
+    image = bytearray(256)
+    image[56:60] = b"ARM\x64"
+    out.append(gzip.compress(bytes(image), mtime=0))
+    return out
+
+
 SEEDS = {
     "fuzz_json": [b'{"a":[1,-2.5e+3,true,false,null,"\\u00e9\\ud83d\\ude00\\n"],"b":{}}',
                   b"[]", b'"x"', b"0", b'{"a":1,"a":2}', b"[" * 70,
@@ -150,6 +173,7 @@ SEEDS = {
     "fuzz_layer": layers(),
     "fuzz_tree": tree(),
     "fuzz_path": paths(),
+    "fuzz_kernel": kernels(),
 }
 
 

@@ -31,9 +31,16 @@ expect_eq "$rc/$(head -n1 err)" "2/banger-vsock-agent: unknown argument '-x'" "u
 expect_eq "$rc/$(head -n1 err)" "2/banger-vsock-agent: unexpected argument '--help'" "-- ends the options"
 expect_eq "$("$agent" -V)" "banger-vsock-agent 0.1.0" "-V"
 
-# banger-build tells recipes where the agent is
-printf 'io.write(require("banger.runtime").agent_path, "\\n")\n' > where.lua
-expect_eq "$("$BANGER" where.lua)" "$BANGER_BUILD_DIR/banger-vsock-agent" "runtime.agent_path"
+# banger-build carries this very binary as its amd64 agent (on an x86-64 host)
+cat > dump.lua <<'LUA'
+local f = assert(io.open(args.out, "wb"))
+f:write(assert(require("banger.runtime").asset(args.name)))
+assert(f:close())
+LUA
+if [ "$(uname -m)" = x86_64 ]; then
+  "$BANGER" dump.lua name=agents/banger-vsock-agent.amd64 out=embedded.amd64
+  cmp -s embedded.amd64 "$agent"; expect_eq "$?" 0 "the embedded amd64 agent is the built one"
+fi
 
 "$agent" --unix "$PWD/a.sock" 2>agent.log &
 pid=$!

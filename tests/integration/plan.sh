@@ -22,7 +22,7 @@ expect_contains "$out" "injected    16 paths" "how many paths"
 row() { grep -E "^    $1 +$2 $3 +$4 +$5" <<<"$out" >/dev/null; expect_eq "$?" 0 "plan row $1 $4"; }
 row dir 0755 0:0 /dev created
 row dir 1777 0:0 /tmp created
-row file 0755 0:0 /usr/local/bin/banger-vsock-agent "agent $BANGER_BUILD_DIR/banger-vsock-agent"
+row file 0755 0:0 /usr/local/bin/banger-vsock-agent "agent agents/banger-vsock-agent.amd64 \\(x86-64\\)"
 row file 0755 0:0 /usr/local/libexec/banger-network-bootstrap "asset:banger-network-bootstrap.sh"
 row file 0755 0:0 /usr/local/libexec/banger-first-boot "first-boot \\("
 row file 0644 0:0 /var/lib/banger/first-boot-pending empty

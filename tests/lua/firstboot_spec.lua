@@ -130,10 +130,13 @@ it("exposes the compiled-in assets", function()
   local names = runtime.assets()
   eq(table.concat(names, " "), "banger-first-boot.initd banger-first-boot.service " ..
     "banger-network-bootstrap.sh banger-network.initd banger-network.service " ..
-    "banger-vsock-agent.initd banger-vsock-agent.service banger-vsock.conf first-boot.sh.in")
-  local src = os.getenv("BANGER_SOURCE_DIR")
+    "banger-vsock-agent.initd banger-vsock-agent.service banger-vsock.conf first-boot.sh.in " ..
+    "agents/banger-vsock-agent.amd64 agents/banger-vsock-agent.arm64")
+  local src, build = os.getenv("BANGER_SOURCE_DIR"), os.getenv("BANGER_BUILD_DIR")
   for _, name in ipairs(names) do
-    eq(runtime.asset(name), read(src .. "/assets/" .. name), name .. " matches the source tree")
+    -- the agents are built, the rest are source files
+    local path = name:match("^agents/") and (build .. "/" .. name) or (src .. "/assets/" .. name)
+    eq(runtime.asset(name), read(path), name .. " matches " .. path)
   end
   local v, msg = runtime.asset("nope.service")
   eq(v, nil)

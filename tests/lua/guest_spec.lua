@@ -78,9 +78,9 @@ it("installs every entry with its mode, root-owned; existing directories stay", 
   eq(t:read("/usr/local/libexec/banger-first-boot"), firstboot.render(distros.default()))
   eq(t:read("/etc/systemd/system/banger-first-boot.service"),
     runtime.asset("banger-first-boot.service"))
-  local agent = io.open(runtime.agent_path, "rb")
-  eq(t:stat("/usr/local/bin/banger-vsock-agent").size, agent:seek("end"))
-  agent:close()
+  -- no platform given: the amd64 agent
+  eq(t:read("/usr/local/bin/banger-vsock-agent", 4 << 20),
+    runtime.asset("agents/banger-vsock-agent.amd64"))
 end)
 
 it("the OpenRC payload enables init.d services in the default runlevel", function()
@@ -126,7 +126,11 @@ it("describes what an install would do", function()
   eq(rows[1].what, "created")
   eq(rows[2].what, "kept: the image has it")
   eq(rows[5].mode, "1777")
-  eq(rows[6].what, "agent " .. runtime.agent_path)
+  eq(rows[6].what, "agent agents/banger-vsock-agent.amd64 (x86-64)")
+  -- an arm64 image gets the aarch64 agent
+  rows = guest.describe(t, guest.payload("systemd"), { dispatch = distros.default(),
+    platform = "linux/arm64/v8" })
+  eq(rows[6].what, "agent agents/banger-vsock-agent.arm64 (aarch64)")
   eq(rows[7].what, string.format("asset:banger-network-bootstrap.sh (%d bytes)",
     #runtime.asset("banger-network-bootstrap.sh")))
   eq(rows[8].what, string.format("first-boot (%d bytes)", #firstboot.render(distros.default())))

@@ -10,7 +10,6 @@
 ---@field progress "bar"|"plain"|"none"
 ---@field verbosity integer     0 quiet, 1 normal, 2 verbose
 ---@field json boolean          --json was given
----@field agent_path? string    the banger-vsock-agent built with this banger-build
 local runtime = {}
 
 --- Seconds on a monotonic clock, for timings.
@@ -26,13 +25,15 @@ function runtime.log(level, msg) end
 ---@param t table
 function runtime.set_result(t) end
 
---- The bytes of a guest asset compiled into the binary (assets/NAME), or nil and a message.
+--- The bytes of a guest asset compiled into the binary (assets/NAME, or the guest agent built
+--- for an architecture: agents/banger-vsock-agent.amd64, agents/banger-vsock-agent.arm64), or
+--- nil and a message.
 ---@param name string
 ---@return string|nil
 ---@return string? err
 function runtime.asset(name) end
 
---- The names of the compiled-in assets, sorted.
+--- The names of the compiled-in assets: assets/ sorted, then the agents sorted.
 ---@return string[]
 function runtime.assets() end
 

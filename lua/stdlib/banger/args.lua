@@ -103,6 +103,8 @@ M.BUILD = {
   { "pull", "missing|always|never", "missing", "fetch what the cache lacks, always, or never" },
   { "insecure", "boolean", false, "plain http or unverified TLS to a registry not on loopback" },
   { "plan", "boolean", false, "print what the build would do and write nothing (like --plan)" },
+  { "kernel", "path", nil, "a directory to write the image's kernel, initrd and vmlinux into, " ..
+    "for a VMM that boots a kernel of its own (made when missing)" },
   { "provenance", "boolean", true, "write the provenance record (in-toto, SLSA v1) beside " ..
     "the image as OUT.intoto.json" },
   { "report", "path", nil, "write every entry of the loss report (what the build dropped or " ..

@@ -261,15 +261,57 @@ function M.asset(name)
   return must("asset " .. name, runtime.asset(name))
 end
 
---- The banger-vsock-agent binary to inject: path, else the one built with banger-build.
----@param path? string
----@return string
-function M.agent_path(path)
-  path = path or runtime.agent_path
-  if not path then
-    raise("no banger-vsock-agent binary found: build it (make) or set BANGER_AGENT")
+local AGENT_ASSET = "^agents/banger%-vsock%-agent%."
+
+---@class banger.guest.Agent
+---@field arch string      the OCI architecture it runs ("arm64")
+---@field machine string   its ELF machine as file(1) names it ("aarch64")
+---@field sha256 string
+---@field source string    the compiled-in asset ("agents/banger-vsock-agent.arm64") or a host file
+---@field bytes? string    the binary, when compiled in
+---@field from? string     the host file, when given
+
+--- The banger-vsock-agent for a platform: of the agents compiled into banger-build, the one
+--- whose ELF machine runs the platform's architecture; or the host file `path`, checked the same
+--- way. A platform no agent runs is an error naming the platforms there are agents for.
+---@param platform? string  "linux/amd64" (default), "linux/arm64/v8", ...
+---@param path? string      a host file to inject instead of the compiled-in agent
+---@return banger.guest.Agent
+function M.agent(platform, path)
+  platform = platform or "linux/amd64"
+  local arch = type(platform) == "string" and platform:match("^[^/]+/([^/]+)")
+  if not arch then raise(string.format("agent: bad platform %q", tostring(platform))) end
+  local elf, digest = require "banger.elf", require "banger.digest"
+  if path then
+    local f, err = io.open(path, "rb")
+    if not f then raise("agent: " .. err) end
+    local head = f:read(64) or ""
+    f:close()
+    local info, ierr = elf.identify(head)
+    if not info then raise(string.format("agent %s: %s", path, ierr)) end
+    if info.arch ~= arch then
+      raise(string.format("agent %s runs on %s, but the image is %s", path,
+        info.arch and ("linux/" .. info.arch) or (info.machine_name or "an unknown machine"),
+        platform))
+    end
+    return { from = path, arch = arch, machine = info.machine_name, source = path,
+      sha256 = must("agent " .. path, digest.file(path)) }
   end
-  return path
+  local have = {}
+  for _, name in ipairs(runtime.assets()) do
+    if name:match(AGENT_ASSET) then
+      local bytes = M.asset(name)
+      local info = elf.identify(bytes)
+      if info and info.arch == arch then
+        return { bytes = bytes, arch = arch, machine = info.machine_name, source = name,
+          sha256 = digest.sha256(bytes) }
+      end
+      have[#have + 1] = "linux/" .. (info and info.arch or "?")
+    end
+  end
+  raise(string.format("no banger-vsock-agent for %s: this banger-build has agents for %s only "
+    .. "(BANGER_AGENT_ARCHES when it is built)", platform,
+    #have > 0 and table.concat(have, ", ") or "no platform"))
 end
 
 local FIELDS = { path = 1, kind = 1, mode = 1, owner = 1, source = 1, content = 1, target = 1 }
@@ -350,18 +392,23 @@ end
 
 ---@class banger.guest.InstallOpts
 ---@field dispatch? table  the first-boot dispatch table, for source = "first-boot"
----@field agent? string    the banger-vsock-agent binary (default: the one built with banger-build)
+---@field platform? string the image's platform: which compiled-in agent source = "agent" is
+---                        (default "linux/amd64")
+---@field agent? string    a host file to inject as the agent instead (checked against platform)
 ---@field base? string     the directory relative file: sources are in (default: the recipe's)
 
 local function recipe_dir()
   return runtime.recipe and runtime.recipe:match("^(.*)/[^/]*$") or "."
 end
 
--- A file entry's bytes, or nil and the host file they come from.
+-- A file entry's bytes, or nil and the host file they come from; for the agent, also which one.
 local function source_of(e, opts)
   if e.content then return e.content end
   local src = e.source
-  if src == "agent" then return nil, M.agent_path(opts.agent) end
+  if src == "agent" then
+    local a = M.agent(opts.platform, opts.agent)
+    return a.bytes, a.from, a
+  end
   if src == "first-boot" then
     if type(opts.dispatch) ~= "table" then
       raise(e.path .. ": source \"first-boot\" needs a dispatch table (banger.distros.default())")
@@ -378,11 +425,12 @@ end
 --- Puts every entry of a payload into the tree, in order (validated first): files and symlinks
 --- replace what the image has at their path, directories that exist are kept as they are.
 --- Returns what was installed: `files`, each file's path, source (its `source`, or "content")
---- and sha256, for the provenance record.
+--- and sha256, for the provenance record; `agent`, when the payload has one, for --json.
 ---@param tree userdata
 ---@param payload banger.guest.Entry[]
 ---@param opts? banger.guest.InstallOpts
----@return {files: {path: string, source: string, sha256: string}[]}
+---@return {files: table[], agent?: table}  {path, source, sha256} each; {path, arch, machine,
+---                                          sha256, source}
 function M.install(tree, payload, opts)
   opts = opts or {}
   M.validate(payload)
@@ -404,10 +452,15 @@ function M.install(tree, payload, opts)
       if e.kind == "symlink" then
         M.symlink(tree, e.path, e.target, { uid = uid, gid = gid })
       else
-        local bytes, from = source_of(e, opts)
+        local bytes, from, agent = source_of(e, opts)
         M.file(tree, e.path, bytes, { mode = e.mode, uid = uid, gid = gid, from = from })
+        if agent then
+          done.agent = { path = e.path, arch = agent.arch, machine = agent.machine,
+            sha256 = agent.sha256, source = agent.source }
+        end
         done.files[#done.files + 1] = { path = e.path, source = e.source or "content",
-          sha256 = from and must("digest of " .. from, digest.file(from)) or digest.sha256(bytes) }
+          sha256 = agent and agent.sha256 or
+            from and must("digest of " .. from, digest.file(from)) or digest.sha256(bytes) }
       end
       if was then
         tree:note("replaced", e.path, string.format("the layers' %s, replaced by the payload's %s",
@@ -437,9 +490,11 @@ function M.describe(tree, payload, opts)
     elseif e.kind == "symlink" then
       what = "-> " .. e.target
     else
-      local bytes, from = source_of(e, opts)
-      if from then
-        what = (e.source == "agent" and "agent " or "") .. from
+      local bytes, from, agent = source_of(e, opts)
+      if agent then
+        what = string.format("agent %s (%s)", agent.source, agent.machine)
+      elseif from then
+        what = from
       elseif e.content then
         what = #bytes == 0 and "empty" or string.format("%d bytes", #bytes)
       else

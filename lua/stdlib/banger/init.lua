@@ -254,8 +254,8 @@ end
 --- that file as JSON lines; with `provenance`, the provenance record (banger.provenance) beside
 --- the image as OUT.intoto.json, from `img` (banger.pull's result) and `files` (what
 --- banger.guest.install injected).
----@param r table  image, digest, platform, output; report (a path), provenance (a boolean),
----                img, files
+---@param r table  image, digest, platform, output; agent and kernel when injected, written;
+---                report (a path), provenance (a boolean), img, files
 function M.report(r)
   local digest = require "banger.digest"
   if r.img then
@@ -271,6 +271,8 @@ function M.report(r)
     output = r.output,
     size = size,
     sha256 = sum,
+    agent = r.agent,
+    kernel = r.kernel,
     timings = M.timings,
     losses = losses,
   }
@@ -329,11 +331,12 @@ end
 ---@field label? string
 ---@field report? string          a file for every entry of the loss report, as JSON lines
 ---@field provenance? boolean     write the provenance record beside the image (OUT.intoto.json)
+---@field kernel? string          a directory for the image's kernel, initrd and vmlinux/Image
 
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, payload = 1, plan = 1, args = 1, report = 1, provenance = 1,
+  label = 1, payload = 1, plan = 1, args = 1, report = 1, provenance = 1, kernel = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -383,11 +386,18 @@ function M.run(opts)
       tree:remap(opts.remap)
     end
     if payload then
-      if plan then injected = guest.describe(tree, payload, { dispatch = dispatch }) end
-      installed = guest.install(tree, payload, { dispatch = dispatch })
+      if plan then
+        injected = guest.describe(tree, payload, { dispatch = dispatch, platform = img.platform })
+      end
+      installed = guest.install(tree, payload, { dispatch = dispatch, platform = img.platform })
     end
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
+
+  -- the kernel is found and checked before anything is written
+  local bootfiles = require "banger.bootfiles"
+  local boot = opts.kernel ~= nil and
+    timed("kernel", bootfiles.prepare, tree, opts.kernel, img.ref, img.platform) or nil
 
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
   local out = opts.out or M.default_out(opts.image)
@@ -396,6 +406,7 @@ function M.run(opts)
       img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
       fixed = opts.size ~= nil, injected = injected or {}, dispatch = dispatch,
       payload = payload, edit_tree = opts.edit_tree ~= nil, edit_image = opts.edit_image ~= nil,
+      kernel = boot and bootfiles.describe(boot) or nil,
     }
   end
   local fs <close> = M.build(tree, {
@@ -407,14 +418,33 @@ function M.run(opts)
     timed("edit", opts.edit_image, fs)
     take_warnings(fs)
   end
+  -- the kernel files before the image is committed: a kernel that fails to unpack leaves no
+  -- image (and an image that fails to commit takes its kernel files with it)
+  local kernel = boot and timed("kernel", bootfiles.write, boot) or nil
   local ok, err = fs:close()
-  if not ok then raise(string.format("writing %s: %s", out, err)) end
+  if not ok then
+    if kernel then bootfiles.remove(kernel) end
+    raise(string.format("writing %s: %s", out, err))
+  end
   -- what goes beside the image is part of the result: without it, no image either
   local rok, res = pcall(M.report, { img = img, output = out, report = opts.report,
-    provenance = opts.provenance, files = installed and installed.files })
+    provenance = opts.provenance, files = installed and installed.files,
+    agent = installed and installed.agent, kernel = kernel })
   if not rok then
+    if kernel then bootfiles.remove(kernel) end
     os.remove(out)
     error(res, 0)
+  end
+  if kernel then
+    local files = { kernel.kernel.path }
+    if kernel.initrd then files[#files + 1] = kernel.initrd.path end
+    files[#files + 1] = kernel.unpacked.path
+    M.info("kernel %s from %s: wrote %s", kernel.kernel.release or "?", kernel.kernel.source,
+      table.concat(files, ", "))
+    if not kernel.initrd then
+      M.warn("%s has no initrd for %s: %s holds the kernel only", img.ref, kernel.kernel.source,
+        opts.kernel)
+    end
   end
   return res
 end

@@ -39,7 +39,8 @@ end
 
 --- Prints the plan (unless --json) and records it as the run's result.
 ---@param r table  img, tree, info, out, size, inodes, fixed, injected, dispatch, payload,
----                edit_tree, edit_image (from banger.run)
+---                edit_tree, edit_image, kernel (banger.bootfiles.describe's, for kernel=DIR)
+---                (from banger.run)
 ---@return table result
 function M.report(r)
   local st = r.tree:stats(4096)
@@ -52,6 +53,7 @@ function M.report(r)
     distro = r.info and r.info.id or nil,
     first_boot = fb,
     injected = #r.injected > 0 and r.injected or nil,
+    kernel = r.kernel,
   }
   runtime.set_result(result)
   if runtime.json then return result end
@@ -84,6 +86,13 @@ function M.report(r)
       row.what)
   end
   if r.edit_image then add("  then the recipe's edit_image would change the written image") end
+  local k = r.kernel
+  if k then
+    add("  kernel      %s (%s, %s%s)%s, to %s/", k.kernel, k.format,
+      k.compression == "none" and "uncompressed" or k.compression,
+      k.release and (", " .. k.release) or "", k.initrd and (" and " .. k.initrd) or
+      ", no initrd", k.dir)
+  end
   io.stdout:write(table.concat(out, "\n"), "\n")
   return result
 end
