@@ -217,6 +217,17 @@ void bg_platform_format(const struct bg_platform *p, char *out, size_t cap)
   snprintf(out, cap, "%s/%s%s%s", p->os, p->arch, p->variant[0] ? "/" : "", p->variant);
 }
 
+int bg_platform_fits(const struct bg_platform *have, const struct bg_platform *want)
+{
+  struct bg_platform h = *have;
+
+  normalise_arch(&h);
+  if (strcmp(h.os, want->os) != 0 || strcmp(h.arch, want->arch) != 0)
+    return 0;
+  return want->variant[0] == '\0' || h.variant[0] == '\0' ||
+         strcmp(implied_variant(&h), implied_variant(want)) == 0;
+}
+
 int bg_manifest_select(const struct bg_manifest *idx, const struct bg_platform *want,
                        size_t *index, struct bg_error *err)
 {

@@ -53,6 +53,9 @@ int bg_descriptor_parse(const json_t *v, struct bg_descriptor *d, const char *wh
 /* "linux/amd64", "linux/arm64/v8"; arch aliases (x86_64, aarch64) are normalised. */
 int bg_platform_parse(const char *s, struct bg_platform *p, struct bg_error *err);
 void bg_platform_format(const struct bg_platform *p, char *out, size_t cap);
+/* Whether an image's own platform (its config's os, architecture, variant) is the one asked
+ * for; a variant only one side names is no mismatch. */
+int bg_platform_fits(const struct bg_platform *have, const struct bg_platform *want);
 /* The best entry of an index for want: 0 and *index set, or BG_ENOTFOUND listing what exists. */
 int bg_manifest_select(const struct bg_manifest *idx, const struct bg_platform *want,
                        size_t *index, struct bg_error *err);

@@ -28,9 +28,12 @@ void bg_oci_image_free(struct bg_oci_image *img)
   free(img);
 }
 
-/* Builds the result from a manifest whose blobs are all in the cache (config already read). */
+/* Builds the result from a manifest whose blobs are all in the cache (config already read).
+ * An image whose config names another platform than want is refused: a single-platform
+ * manifest is not chosen by platform, so this is where a wrong one shows. */
 static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, const char *digest,
-                      const char *name, const struct bg_buf *config, struct bg_oci_image **out,
+                      const char *name, const struct bg_platform *want,
+                      const struct bg_buf *config, struct bg_oci_image **out,
                       struct bg_error *err)
 {
   struct bg_oci_image *img = calloc(1, sizeof(*img));
@@ -49,6 +52,14 @@ static int fill_image(const struct bg_cache *c, const struct bg_manifest *m, con
   if (bg_config_parse(config->data ? config->data : "", config->len, m->n, ids, &plat,
                       &img->config, err))
     goto fail;
+  if (plat.os[0] != '\0' && plat.arch[0] != '\0' && !bg_platform_fits(&plat, want)) {
+    char have[100], asked[100];
+    bg_platform_format(&plat, have, sizeof(have));
+    bg_platform_format(want, asked, sizeof(asked));
+    bg_error_set(err, BG_ENOTFOUND, "the image is for %s, not %s (it offers no other platform)",
+                 have, asked);
+    goto fail;
+  }
   snprintf(img->name, sizeof(img->name), "%s", name);
   snprintf(img->digest, sizeof(img->digest), "%s", digest);
   snprintf(img->media_type, sizeof(img->media_type), "%s", m->media_type);
@@ -178,7 +189,7 @@ static int from_cache(const struct bg_cache *c, const char *name, const struct b
   }
   if (read_config(c, &m, &config, err) != 0)
     goto out;
-  rc = fill_image(c, &m, hit.digest, name, &config, out, err);
+  rc = fill_image(c, &m, hit.digest, name, p, &config, out, err);
 out:
   free(need);
   bg_buf_free(&config);
@@ -344,9 +355,14 @@ static int from_registry(const struct bg_cache *c, const struct bg_oci_ref *ref,
       bg_progress_done(&prog, i, 1); /* listed again: fetched once, under its first place */
   if (read_config(c, &m, &config, err) != 0)
     goto out;
-  if (bg_cache_index_record(c, ref->name, want, &m, digest, body.len, err) != 0)
+  if (fill_image(c, &m, digest, ref->name, want, &config, out, err) != 0)
     goto out;
-  rc = fill_image(c, &m, digest, ref->name, &config, out, err);
+  if (bg_cache_index_record(c, ref->name, want, &m, digest, body.len, err) != 0) {
+    bg_oci_image_free(*out);
+    *out = NULL;
+    goto out;
+  }
+  rc = 0;
 out:
   bg_progress_free(&prog);
   free(need);

@@ -47,6 +47,14 @@ expect_contains "$out" "platform linux/amd64" "platform from config"
 expect_contains "$out" "layer 1 $(field one.json "d['layers'][0]['digest']") $(field one.json "d['layers'][0]['diff_id']") $(field one.json "d['layers'][0]['size']") application/vnd.oci.image.layer.v1.tar+gzip $PWD/cache/blobs/sha256/$(field one.json "d['layers'][0]['digest'][7:]")" "single-layer layer line"
 expect_eq "$(sha256sum < "cache/blobs/sha256/$(field one.json "d['layers'][0]['digest'][7:]")" | cut -d' ' -f1)" "$(field one.json "d['layers'][0]['digest'][7:]")" "cached layer bytes"
 
+# a single-platform manifest is not chosen by platform: its config says what it is, as Docker checks
+out=$("$BANGER" pull.lua ref="$REGISTRY/x/one:1" platform=linux/arm64 2>&1)
+expect_eq "$out" "ERR notfound pulling $REGISTRY/x/one:1: the image is for linux/amd64, not linux/arm64 (it offers no other platform)" "single-platform image: another platform is refused"
+out=$("$BANGER" pull.lua ref="$REGISTRY/x/one:1" platform=linux/arm64 pull=never 2>&1)
+expect_contains "$out" "ERR" "single-platform image: nothing was recorded for the platform it is not"
+out=$("$BANGER" pull.lua ref="$REGISTRY/x/one:1" platform=linux/amd64 pull=never 2>&1)
+expect_contains "$out" "platform linux/amd64" "single-platform image: its own platform from the cache"
+
 out=$("$BANGER" pull.lua ref="$REGISTRY/x/two" 2>&1)
 expect_contains "$out" "layer 1 $(field two.json "d['layers'][0]['digest']") $(field two.json "d['layers'][0]['diff_id']")" "two layers: first, oldest"
 expect_contains "$out" "layer 2 $(field two.json "d['layers'][1]['digest']") $(field two.json "d['layers'][1]['diff_id']") $(field two.json "d['layers'][1]['size']") application/vnd.oci.image.layer.v1.tar+zstd" "two layers: second, zstd"
