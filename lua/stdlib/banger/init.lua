@@ -255,7 +255,8 @@ end
 --- the image as OUT.intoto.json, from `img` (banger.pull's result) and `files` (what
 --- banger.guest.install injected).
 ---@param r table  image, digest, platform, output; agent and kernel when injected, written;
----                report (a path), provenance (a boolean), img, files
+---                report (a path), provenance (a boolean), img, files, checks (what
+---                banger.run's pre-flight checks found)
 function M.report(r)
   local digest = require "banger.digest"
   if r.img then
@@ -274,6 +275,7 @@ function M.report(r)
     agent = r.agent,
     kernel = r.kernel,
     timings = M.timings,
+    checks = r.checks,
     losses = losses,
   }
   if r.provenance and not (r.img and sum) then
@@ -308,6 +310,48 @@ function M.report(r)
   return result
 end
 
+-- The pre-flight checks of banger.run: each finding a warning line; with strict, an error
+-- before anything is written; with check, the findings printed and the run ended (status 0 only
+-- without findings). Returns what --json reports as `checks`.
+local function preflight(img, tree, opts, ctx)
+  local findings, facts = timed("check", require("banger.checks").run, tree, ctx)
+  local checked = { count = #findings, findings = findings[1] and findings or nil,
+    strict = opts.strict or nil, distroless = facts.distroless or nil }
+  if facts.distroless and opts.distroless then
+    M.info("%s is distroless (no shell, no package manager): built as distroless=1 asks; first " ..
+      "boot cannot install sshd", img.ref)
+  end
+  if opts.check then
+    M.losses:take(tree)
+    local result = { check = true, image = img.ref, digest = img.digest, platform = img.platform,
+      checks = checked, losses = M.losses:result(), timings = M.timings }
+    runtime.set_result(result)
+    if not runtime.json then
+      local out = { string.format("pre-flight checks of %s (%s): %s; nothing written", img.ref,
+        img.platform, #findings == 0 and "no findings" or
+        string.format("%d finding%s", #findings, #findings == 1 and "" or "s")) }
+      for _, f in ipairs(findings) do
+        out[#out + 1] = string.format("  %-12s %s", f.check, f.message)
+      end
+      out[#out + 1] = string.format("  %-12s %s", "losses", result.losses.summary)
+      io.stdout:write(table.concat(out, "\n"), "\n")
+    end
+    if #findings > 0 then
+      runtime.exit(1, string.format("%s: %d pre-flight finding%s (check=1)", img.ref, #findings,
+        #findings == 1 and "" or "s"))
+    end
+    return result
+  end
+  for _, f in ipairs(findings) do M.warn("pre-flight %s: %s", f.check, f.message) end
+  if opts.strict and #findings > 0 then
+    runtime.set_result { image = img.ref, digest = img.digest, platform = img.platform,
+      checks = checked, timings = M.timings }
+    raise(string.format("strict=1: %d pre-flight finding%s in %s, so nothing is written (%s)",
+      #findings, #findings == 1 and "" or "s", img.ref, findings[1].message))
+  end
+  return checked
+end
+
 ---@class banger.RunOpts
 ---@field image string            the image reference (required)
 ---@field out? string             output file (default "<name>-<tag>.ext4")
@@ -330,13 +374,18 @@ end
 ---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
 ---@field label? string
 ---@field report? string          a file for every entry of the loss report, as JSON lines
+---@field init? string            the init the kernel starts (default /sbin/init), checked
+---@field strict? boolean         every pre-flight finding is an error, before anything is written
+---@field check? boolean          pull, flatten, check, print the findings; write nothing
+---@field distroless? boolean     a distroless image (no shell, no package manager) is no finding
 ---@field provenance? boolean     write the provenance record beside the image (OUT.intoto.json)
 ---@field kernel? string          a directory for the image's kernel, initrd and vmlinux/Image
 
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, payload = 1, plan = 1, args = 1, report = 1, provenance = 1, kernel = 1,
+  label = 1, payload = 1, plan = 1, args = 1, report = 1, init = 1, strict = 1, check = 1,
+  distroless = 1, provenance = 1, kernel = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -345,8 +394,9 @@ local RUN_OPTS = {
 ---@return table result  what --json prints
 function M.run(opts)
   opts = args.spread(check_opts(opts, RUN_OPTS, "run"), RUN_OPTS, "run")
-  if opts.plan then runtime.enter_plan() end
-  local plan = runtime.mode() == "plan"
+  -- a check, like a plan, writes nothing
+  if opts.plan or opts.check then runtime.enter_plan() end
+  local plan = runtime.mode() == "plan" and not opts.check
   if type(opts.image) ~= "string" or opts.image == "" then
     raise("image= is required, e.g. image=debian:bookworm")
   end
@@ -362,15 +412,6 @@ function M.run(opts)
     raise(string.format("%s is %s, but this recipe is for %s", opts.image,
       info and ("'" .. info.id .. "'") or "of no known distro (no os-release)",
       table.concat(opts.expect, ", ")))
-  end
-  if not info then
-    M.warn("%s has no os-release: first boot will not know how to install sshd", opts.image)
-  elseif agents == "systemd" and info.init == "openrc" then
-    M.warn("%s has no systemd: the units will not run; use recipes/alpine.lua", opts.image)
-  elseif agents == "systemd" and info.init ~= "systemd" then
-    M.warn("%s has no systemd: the injected units will not run", opts.image)
-  elseif agents == "openrc" and info.init ~= "openrc" then
-    M.warn("%s has no OpenRC: the services will not run; use recipes/default.lua", opts.image)
   end
 
   if agents ~= "systemd" and agents ~= "openrc" and agents ~= false then
@@ -394,6 +435,13 @@ function M.run(opts)
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
 
+  -- the tree as it would be written, checked for what a VM needs to boot
+  local checked = preflight(img, tree, opts, {
+    platform = img.platform, init = opts.init, payload = payload, dispatch = dispatch,
+    info = info, agents = agents, distroless = opts.distroless,
+  })
+  if opts.check then return checked end
+
   -- the kernel is found and checked before anything is written
   local bootfiles = require "banger.bootfiles"
   local boot = opts.kernel ~= nil and
@@ -407,6 +455,7 @@ function M.run(opts)
       fixed = opts.size ~= nil, injected = injected or {}, dispatch = dispatch,
       payload = payload, edit_tree = opts.edit_tree ~= nil, edit_image = opts.edit_image ~= nil,
       kernel = boot and bootfiles.describe(boot) or nil,
+      checks = checked,
     }
   end
   local fs <close> = M.build(tree, {
@@ -429,7 +478,7 @@ function M.run(opts)
   -- what goes beside the image is part of the result: without it, no image either
   local rok, res = pcall(M.report, { img = img, output = out, report = opts.report,
     provenance = opts.provenance, files = installed and installed.files,
-    agent = installed and installed.agent, kernel = kernel })
+    agent = installed and installed.agent, kernel = kernel, checks = checked })
   if not rok then
     if kernel then bootfiles.remove(kernel) end
     os.remove(out)
