@@ -129,6 +129,14 @@ it("needs an ELF init for the platform, with its interpreter", function()
   eq(checks.runnable(t, "/sbin/init", PLATFORM), "/sbin/init: a dynamic ELF whose interpreter " ..
     "/lib/ld-linux-aarch64.so.1: an ELF for aarch64, but the image is for linux/amd64: the " ..
     "kernel of its VM cannot run it")
+  -- the loader is mapped as an ELF: a script there is no loader, and its own PT_INTERP (here
+  -- itself) is not followed
+  assert(t:write("/sbin/init", elf("amd64", "/lib/ld.so"), { mode = "0755" }))
+  sh(t, "/lib/ld.so", "/bin/sh")
+  eq(checks.runnable(t, "/sbin/init", PLATFORM), "/sbin/init: a dynamic ELF whose interpreter " ..
+    "/lib/ld.so: not an ELF binary, as a loader must be")
+  assert(t:write("/lib/ld.so", elf("amd64", "/lib/ld.so"), { mode = "0755" }))
+  eq(checks.runnable(t, "/sbin/init", PLATFORM), nil)
   assert(t:write("/sbin/init", elf("amd64"):sub(1, 40), { mode = "0755" }))
   eq(checks.runnable(t, "/sbin/init", PLATFORM), "/sbin/init: truncated ELF header: 40 of 64 bytes")
 end)

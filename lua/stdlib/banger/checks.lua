@@ -77,8 +77,10 @@ local function arch_of(platform)
 end
 
 -- Why the kernel could not run path as a program in a VM of this architecture, or nil; also the
--- facts found ({elf = info, interp = path, script = interpreter}). depth counts interpreters.
-local function runnable(tree, path, platform, depth)
+-- facts found ({elf = info, interp = path, script = interpreter}). depth counts interpreters;
+-- loader: path is a dynamic ELF's interpreter, which the kernel maps as an ELF and follows no
+-- further (its own PT_INTERP, if any, is not read).
+local function runnable(tree, path, platform, depth, loader)
   local arch = arch_of(platform)
   local via = M.chain(tree, path)
   local name = shown(path) .. via
@@ -98,7 +100,7 @@ local function runnable(tree, path, platform, depth)
   local head, herr = tree:head(path, HEAD)
   if not head then return string.format("%s: %s", name, shown(herr)) end
   local facts = {}
-  if head:sub(1, 2) == "#!" then
+  if head:sub(1, 2) == "#!" and not loader then
     local line = head:match("^#!([^\n]*)") or ""
     local interp = line:match("^[ \t]*([^ \t]+)")
     if not interp then return string.format("%s: a script that names no interpreter", name) end
@@ -119,6 +121,7 @@ local function runnable(tree, path, platform, depth)
     return nil, facts
   end
   if head:sub(1, 4) ~= "\127ELF" then
+    if loader then return string.format("%s: not an ELF binary, as a loader must be", name) end
     return string.format("%s: neither an ELF binary nor a script (#!)", name)
   end
   local elf = require "banger.elf"
@@ -129,6 +132,7 @@ local function runnable(tree, path, platform, depth)
     return string.format("%s: an ELF for %s, but the image is for %s: the kernel of its VM " ..
       "cannot run it", name, info.machine_name or ("machine " .. info.machine), platform)
   end
+  if loader then return nil, facts end
   local interp, perr = elf.interp(head)
   if interp == nil then return string.format("%s: %s", name, perr) end
   if interp then
@@ -141,7 +145,7 @@ local function runnable(tree, path, platform, depth)
     if not ipath then
       return string.format("%s: its ELF interpreter is no path an image can hold", name)
     end
-    local why = runnable(tree, ipath, platform, INTERPRETERS)
+    local why = runnable(tree, ipath, platform, depth, true)
     if why then
       return string.format("%s: a dynamic ELF whose interpreter %s", name, why)
     end
