@@ -93,6 +93,10 @@ it("writes the same value as the same bytes, keys sorted", function()
   eq(provenance.encode(w), text)
   eq(cjson.decode(text).a.z, "x")
   eq(provenance.encode({ s = "a\"b\n\1" }), '{\n  "s": "a\\"b\\n\\u0001"\n}\n')
+  -- slashes as they are, a backslash before one kept
+  local slashes = { u = "file:/a b/c", w = "x\\/y\\\\/z" }
+  eq(provenance.encode(slashes), '{\n  "u": "file:/a b/c",\n  "w": "x\\\\/y\\\\\\\\/z"\n}\n')
+  eq(cjson.decode(provenance.encode(slashes)).w, slashes.w)
 end)
 
 it("takes its times from SOURCE_DATE_EPOCH when it is set", function()

@@ -34,9 +34,14 @@ function M.array(t)
   return setmetatable(t or {}, ARRAY)
 end
 
+-- cjson writes "/" as "\/": in its output every "\/" is that escape (a backslash is "\\" and
+-- a bare "/" never appears), so turning them back is exact, and URIs read as URIs.
+local function enc(v)
+  return (require("cjson").encode(v):gsub("\\/", "/"))
+end
+
 -- JSON text of v, keys sorted, two spaces a level: the same value is always the same bytes.
 local function encode(v, indent, out)
-  local enc = require("cjson").encode
   local t = type(v)
   if t ~= "table" then
     out[#out + 1] = enc(v)
