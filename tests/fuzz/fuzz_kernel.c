@@ -34,7 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   }
   bg_error_clear(&err);
   if (bg_elf_interp(data, size, &interp, &n, &err) == 0) {
-    FUZZ_ASSERT(n > 0 && interp > (const char *)data);
+    FUZZ_ASSERT(n > 0 && interp >= (const char *)data);
     FUZZ_ASSERT(interp + n < (const char *)data + size && interp[n] == '\0');
     FUZZ_ASSERT(memchr(interp, '\0', n) == NULL);
   }
