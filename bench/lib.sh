@@ -9,7 +9,7 @@ bench_minbase() {
   [ -f "$cache/.gitignore" ] || printf '*\n' > "$cache/.gitignore"
   if [ ! -f "$TARBALL" ]; then
     command -v mmdebstrap >/dev/null || { echo "mmdebstrap is needed (make deps)" >&2; exit 1; }
-    mmdebstrap --variant=minbase bookworm "$TARBALL.part"
+    mmdebstrap --variant=minbase --format=tar bookworm "$TARBALL.part"
     mv "$TARBALL.part" "$TARBALL"
   fi
   if [ ! -f "$LAYER" ]; then

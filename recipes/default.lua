@@ -10,12 +10,15 @@
 --   banger-build default --help                   the arguments, their types and defaults
 --   banger-build default image=debian:bookworm --plan
 --                                                 what would be injected, the size, the branch
+--   banger-build default image=debian:bookworm cache=REGISTRY/REPO [push=REGISTRY/REPO:TAG]
+--                                                 build once per fleet (docs/fleet.md)
 local banger = require "banger"
 local distros = require "banger.distros"
 local guest = require "banger.guest"
 
 -- The command line: every build argument (image, out, size, headroom, label, devices, xattrs,
--- platform, pull, insecure, plan, kernel), typed and checked; an unknown key is an error. This
+-- platform, pull, insecure, plan; cache, push, mirrors: docs/fleet.md; kernel, init, strict,
+-- check, distroless, provenance, report), typed and checked; an unknown key is an error. This
 -- recipe's policy is its defaults: device nodes, fifos and xattrs are left out unless asked for.
 local args = banger.arguments(banger.BUILD_ARGS, { devices = "skip", xattrs = "drop" })
 

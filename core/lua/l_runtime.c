@@ -1,12 +1,18 @@
 /* banger.runtime: read-only facts about this run, and where a recipe leaves its result. */
 #include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include <ext2fs/ext2fs.h>
+
 #include "embedded.h"
 #include "l_common.h"
 #include "l_runtime.h"
+#include "../digest/digest.h"
+#include "../util/buf.h"
 #include "../util/log.h"
 
 struct bg_runtime bg_runtime;
@@ -217,6 +223,83 @@ static int rt_assets(lua_State *L)
   return 1;
 }
 
+#define STDLIB_FILE_MAX (4 << 20)
+
+static int hash_part(struct bg_sha256 *h, const char *name, const void *p, size_t n,
+                     struct bg_error *err)
+{
+  char head[64];
+  int k = snprintf(head, sizeof(head), "%zu:", n);
+
+  if (bg_sha256_update(h, name, strlen(name) + 1, err) != 0 ||
+      bg_sha256_update(h, head, (size_t)k, err) != 0)
+    return -1;
+  return bg_sha256_update(h, p, n, err);
+}
+
+/* A module of the library as this run loads it: from BANGER_LUA_PATH when set. */
+static int hash_module(struct bg_sha256 *h, const struct bg_embedded *e, const char *dev,
+                       struct bg_error *err)
+{
+  char path[4096], mod[512];
+  struct bg_buf b;
+  size_t i;
+  int rc = 1, form;
+
+  if (dev == NULL || dev[0] == '\0')
+    return hash_part(h, e->name, e->data, e->len, err);
+  for (i = 0; e->name[i] != '\0' && i + 1 < sizeof(mod); i++)
+    mod[i] = e->name[i] == '.' ? '/' : e->name[i];
+  mod[i] = '\0';
+  bg_buf_init(&b, STDLIB_FILE_MAX);
+  for (form = 0; form < 2 && rc == 1; form++) {
+    snprintf(path, sizeof(path), form ? "%s/%s/init.lua" : "%s/%s.lua", dev, mod);
+    rc = bg_buf_read_file(&b, path, err);
+  }
+  if (rc == 0)
+    rc = hash_part(h, e->name, b.data ? b.data : "", b.len, err);
+  else if (rc == 1)
+    rc = hash_part(h, e->name, "", 0, err); /* the module is not there: that counts too */
+  bg_buf_free(&b);
+  return rc;
+}
+
+/* runtime.builtins(): what the binary brings to every build, for the build key: the sha256 of
+ * the library (as loaded: BANGER_LUA_PATH counts) and the guest assets, and libext2fs's
+ * version (it formats the images). */
+static int rt_builtins(lua_State *L)
+{
+  const char *dev = getenv("BANGER_LUA_PATH"), *v = NULL;
+  unsigned char raw[BG_SHA256_LEN];
+  char ds[BG_DIGEST_STRLEN];
+  const struct bg_embedded *e;
+  struct bg_sha256 *h;
+  struct bg_error err;
+  int rc = 0;
+
+  bg_error_clear(&err);
+  h = bg_sha256_new(&err);
+  if (h == NULL)
+    return bg_lua_raise(L, &err);
+  for (e = bg_embedded_stdlib; rc == 0 && e->name != NULL; e++)
+    rc = hash_module(h, e, dev, &err);
+  for (e = bg_embedded_assets; rc == 0 && e->name != NULL; e++)
+    rc = hash_part(h, e->name, e->data, e->len, &err);
+  if (rc == 0)
+    rc = bg_sha256_final(h, raw, &err);
+  bg_sha256_free(h);
+  if (rc != 0)
+    return bg_lua_raise(L, &err);
+  bg_digest_format(raw, ds);
+  ext2fs_get_library_version(&v, NULL);
+  lua_createtable(L, 0, 2);
+  lua_pushstring(L, ds);
+  lua_setfield(L, -2, "sha256");
+  lua_pushstring(L, v ? v : "");
+  lua_setfield(L, -2, "ext2fs");
+  return 1;
+}
+
 static int rt_clock(lua_State *L)
 {
   struct timespec ts;
@@ -255,6 +338,7 @@ static void set_str(lua_State *L, const char *key, const char *v)
 static const luaL_Reg runtime_funcs[] = {
   {"asset", rt_asset},
   {"assets", rt_assets},
+  {"builtins", rt_builtins},
   {"clock", rt_clock},
   {"enter_plan", rt_enter_plan},
   {"exit", rt_exit},

@@ -133,8 +133,15 @@ static int token_url(struct bg_reg *r, const struct bg_challenge *ch, char *url,
       goto bad;
   }
   snprintf(q, sizeof(q), "scope=%s", ch->scope[0] ? ch->scope : scope);
-  if (curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK ||
-      curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK)
+  if (curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
+    goto bad;
+  /* a mount reads the blob from another repository: the token must cover it too */
+  if (r->o.also_pull != NULL) {
+    snprintf(q, sizeof(q), "scope=repository:%s:pull", r->o.also_pull);
+    if (curl_url_set(u, CURLUPART_QUERY, q, CURLU_APPENDQUERY | CURLU_URLENCODE) != CURLUE_OK)
+      goto bad;
+  }
+  if (curl_url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK)
     goto bad;
   if (strlen(full) >= cap) {
     bg_error_set(err, BG_ETOOBIG, "token URL too long");

@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "index.h"
+#include "progress.h"
 #include "../util/json.h"
 #include "../util/tmpfile.h"
 
@@ -314,3 +316,22 @@ int bg_cache_read(const struct bg_cache *c, const struct bg_digest *d, size_t ca
   }
   return 0;
 }
+
+int bg_cache_check_space(const struct bg_cache *c, uint64_t bytes, struct bg_error *err)
+{
+  char dir[PATH_MAX], need[32], have[32];
+  struct statvfs sv;
+  uint64_t avail;
+
+  snprintf(dir, sizeof(dir), "%s/blobs/sha256", c->dir);
+  if (statvfs(dir, &sv) != 0)
+    return 0; /* nothing known: the writes will tell */
+  avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+  if (bytes <= avail)
+    return 0;
+  bg_human_bytes((double)bytes, need, sizeof(need));
+  bg_human_bytes((double)avail, have, sizeof(have));
+  return bg_error_set(err, BG_ENOSPC, "the image's blobs need %s and the cache %s has %s free",
+                      need, c->dir, have);
+}
+

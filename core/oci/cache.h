@@ -67,6 +67,10 @@ int bg_cache_check(const struct bg_cache *c, const struct bg_digest *d, uint64_t
 int bg_cache_read(const struct bg_cache *c, const struct bg_digest *d, size_t cap,
                   struct bg_buf *out, struct bg_error *err);
 
+/* Refuses what cannot fit: blobs of that many bytes against the free space of the cache, so a
+ * descriptor claiming a huge blob fails before a byte is fetched. */
+int bg_cache_check_space(const struct bg_cache *c, uint64_t bytes, struct bg_error *err);
+
 /* Upkeep (upkeep.c). Both take the cache's lock and first remove temp blobs whose writer is
  * gone. removed gets each digest removed (or the name of a file that was no blob). */
 typedef int (*bg_cache_removed_fn)(void *ctx, const char *digest);

@@ -106,7 +106,7 @@ static int blob_done(struct bg_xfer *x)
   return 0;
 }
 
-static const struct bg_xfer_sink blob_sink = {blob_prepare, blob_write, blob_done};
+static const struct bg_xfer_sink blob_sink = {blob_prepare, blob_write, blob_done, NULL, NULL};
 
 int bg_reg_get_manifest(struct bg_reg *r, const char *reference, struct bg_buf *body,
                         char *content_type, size_t ctcap, struct bg_error *err)
@@ -135,45 +135,33 @@ out:
 int bg_reg_fetch_blobs(struct bg_reg *r, const struct bg_cache *c, struct bg_blob_req *reqs,
                        size_t n, struct bg_progress *p, struct bg_error *err)
 {
-  struct bg_xfer *xs = NULL, **v = NULL;
-  struct blob_ctx *ctx = NULL;
-  size_t i, made = 0;
+  struct bg_xfer_batch b;
+  struct blob_ctx *ctx;
+  size_t i;
   int rc = -1;
 
   if (n == 0)
     return 0;
-  xs = calloc(n, sizeof(*xs));
-  v = calloc(n, sizeof(*v));
-  ctx = calloc(n, sizeof(*ctx));
-  if (xs == NULL || v == NULL || ctx == NULL) {
-    bg_error_set(err, BG_ENOMEM, "out of memory");
+  if (bg_xfer_batch_init(&b, r, n, XK_BLOB, &blob_sink, sizeof(*ctx), err) != 0)
     goto out;
-  }
+  ctx = b.ctx;
   for (i = 0; i < n; i++) {
-    if (bg_xfer_init(&xs[i], r, XK_BLOB, &blob_sink, err) != 0)
-      goto out;
-    made++;
     ctx[i].cache = c;
     ctx[i].req = &reqs[i];
     ctx[i].prog = p;
-    xs[i].ctx = &ctx[i];
-    xs[i].size = reqs[i].size;
-    v[i] = &xs[i];
-    snprintf(xs[i].what, sizeof(xs[i].what), "blob sha256:%s", reqs[i].digest.hex);
-    snprintf(xs[i].path, sizeof(xs[i].path), "/v2/%s/blobs/sha256:%s", r->repo,
+    b.xs[i].size = reqs[i].size;
+    snprintf(b.xs[i].what, sizeof(b.xs[i].what), "blob sha256:%s", reqs[i].digest.hex);
+    snprintf(b.xs[i].path, sizeof(b.xs[i].path), "/v2/%s/blobs/sha256:%s", r->repo,
              reqs[i].digest.hex);
   }
-  if (bg_reg_run(r, v, n, err) != 0)
+  if (bg_reg_run(r, b.v, n, err) != 0)
     goto out;
   rc = 0;
 out:
-  for (i = 0; i < made; i++) {
+  ctx = b.ctx;
+  for (i = 0; i < b.made; i++)
     if (ctx[i].open)
       bg_blob_writer_abort(&ctx[i].w);
-    bg_xfer_free(&xs[i]);
-  }
-  free(xs);
-  free(v);
-  free(ctx);
+  bg_xfer_batch_free(&b);
   return rc;
 }

@@ -191,38 +191,66 @@ static int entry_matches(const json_t *e, const char *name, const struct bg_plat
 struct entry {
   const char *name, *media_type, *digest;
   uint64_t size;
-  const struct bg_platform *platform;
+  const struct bg_platform *platform;            /* NULL for an artifact of no platform */
   const char *source_digest, *source_media_type; /* NULL unless a conversion */
+  const char *artifact_type, *key;               /* NULL unless a rootfs artifact */
 };
 
-/* {"mediaType","digest","size","annotations":{...},"platform":{...}}, in that order */
+static int set_new(json_t *o, const char *k, json_t *v)
+{
+  return v == NULL ? -1 : json_object_set_new(o, k, v);
+}
+
+/* {"mediaType","digest","size"[,"artifactType"],"annotations":{...}[,"platform":{...}]} */
 static json_t *make_entry(const struct entry *e)
 {
-  json_t *j, *an, *pl;
+  json_t *j = json_object(), *an = json_object(), *pl = NULL;
+  int bad = j == NULL || an == NULL;
 
-  an = json_pack("{s:s}", BG_ANNOT_REF_NAME, e->name);
-  pl = json_pack("{s:s,s:s}", "architecture", e->platform->arch, "os", e->platform->os);
-  if (an != NULL && e->source_digest != NULL &&
-      (json_object_set_new(an, BG_ANNOT_SOURCE_DIGEST, json_string(e->source_digest)) != 0 ||
-       json_object_set_new(an, BG_ANNOT_SOURCE_TYPE, json_string(e->source_media_type)) != 0)) {
-    json_decref(an);
+  bad = bad || set_new(an, BG_ANNOT_REF_NAME, json_string(e->name)) != 0;
+  if (e->source_digest != NULL)
+    bad = bad || set_new(an, BG_ANNOT_SOURCE_DIGEST, json_string(e->source_digest)) != 0 ||
+          set_new(an, BG_ANNOT_SOURCE_TYPE, json_string(e->source_media_type)) != 0;
+  if (e->key != NULL)
+    bad = bad || set_new(an, BG_ANNOT_ENTRY_KEY, json_string(e->key)) != 0;
+  if (e->platform != NULL) {
+    pl = json_pack("{s:s,s:s}", "architecture", e->platform->arch, "os", e->platform->os);
+    bad = bad || pl == NULL;
+    if (!bad && e->platform->variant[0] != '\0')
+      bad = set_new(pl, "variant", json_string(e->platform->variant)) != 0;
+  }
+  bad = bad || set_new(j, "mediaType", json_string(e->media_type)) != 0 ||
+        set_new(j, "digest", json_string(e->digest)) != 0 ||
+        set_new(j, "size", json_integer((json_int_t)e->size)) != 0;
+  if (e->artifact_type != NULL)
+    bad = bad || set_new(j, "artifactType", json_string(e->artifact_type)) != 0;
+  if (!bad) {
+    bad = json_object_set_new(j, "annotations", an) != 0;
     an = NULL;
   }
-  if (pl != NULL && e->platform->variant[0] != '\0' &&
-      json_object_set_new(pl, "variant", json_string(e->platform->variant)) != 0) {
-    json_decref(pl);
+  if (!bad && pl != NULL) {
+    bad = json_object_set_new(j, "platform", pl) != 0;
     pl = NULL;
   }
-  if (an == NULL || pl == NULL) {
-    if (an != NULL)
-      json_decref(an);
-    if (pl != NULL)
-      json_decref(pl);
-    return NULL;
+  if (an != NULL)
+    json_decref(an);
+  if (pl != NULL)
+    json_decref(pl);
+  if (bad && j != NULL) {
+    json_decref(j);
+    j = NULL;
   }
-  j = json_pack("{s:s,s:s,s:I,s:o,s:o}", "mediaType", e->media_type, "digest", e->digest,
-                "size", (json_int_t)e->size, "annotations", an, "platform", pl);
   return j;
+}
+
+/* The entry e replaces: the same name and platform; an artifact's name alone. */
+static int same_slot(const json_t *x, const struct entry *e)
+{
+  const char *n = entry_name(x);
+
+  if (e->artifact_type != NULL || e->platform == NULL)
+    return n != NULL && strcmp(n, e->name) == 0;
+  return entry_matches(x, e->name, e->platform);
 }
 
 static int index_set(const struct bg_cache *c, const struct entry *e, struct bg_error *err)
@@ -241,7 +269,7 @@ static int index_set(const struct bg_cache *c, const struct entry *e, struct bg_
            bg_escape_str(why.msg, reason, sizeof(reason)));
   list = json_object_get(root, "manifests");
   for (i = json_array_size(list); i > 0; i--)
-    if (entry_matches(json_array_get(list, i - 1), e->name, e->platform))
+    if (same_slot(json_array_get(list, i - 1), e))
       json_array_remove(list, i - 1);
   entry = make_entry(e);
   if (entry == NULL || json_array_append_new(list, entry) != 0) {
@@ -312,7 +340,7 @@ int bg_cache_index_record(const struct bg_cache *c, const char *name,
                           const struct bg_platform *want, const struct bg_manifest *m,
                           const char *digest, uint64_t size, struct bg_error *err)
 {
-  struct entry e = {name, m->media_type, digest, size, want, NULL, NULL};
+  struct entry e = {name, m->media_type, digest, size, want, NULL, NULL, NULL, NULL};
   char conv_digest[BG_DIGEST_STRLEN];
   struct bg_digest d;
   struct bg_buf b;
@@ -385,7 +413,120 @@ int bg_cache_index_find(const struct bg_cache *c, const char *name,
   return rc;
 }
 
+int bg_cache_index_record_artifact(const struct bg_cache *c, const char *name,
+                                   const char *artifact_type, const char *key,
+                                   const char *digest, uint64_t size,
+                                   const struct bg_platform *p, struct bg_error *err)
+{
+  struct entry e = {name, MT_OCI_MANIFEST, digest, size, p, NULL, NULL, artifact_type, key};
+
+  return index_set(c, &e, err);
+}
+
+int bg_cache_index_find_artifact(const struct bg_cache *c, const char *artifact_type,
+                                 const char *key, struct bg_index_hit *hit,
+                                 struct bg_error *err)
+{
+  json_t *root = NULL, *x;
+  const json_t *found = NULL;
+  struct bg_digest d;
+  struct bg_error e2;
+  const char *ds, *at, *k;
+  size_t i;
+  int damaged, rc = 1;
+
+  if (load_index(c, &root, &damaged, err, err) != 0)
+    return -1;
+  if (damaged) {
+    json_decref(root);
+    bg_error_prefix(err, "%s/index.json is damaged", c->dir);
+    return 2;
+  }
+  json_array_foreach(json_object_get(root, "manifests"), i, x) {
+    at = bg_json_getstr(x, "artifactType");
+    k = bg_json_getstr(json_object_get(x, "annotations"), BG_ANNOT_ENTRY_KEY);
+    if (at != NULL && strcmp(at, artifact_type) == 0 && k != NULL && strcmp(k, key) == 0)
+      found = x;
+  }
+  if (found != NULL) {
+    ds = bg_json_getstr(found, "digest");
+    hit->size = BG_SIZE_UNKNOWN;
+    bg_json_uint(json_object_get(found, "size"), &hit->size);
+    bg_error_clear(&e2);
+    if (ds == NULL || bg_digest_parse(ds, &d, &e2) != 0) {
+      rc = 2;
+      bg_error_set(err, BG_EINVAL, "its index entry has no valid digest");
+    } else {
+      bg_digest_format(d.raw, hit->digest);
+      snprintf(hit->media_type, sizeof(hit->media_type), "%s", MT_OCI_MANIFEST);
+      rc = 0;
+    }
+  }
+  json_decref(root);
+  return rc;
+}
+
+int bg_cache_index_trim_artifacts(const struct bg_cache *c, size_t keep, bg_cache_note_fn fn,
+                                  void *ctx, struct bg_error *err)
+{
+  json_t *root = NULL, *list, *e;
+  struct bg_error why;
+  char name[300], line[400];
+  size_t i, seen = 0;
+  int lockfd, damaged, rc = -1, changed = 0;
+
+  lockfd = lock_and_load(c, &root, &damaged, &why, err);
+  if (lockfd < 0)
+    return -1;
+  if (damaged) {
+    bg_error_set(err, BG_EINVAL, "%s/index.json is damaged (%s): run verify first", c->dir,
+                 why.msg);
+    goto out;
+  }
+  /* the last entries are the most recently used: kept; the older ones go */
+  list = json_object_get(root, "manifests");
+  for (i = json_array_size(list); i > 0; i--) {
+    e = json_array_get(list, i - 1);
+    if (bg_json_getstr(e, "artifactType") == NULL || ++seen <= keep)
+      continue;
+    bg_escape_str(entry_name(e) ? entry_name(e) : "(no name)", name, sizeof(name));
+    snprintf(line, sizeof(line), "artifact %s", name);
+    json_array_remove(list, i - 1);
+    changed = 1;
+    if (fn != NULL && fn(ctx, line) != 0)
+      goto out;
+  }
+  rc = changed ? save_index(c, root, err) : 0;
+out:
+  if (root != NULL)
+    json_decref(root);
+  close(lockfd);
+  return rc;
+}
+
 /* ---- verify ---- */
+
+/* 0 when every blob of the artifact manifest m is in the cache; 2 naming the first missing. */
+static int artifact_blobs(const struct bg_cache *c, const struct bg_manifest *m, char *why,
+                          size_t cap, struct bg_error *err)
+{
+  char path[PATH_MAX];
+  struct stat st;
+  size_t i;
+
+  for (i = 0; i <= m->n; i++) {
+    const struct bg_descriptor *d = i < m->n ? &m->items[i] : &m->config;
+    bg_cache_blob_path(c, d->digest.hex, path, sizeof(path));
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size == d->size)
+      continue;
+    if (errno != ENOENT && lstat(path, &st) != 0)
+      return bg_error_errno(err, errno, "cannot stat %s", path);
+    snprintf(why, cap, "its %s sha256:%.64s is missing", i < m->n ? "layer" : "config",
+             d->digest.hex);
+    return 2;
+  }
+  return 0;
+}
 
 /* What is wrong with one entry: 0 fine, 1 fixed in place, 2 to be dropped; why says it. */
 static int check_entry(const struct bg_cache *c, json_t *e, char *why, size_t cap,
@@ -428,6 +569,14 @@ static int check_entry(const struct bg_cache *c, json_t *e, char *why, size_t ca
     snprintf(why, cap, "mediaType corrected to %s", m.media_type);
     json_object_set_new(e, "mediaType", json_string(m.media_type));
     fixed = 1;
+  }
+  /* an artifact cannot be pulled again: all its blobs must be there (verify has rehashed them,
+   * so a blob present is a good one) */
+  if (bg_json_getstr(e, "artifactType") != NULL &&
+      (rc = artifact_blobs(c, &m, why, cap, err)) != 0) {
+    bg_manifest_free(&m);
+    bg_buf_free(&b);
+    return rc;
   }
   bg_manifest_free(&m);
   if (bg_json_uint(json_object_get(e, "size"), &size) != 0 || size != b.len) {

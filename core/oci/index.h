@@ -17,6 +17,8 @@
  * OCI entries); the manifest as pulled is kept and named by these annotations. */
 #define BG_ANNOT_SOURCE_DIGEST "dev.banger.source.digest"
 #define BG_ANNOT_SOURCE_TYPE "dev.banger.source.mediaType"
+/* An artifact's entry carries its build key (rootfs.h), so it can be found by it. */
+#define BG_ANNOT_ENTRY_KEY "dev.banger.key"
 
 /* Writes an empty index.json (a new cache). */
 int bg_cache_index_init(const struct bg_cache *c, struct bg_error *err);
@@ -42,10 +44,28 @@ int bg_cache_index_find(const struct bg_cache *c, const char *name,
                         const struct bg_platform *p, struct bg_index_hit *hit,
                         struct bg_error *err);
 
-/* verify: checks every entry against the blobs it names; an entry whose manifest is missing,
- * corrupt or no manifest is dropped, a wrong mediaType or size is corrected, a damaged
- * index.json is replaced by an empty one. fn gets one line per change. Takes the lock. */
+/* Records an artifact (an OCI manifest of that artifactType) as name, carrying key; replaces
+ * the entry of the same name and moves it last (the most recently used). p may be NULL. */
+int bg_cache_index_record_artifact(const struct bg_cache *c, const char *name,
+                                   const char *artifact_type, const char *key,
+                                   const char *digest, uint64_t size,
+                                   const struct bg_platform *p, struct bg_error *err);
+/* The last entry of that artifactType carrying key: 0, 1 none, 2 damaged (why in err), -1. */
+int bg_cache_index_find_artifact(const struct bg_cache *c, const char *artifact_type,
+                                 const char *key, struct bg_index_hit *hit,
+                                 struct bg_error *err);
+
 typedef int (*bg_cache_note_fn)(void *ctx, const char *what);
+
+/* Drops the artifact entries but the keep last (most recently used) ones; fn gets a line per
+ * entry dropped. gc then removes their blobs. Takes the lock. */
+int bg_cache_index_trim_artifacts(const struct bg_cache *c, size_t keep, bg_cache_note_fn fn,
+                                  void *ctx, struct bg_error *err);
+
+/* verify: checks every entry against the blobs it names; an entry whose manifest is missing,
+ * corrupt or no manifest (or an artifact missing a blob: it cannot be pulled again) is dropped,
+ * a wrong mediaType or size is corrected, a damaged index.json is replaced by an empty one.
+ * fn gets one line per change. Takes the lock. */
 int bg_cache_index_repair(const struct bg_cache *c, bg_cache_note_fn fn, void *ctx,
                           struct bg_error *err);
 

@@ -14,6 +14,16 @@
 
 enum bg_pull_policy { BG_PULL_MISSING = 0, BG_PULL_ALWAYS = 1, BG_PULL_NEVER = 2 };
 
+/* A mirror of a registry, tried before it (containerd's hosts.toml, containers'
+ * registries.conf): HOST[:PORT][/PREFIX], the prefix put before the repository. Only content
+ * named by digest is taken from it unless it may resolve tags, so it cannot change what a tag
+ * means; every blob is verified as always. */
+struct bg_mirror {
+  char location[256];
+  int insecure;           /* https without verification, then plain http */
+  int resolve;            /* may say what a tag names */
+};
+
 struct bg_oci_pull_opts {
   const char *cache_dir;
   const char *platform;   /* "linux/amd64" when NULL */
@@ -24,6 +34,10 @@ struct bg_oci_pull_opts {
   int max_attempts;       /* 0 = default (5) */
   double backoff_scale;   /* < 0 = default: $BANGER_OCI_BACKOFF_SCALE or 1.0 */
   double timeout_scale;   /* <= 0 = default: $BANGER_OCI_TIMEOUT_SCALE or 1.0 */
+  int manifest_only;      /* resolve the manifest and the config, fetch no layer */
+  const char *pin;        /* "sha256:..": the manifest a tag named when resolved before, or NULL */
+  const struct bg_mirror *mirrors; /* tried in order before the registry */
+  size_t nmirrors;
 };
 
 struct bg_oci_layer {
@@ -38,6 +52,7 @@ struct bg_oci_image {
   char name[4600];        /* normalised reference */
   char digest[BG_DIGEST_STRLEN]; /* of the image manifest */
   char media_type[128];
+  uint64_t manifest_size;
   char platform[100];     /* from the config: os/arch[/variant] */
   json_t *config;         /* the image config, parsed once (owned) */
   struct bg_oci_layer *layers;
@@ -48,5 +63,9 @@ struct bg_oci_image {
 int bg_oci_pull(const char *ref, const struct bg_oci_pull_opts *o, struct bg_oci_image **out,
                 struct bg_error *err);
 void bg_oci_image_free(struct bg_oci_image *img);
+
+/* A scale from the environment (BANGER_OCI_TIMEOUT_SCALE, BANGER_OCI_BACKOFF_SCALE): 1.0 when
+ * unset or not positive. */
+double bg_oci_env_scale(const char *name);
 
 #endif

@@ -23,6 +23,8 @@ struct bg_reg_opts {
   int max_attempts;      /* per request, for 429, 5xx, stalls and dropped connections */
   int parallel;          /* concurrent blob downloads */
   const char *actions;   /* the token scope's actions: "pull" when NULL ("pull,push" to push) */
+  const char *also_pull; /* another repository of the registry the token may read (a mount's
+                          * source), or NULL */
 };
 
 struct bg_reg;
@@ -46,6 +48,46 @@ struct bg_blob_req {
  * partial file is left under a blob name; the first error is returned. */
 int bg_reg_fetch_blobs(struct bg_reg *r, const struct bg_cache *c, struct bg_blob_req *reqs,
                        size_t n, struct bg_progress *p, struct bg_error *err);
+
+/* A request for a document: a manifest or index sent (PUT with a body) or asked for (GET,
+ * HEAD), the referrers API. path is below /v2/<repo>/. */
+struct bg_reg_req {
+  const char *what;         /* for messages: "manifest 1.0" */
+  const char *method;       /* "GET", "HEAD", "PUT" */
+  const char *path;         /* "manifests/<reference>", "referrers/<digest>" */
+  const char *accept;       /* or NULL */
+  const char *content_type; /* of the body, or NULL */
+  const char *body;
+  size_t len;
+};
+struct bg_reg_reply {
+  long code;
+  int absent;                    /* the registry answered 404 */
+  char digest[BG_DIGEST_STRLEN]; /* Docker-Content-Digest when valid, else "" */
+  char content_type[256];        /* without parameters */
+  uint64_t length;               /* Content-Length, BG_SIZE_UNKNOWN when none */
+  int oci_subject;               /* OCI-Subject came back (the registry has a referrers API) */
+};
+/* 0 with rep filled and the body (capped by resp's max) in resp, 1 when the registry answered
+ * 404, -1 with err. */
+int bg_reg_request(struct bg_reg *r, const struct bg_reg_req *q, struct bg_buf *resp,
+                   struct bg_reg_reply *rep, struct bg_error *err);
+
+/* A blob of the cache to push. */
+#define BG_PUSH_CHUNK (16ULL << 20) /* PATCH size for blobs bigger than this */
+struct bg_push_blob {
+  struct bg_digest digest;
+  uint64_t size;
+  const char *path;        /* the verified blob in the cache */
+  int progress_slot;       /* or -1 */
+  int existed, mounted, uploaded; /* what happened to it */
+};
+/* HEAD, then a mount from mount_from (when not NULL and another repository), else an upload:
+ * one PUT up to chunk bytes (0: BG_PUSH_CHUNK), PATCH chunks of that size and a closing PUT
+ * beyond. A failed attempt resumes from what the registry says it holds. */
+int bg_reg_push_blobs(struct bg_reg *r, struct bg_push_blob *blobs, size_t n,
+                      const char *mount_from, uint64_t chunk, struct bg_progress *p,
+                      struct bg_error *err);
 
 /* The time limits, for a scale (1.0: the documented defaults). */
 struct bg_limits {

@@ -8,6 +8,7 @@
 #include "session.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,7 @@ static int mem_done(struct bg_xfer *x)
   return 0;
 }
 
-const struct bg_xfer_sink bg_sink_memory = {mem_prepare, mem_write, mem_done};
+const struct bg_xfer_sink bg_sink_memory = {mem_prepare, mem_write, mem_done, NULL, NULL};
 
 /* ---- requests ---- */
 
@@ -220,6 +221,40 @@ void bg_xfer_free(struct bg_xfer *x)
   bg_buf_free(&x->errbody);
 }
 
+int bg_xfer_batch_init(struct bg_xfer_batch *b, struct bg_reg *r, size_t n, int kind,
+                       const struct bg_xfer_sink *sink, size_t ctx_size, struct bg_error *err)
+{
+  size_t i;
+
+  memset(b, 0, sizeof(*b));
+  b->n = n;
+  b->xs = calloc(n ? n : 1, sizeof(*b->xs));
+  b->v = calloc(n ? n : 1, sizeof(*b->v));
+  b->ctx = calloc(n ? n : 1, ctx_size);
+  if (b->xs == NULL || b->v == NULL || b->ctx == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory");
+  for (i = 0; i < n; i++) {
+    if (bg_xfer_init(&b->xs[i], r, kind, sink, err) != 0)
+      return -1;
+    b->made++;
+    b->xs[i].ctx = (char *)b->ctx + i * ctx_size;
+    b->v[i] = &b->xs[i];
+  }
+  return 0;
+}
+
+void bg_xfer_batch_free(struct bg_xfer_batch *b)
+{
+  size_t i;
+
+  for (i = 0; i < b->made; i++)
+    bg_xfer_free(&b->xs[i]);
+  free(b->xs);
+  free(b->v);
+  free(b->ctx);
+  memset(b, 0, sizeof(*b));
+}
+
 static const char *origin(const struct bg_reg *r, char *out, size_t cap)
 {
   snprintf(out, cap, "%s://%s", r->https ? "https" : "http", r->host);
@@ -245,16 +280,59 @@ static int add_header(struct curl_slist **hdrs, const char *name, const char *va
   return 0;
 }
 
-static int setup(struct bg_xfer *x, const char *auth)
+static size_t on_read(char *p, size_t size, size_t nmemb, void *ud)
+{
+  struct bg_xfer *x = ud;
+  long n;
+
+  if (x->sink->read == NULL)
+    return 0;
+  n = x->sink->read(x, p, size * nmemb);
+  if (n < 0) {
+    x->fatal = 1;
+    return CURL_READFUNC_ABORT;
+  }
+  return (size_t)n;
+}
+
+/* Authorization for a request that goes to the registry: none when anonymous. */
+static const char *credentials_for(struct bg_xfer *x)
+{
+  struct bg_reg *r = x->r;
+
+  if (x->kind == XK_TOKEN)
+    return x->auth;
+  return x->on_origin ? r->authz : NULL;
+}
+
+/* The request of one attempt: the sink says what it is (method, body, target), then the URL,
+ * the credentials it may carry and the limits are set. */
+static int setup(struct bg_xfer *x)
 {
   struct bg_reg *r = x->r;
   CURL *e = x->easy;
-  long deadline;
+  const char *auth;
+  char host[1024];
+  long deadline, port;
+  int https = 0;
 
   curl_easy_reset(e);
   curl_slist_free_all(x->hdrs);
   x->hdrs = NULL;
   x->errbuf[0] = '\0';
+  if (x->sink->prepare(x, &x->hdrs) != 0)
+    return -1;
+  if (!x->redirected && x->kind != XK_TOKEN) {
+    origin(r, x->url, sizeof(x->url));
+    snprintf(x->url + strlen(x->url), sizeof(x->url) - strlen(x->url), "%s", x->path);
+  }
+  auth = credentials_for(x);
+  /* Basic credentials are a password: never in cleartext to a host that is not this one */
+  if (auth != NULL && strncmp(auth, "Basic ", 6) == 0 &&
+      bg_url_origin(x->url, &https, host, sizeof(host), &port) == 0 && !https &&
+      !bg_oci_host_is_loopback(host))
+    return bg_error_set(&x->err, BG_ENET, "refusing to send the credentials for %s over plain "
+                        "http to %s", r->registry, host);
   deadline = r->lim.doc_ms;
   if (x->kind == XK_BLOB)
     deadline = r->lim.blob_ms + (long)(x->size / (uint64_t)r->lim.blob_rate) * 1000;
@@ -274,6 +352,21 @@ static int setup(struct bg_xfer *x, const char *auth)
   curl_easy_setopt(e, CURLOPT_PRIVATE, x);
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 256L * 1024);
+  if (x->method != NULL && strcmp(x->method, "HEAD") == 0) {
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+  } else if (x->method != NULL && strcmp(x->method, "GET") != 0) {
+    /* a body of a known length through the sink, whatever the method */
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, x->method);
+    curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, on_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, x);
+    curl_easy_setopt(e, CURLOPT_UPLOAD_BUFFERSIZE, 256L * 1024);
+    /* no 100-continue round trip: the registry answers the whole request */
+    if (add_header(&x->hdrs, "Expect", "") != 0 ||
+        (x->content_type != NULL && add_header(&x->hdrs, "Content-Type", x->content_type) != 0))
+      return bg_error_set(&x->err, BG_ENOMEM, "out of memory");
+  }
   /* the registry's certificates serve its token service too, as Docker's transport does */
   if (x->kind == XK_TOKEN)
     bg_tls_apply(&r->tls, e, 1, x->verify);
@@ -282,8 +375,6 @@ static int setup(struct bg_xfer *x, const char *auth)
   if ((x->accept != NULL && add_header(&x->hdrs, "Accept", x->accept) != 0) ||
       (auth != NULL && add_header(&x->hdrs, "Authorization", auth) != 0))
     return bg_error_set(&x->err, BG_ENOMEM, "out of memory");
-  if (x->sink->prepare(x, &x->hdrs) != 0)
-    return -1;
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
   x->header_bytes = 0;
   x->first_write = 1;
@@ -309,23 +400,10 @@ static void fail(struct bg_xfer *x)
   x->state = X_FAIL;
 }
 
-/* Authorization for a request that goes to the registry: none when anonymous. */
-static const char *credentials_for(struct bg_xfer *x)
-{
-  struct bg_reg *r = x->r;
-
-  if (x->kind == XK_TOKEN)
-    return x->auth;
-  return x->on_origin ? r->authz : NULL;
-}
-
 static int start(struct bg_xfer *x)
 {
   struct bg_reg *r = x->r;
-  const char *auth;
-  char host[1024];
-  long port;
-  int https = 0, rc;
+  int rc;
 
   bg_error_clear(&x->err);
   x->fatal = 0;
@@ -342,22 +420,8 @@ static int start(struct bg_xfer *x)
       return 0;
     }
   }
-  if (!x->redirected && x->kind != XK_TOKEN) {
-    origin(r, x->url, sizeof(x->url));
-    snprintf(x->url + strlen(x->url), sizeof(x->url) - strlen(x->url), "%s", x->path);
-  }
-  auth = credentials_for(x);
-  /* Basic credentials are a password: never in cleartext to a host that is not this one */
-  if (auth != NULL && strncmp(auth, "Basic ", 6) == 0 &&
-      bg_url_origin(x->url, &https, host, sizeof(host), &port) == 0 && !https &&
-      !bg_oci_host_is_loopback(host)) {
-    bg_error_set(&x->err, BG_ENET, "refusing to send the credentials for %s over plain http "
-                 "to %s", r->registry, host);
-    fail(x);
-    return -1;
-  }
   x->gen_used = r->authz_gen;
-  if (setup(x, auth) != 0) {
+  if (setup(x) != 0) {
     fail(x);
     return -1;
   }
@@ -466,8 +530,7 @@ static int fatal_code(CURLcode cc)
          cc == CURLE_SSL_CERTPROBLEM || cc == CURLE_OUT_OF_MEMORY;
 }
 
-/* The Location of the reply, resolved against the request's URL, into out. */
-static int location(struct bg_xfer *x, char *out, size_t cap)
+int bg_xfer_location(struct bg_xfer *x, char *out, size_t cap)
 {
   struct curl_header *h;
   CURLU *u = NULL;
@@ -488,14 +551,57 @@ static int location(struct bg_xfer *x, char *out, size_t cap)
   return rc;
 }
 
+const char *bg_xfer_header(struct bg_xfer *x, const char *name)
+{
+  struct curl_header *h;
+
+  if (curl_easy_header(x->easy, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
+    return NULL;
+  return h->value;
+}
+
+void bg_xfer_set_path(struct bg_xfer *x, const char *fmt, ...)
+{
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(x->path, sizeof(x->path), fmt, ap);
+  va_end(ap);
+  x->redirected = 0;
+  x->on_origin = x->kind != XK_TOKEN;
+}
+
+int bg_xfer_retarget(struct bg_xfer *x, const char *url, struct bg_error *err)
+{
+  struct bg_reg *r = x->r;
+  char host[1024], rhost[1024], o[BG_REF_NAME_MAX + 16], shown[300];
+  long port, rport;
+  int https, rhttps;
+
+  if (strlen(url) >= sizeof(x->url) ||
+      bg_url_origin(url, &https, host, sizeof(host), &port) != 0)
+    return bg_error_set(err, BG_ENET, "%s: %s is not an http(s) URL", x->what,
+                        bg_escape_str(url, shown, sizeof(shown)));
+  if (!https && r->https && r->verify && !bg_oci_host_is_loopback(host))
+    return bg_error_set(err, BG_ENET, "%s: refusing to go from https to plain http", x->what);
+  /* Authorization goes only to the registry itself, never to another host or scheme */
+  x->on_origin = x->kind != XK_TOKEN &&
+                 bg_url_origin(origin(r, o, sizeof(o)), &rhttps, rhost, sizeof(rhost),
+                               &rport) == 0 &&
+                 https == rhttps && port == rport && strcasecmp(host, rhost) == 0;
+  memcpy(x->url, url, strlen(url) + 1);
+  x->redirected = 1;
+  return 0;
+}
+
 static void on_redirect(struct bg_xfer *x)
 {
   struct bg_reg *r = x->r;
   char host[1024], loc[BG_URL_MAX];
-  long port, rport;
+  long port;
   int https;
 
-  if (location(x, loc, sizeof(loc)) != 0 ||
+  if (bg_xfer_location(x, loc, sizeof(loc)) != 0 ||
       bg_url_origin(loc, &https, host, sizeof(host), &port) != 0) {
     bg_error_set(&x->err, BG_ENET, "%s: bad redirect from %s", x->what, r->host);
     fail(x);
@@ -503,11 +609,6 @@ static void on_redirect(struct bg_xfer *x)
   }
   if (++x->redirects > MAX_REDIRECTS) {
     bg_error_set(&x->err, BG_ENET, "%s: more than %d redirects", x->what, MAX_REDIRECTS);
-    fail(x);
-    return;
-  }
-  if (!https && r->https && r->verify && !bg_oci_host_is_loopback(host)) {
-    bg_error_set(&x->err, BG_ENET, "%s: refusing a redirect from https to plain http", x->what);
     fail(x);
     return;
   }
@@ -520,17 +621,10 @@ static void on_redirect(struct bg_xfer *x)
         oport != port || strcasecmp(ohost, host) != 0)
       x->auth = NULL;
   }
-  /* Authorization goes only to the registry itself, never to another host or scheme */
-  {
-    char rhost[1024], o[BG_REF_NAME_MAX + 16];
-    int rhttps;
-    x->on_origin = x->kind != XK_TOKEN &&
-                   bg_url_origin(origin(r, o, sizeof(o)), &rhttps, rhost, sizeof(rhost),
-                                 &rport) == 0 &&
-                   https == rhttps && port == rport && strcasecmp(host, rhost) == 0;
+  if (bg_xfer_retarget(x, loc, &x->err) != 0) {
+    fail(x);
+    return;
   }
-  memcpy(x->url, loc, strlen(loc) + 1);
-  x->redirected = 1;
   x->state = X_WAIT;
   x->next_try = 0;
 }
@@ -611,6 +705,9 @@ static void finish(struct bg_xfer *x, CURLcode cc)
     rc = x->sink->done(x);
     if (rc == 0) {
       x->state = X_DONE;
+    } else if (rc == BG_XFER_NEXT) {
+      x->state = X_WAIT;
+      x->next_try = 0;
     } else if (rc > 0) {
       snprintf(why, sizeof(why), "%s%s: %s", x->what, from(x, where, sizeof(where)),
                x->err.msg);
@@ -639,6 +736,32 @@ static void finish(struct bg_xfer *x, CURLcode cc)
              code, msg[0] ? ": " : "", msg);
     retry(x, why, (double)ra);
     return;
+  }
+  if (x->sink->status != NULL) {
+    rc = x->sink->status(x, code);
+    if (rc == 0) {
+      x->state = X_DONE;
+      return;
+    }
+    if (rc == BG_XFER_NEXT) {
+      x->state = X_WAIT;
+      x->next_try = 0;
+      return;
+    }
+    if (rc == 1) {
+      snprintf(why, sizeof(why), "%s%s: HTTP %ld%s%s", x->what, from(x, where, sizeof(where)),
+               code, msg[0] ? ": " : "", msg);
+      bg_error_clear(&x->err);
+      retry(x, why, 0);
+      return;
+    }
+    if (rc == -1) {
+      if (x->err.code == 0)
+        bg_error_set(&x->err, BG_ENET, "HTTP %ld%s%s", code, msg[0] ? ": " : "", msg);
+      bg_error_prefix(&x->err, "%s", x->what);
+      fail(x);
+      return;
+    }
   }
   if (x->kind == XK_TOKEN) {
     bg_error_set(&x->err, BG_ENET, "%s: HTTP %ld%s%s", x->what, code, msg[0] ? ": " : "", msg);

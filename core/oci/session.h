@@ -69,13 +69,24 @@ struct bg_reg {
 enum { X_WAIT, X_RUN, X_AUTH, X_DONE, X_FAIL };
 enum { XK_DOC, XK_BLOB, XK_TOKEN };
 
+/* What a sink's done and status hooks return beside 0 (done), 1 (try again, counted as a failed
+ * attempt, x->err says why) and -1 (failed): the next request of a sequence, at once and not
+ * counted (an upload's next chunk, or the status request after a failed one). */
+#define BG_XFER_NEXT 2
+
 struct bg_xfer_sink {
-  /* before each attempt, may add request headers (Range); 0 or -1 with x->err */
+  /* before each attempt, may set the method, the request body and the target, and add request
+   * headers (Range); 0 or -1 with x->err */
   int (*prepare)(struct bg_xfer *x, struct curl_slist **hdrs);
   /* bytes of a 2xx body; 0, or -1 with x->err (x->fatal says whether to give up) */
   int (*write)(struct bg_xfer *x, const char *p, size_t n);
-  /* a 2xx reply ended: 0 done, 1 to try again (cut short: x->err says why), -1 failed */
+  /* a 2xx reply ended: 0 done, 1 to try again, BG_XFER_NEXT, -1 failed */
   int (*done)(struct bg_xfer *x);
+  /* optional: the request body, up to n bytes into p (0 at its end); -1 with x->err */
+  long (*read)(struct bg_xfer *x, char *p, size_t n);
+  /* optional: a reply that is not 2xx, 3xx, 401, 429 or 5xx (a 404 to a HEAD, a 416 to a
+   * chunk): 0 done, 1 try again, BG_XFER_NEXT, -1 failed, or -2 when the usual rules decide */
+  int (*status)(struct bg_xfer *x, long code);
 };
 
 struct bg_xfer {
@@ -88,6 +99,9 @@ struct bg_xfer {
   int redirected;          /* url came from a Location, not from path */
   int on_origin;           /* url is the registry itself: Authorization may go there */
   const char *accept;
+  const char *method;      /* NULL: GET; "HEAD"; "PUT", "POST", "PATCH" send body_len bytes */
+  const char *content_type; /* of the request body, or NULL */
+  uint64_t body_len;       /* the request body's length (sink->read gives the bytes) */
   const char *auth;        /* for XK_TOKEN: its own Authorization (Basic), or NULL */
   long code;               /* the status of the last reply, 0 when none came */
   int verify;              /* for XK_TOKEN: check the realm's certificate */
@@ -111,9 +125,30 @@ extern const struct bg_xfer_sink bg_sink_memory;
 int bg_xfer_init(struct bg_xfer *x, struct bg_reg *r, int kind, const struct bg_xfer_sink *sink,
                  struct bg_error *err);
 void bg_xfer_free(struct bg_xfer *x);
+/* n transfers of one kind and sink, each with a zeroed context of ctx_size bytes of its own
+ * (xs[i].ctx), and the list bg_reg_run takes (v). */
+struct bg_xfer_batch {
+  struct bg_xfer *xs, **v;
+  void *ctx;
+  size_t n, made;
+};
+int bg_xfer_batch_init(struct bg_xfer_batch *b, struct bg_reg *r, size_t n, int kind,
+                       const struct bg_xfer_sink *sink, size_t ctx_size, struct bg_error *err);
+void bg_xfer_batch_free(struct bg_xfer_batch *b);
+
 /* Runs the transfers until all are done or one fails (the others are then stopped); the token
  * request auth.c starts on the way runs alongside them. */
 int bg_reg_run(struct bg_reg *r, struct bg_xfer **xs, size_t n, struct bg_error *err);
+
+/* Aims x at an absolute URL (an upload's Location), with the rules of a redirect: no https to
+ * plain http but on loopback, Authorization only when it is the registry itself. */
+int bg_xfer_retarget(struct bg_xfer *x, const char *url, struct bg_error *err);
+/* Aims x at a path on the registry ("/v2/<repo>/blobs/..."), as a fresh request is. */
+void bg_xfer_set_path(struct bg_xfer *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The Location of x's last reply, resolved against its URL: 0, or -1 when there is none. */
+int bg_xfer_location(struct bg_xfer *x, char *out, size_t cap);
+/* A header of x's last reply (the first of that name), or NULL. */
+const char *bg_xfer_header(struct bg_xfer *x, const char *name);
 
 /* scheme://host[:port] of url into scheme/host/port (port -1 when the default); -1 if url is
  * not http(s), has no host or carries user info. */

@@ -40,7 +40,8 @@ int bg_tmpfile_sweep(const char *dir, const char *prefix);
 int bg_mkdir_p(const char *dir, mode_t mode, struct bg_error *err);
 /* Writes all n bytes (again after EINTR); -1 with errno set on failure. */
 int bg_write_all(int fd, const void *p, size_t n);
-/* Syncs a directory, so that a rename in it is on disk; a failed close is an error. */
+/* Syncs a directory, so that a rename in it is on disk (EINVAL, a filesystem that cannot, is
+ * no error); a failed close is an error. */
 int bg_sync_dir(const char *dir, struct bg_error *err);
 
 #endif

@@ -51,6 +51,24 @@ def manifests():
         b'{"schemaVersion":1,"fsLayers":[]}', b'{"schemaVersion":2,"layers":{}}']
 
 
+def rootfs():
+    ann = {"dev.banger.key": D1, "dev.banger.recipe.sha256": D2,
+           "dev.banger.rootfs.sha256": D1, "dev.banger.rootfs.size": "268435456",
+           "org.opencontainers.image.created": "2023-11-14T22:13:20Z"}
+    good = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.banger.rootfs.v1",
+            "config": desc("application/vnd.oci.empty.v1+json", "sha256:44136fa355b3678a1146ad16"
+                           "f7e8649e94fb4fc21fe77e8310c060f61caaff8a", 2, data="e30="),
+            "layers": [desc("application/vnd.banger.rootfs.v1.ext4+zstd", D2, 12345)],
+            "subject": desc("application/vnd.oci.image.manifest.v1+json", D1, 423),
+            "annotations": ann}
+    odd = json.loads(json.dumps(good))
+    odd["annotations"]["dev.banger.rootfs.size"] = "4097"
+    two = json.loads(json.dumps(good))
+    two["layers"].append(two["layers"][0])
+    return [json.dumps(good).encode(), json.dumps(odd).encode(), json.dumps(two).encode()]
+
+
 def configs():
     out = []
     for plat, n in (("linux/amd64", 1), ("linux/arm64/v8", 2), ("linux/arm/v7", 0)):
@@ -175,6 +193,7 @@ SEEDS = {
     "fuzz_digest": [D1.encode(), D2.encode(), b"sha512:" + b"a" * 128, b"sha256:ABC"],
     "fuzz_manifest": manifests(),
     "fuzz_config": configs(),
+    "fuzz_rootfs": rootfs(),
     "fuzz_layer": layers(),
     "fuzz_tree": tree(),
     "fuzz_path": paths(),

@@ -80,7 +80,7 @@ expect_eq "$?" 0 "the changed mode"
 expect_eq "$(grep -c modules-load <<<"$out")" 0 "the dropped entry"
 
 # progress: plain lines, or a bar
-"$BANGER" --progress plain "${cache[@]}" "$r/default.lua" "$img" out=q.ext4 2>err
+"$BANGER" --progress plain "${cache[@]}" "$r/default.lua" "$img" out=q.ext4 cache=off 2>err
 expect_eq "$?" 0 "a build with --progress plain"
 expect_contains "$(cat err)" "flattening oci:$PWD/layout:demo: layer 1 of 2, " "a line for layer 1"
 expect_contains "$(cat err)" "flattening oci:$PWD/layout:demo: layer 2 of 2, " "a line for layer 2"
@@ -88,7 +88,7 @@ grep -qE "^flattening .*: layer 2 of 2, ([0-9.]+ [KM]?i?B) of \1 read, [0-9]+ en
 expect_eq "$?" 0 "every byte of the layers read by the end"
 grep -qE "^writing q.ext4: ([0-9]+) of \1 inodes written$" err
 expect_eq "$?" 0 "a line for the inodes written"
-"$BANGER" --progress none "${cache[@]}" "$r/default.lua" "$img" out=q.ext4 2>err
+"$BANGER" --progress none "${cache[@]}" "$r/default.lua" "$img" out=q.ext4 cache=off 2>err
 expect_eq "$(grep -c 'flattening\|writing' err)" 0 "--progress none"
 cat > bar.lua <<'LUA'
 local banger = require "banger"

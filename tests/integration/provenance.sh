@@ -94,18 +94,36 @@ by = {x["annotations"]["path"]: x for x in deps if "annotations" in x and "path"
 out.append(by["/usr/local/bin/banger-vsock-agent"]["name"] == "agent" and
            by["/usr/local/bin/banger-vsock-agent"]["digest"]["sha256"] == sha("agent.bin"))
 out.append(by["/usr/local/libexec/banger-first-boot"]["digest"]["sha256"] == sha("first-boot.bin"))
+key = json.load(open("one.json"))["key"]
+out.append(bd["internalParameters"] == {"platform": "linux/amd64", "key": key} and
+           key.startswith("sha256:"))
 md = d["predicate"]["runDetails"]["metadata"]
 out.append(md == {"startedOn": "2023-11-14T22:13:20Z", "finishedOn": "2023-11-14T22:13:20Z"})
 print(" ".join(str(x) for x in out))
 PY
-)" "True True True True True True True True True True True True" \
+)" "True True True True True True True True True True True True True" \
   "the record agrees with the image file, skopeo, the recipe and the injected files"
 
-# two identical builds: identical records
-(cd two && "$BANGER" -q --cache-dir "$cache" "$recipe" "image=$image" out=vm.ext4 2>../two.err)
+# two identical builds: identical records, the second restored from the first's artifact
+(cd two && "$BANGER" --json --cache-dir "$cache" "$recipe" "image=$image" out=vm.ext4 \
+  >../two.json 2>../two.err)
 expect_eq "$?" 0 "the second build ($(tail -3 two.err))"
+expect_eq "$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["cache"])' two.json)" \
+  local "the second build is restored from the cache"
 cmp -s one/vm.ext4.intoto.json two/vm.ext4.intoto.json
 expect_eq "$?" 0 "two identical builds with SOURCE_DATE_EPOCH write identical records"
+(cd two && "$BANGER" -q --cache-dir "$cache" "$recipe" "image=$image" out=vm.ext4 cache=off \
+  2>../three.err)
+expect_eq "$?" 0 "a third build, not restored ($(tail -3 three.err))"
+cmp -s one/vm.ext4.intoto.json two/vm.ext4.intoto.json
+expect_eq "$?" 1 "cache=off is another argument: another record"
+expect_eq "$(python3 -c '
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+da, db = (x["predicate"]["buildDefinition"] for x in (a, b))
+print(a["subject"] == b["subject"], da["resolvedDependencies"] == db["resolvedDependencies"],
+      db["externalParameters"]["args"]["cache"])' one/vm.ext4.intoto.json two/vm.ext4.intoto.json)" \
+  "True True off" "built again: the same image from the same dependencies"
 
 # provenance=0 writes none; a record that cannot be written fails the build and leaves no image
 "$BANGER" -q --cache-dir "$cache" "$recipe" "image=$image" out=$PWD/none.ext4 provenance=0 \

@@ -106,9 +106,9 @@ expect_contains "$(cat first-boot)" "/etc/os-release" "first-boot script injecte
 expect_eq "$(debugfs -R 'cat /usr/local/bin/banger-vsock-agent' "$img" 2>/dev/null | sha256sum)" \
   "$(sha256sum <"$BANGER_BUILD_DIR/banger-vsock-agent")" "agent binary injected byte for byte"
 
-# --json: the result, and the output's sha256
+# --json: the result, and the output's sha256 (cache=off: this is a build, not a restore)
 out=$("$BANGER" -q --json --cache-dir "$cache" "$BANGER_SOURCE_DIR/recipes/default.lua" \
-  "image=$REGISTRY/e2e/deb:1" "out=$PWD/deb2.ext4")
+  "image=$REGISTRY/e2e/deb:1" "out=$PWD/deb2.ext4" cache=off)
 json() { python3 -c 'import json, sys; d = json.load(sys.stdin)
 for k in sys.argv[1].split("."): d = d[k]
 print(d)' "$1" <<<"$out"; }
@@ -119,6 +119,8 @@ expect_eq "$(json image)" "$REGISTRY/e2e/deb:1" "--json image"
 expect_eq "$(json size)" "$(stat -c %s deb2.ext4)" "--json size"
 expect_eq "$(json digest)" "$(python3 -c 'import json; print(json.load(open("deb-oci/index.json"))["manifests"][0]["digest"])')" "--json digest"
 expect_eq "$(json ok)" "True" "--json ok"
+expect_eq "$(json cache)" "off" "--json cache"
+expect_contains "$(json key)" "sha256:" "--json key"
 for phase in pull flatten inject build total; do
   expect_contains "$(json timings.$phase)" "." "--json timing of $phase"
 done

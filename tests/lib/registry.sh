@@ -1,6 +1,8 @@
 # Starts Debian's docker-registry on a free loopback port for one test script, stopped on exit.
 # Usage: . tests/lib/registry.sh; registry_start; registry_push OCI_DIR TAG NAME:TAG
-# Sets REGISTRY=127.0.0.1:PORT. faultserver_start puts a misbehaving front before it. Skips (exit 77) when docker-registry or skopeo is missing.
+# Sets REGISTRY=127.0.0.1:PORT. faultserver_start puts a misbehaving front before it;
+# registry_proxy_start a pull-through cache (a mirror). Skips (exit 77) when docker-registry or
+# skopeo is missing.
 
 registry_need() {
   for tool in "$@"; do
@@ -15,10 +17,10 @@ free_port() {
 bg_bg_pids=""
 bg_cleanup() {
   for pid in $bg_bg_pids; do
-    kill "$pid" 2>/dev/null
+    kill "$pid" 2>/dev/null || :
   done
   for pid in $bg_bg_pids; do
-    wait "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null || : # killed: not a failure (benchmarks run under set -e)
   done
 }
 trap bg_cleanup EXIT
@@ -53,6 +55,20 @@ registry_start() {
   bg_track $!
   wait_port "$port" || { cat registry.log >&2; exit 1; }
   REGISTRY="127.0.0.1:$port"
+}
+
+# registry_proxy_start UPSTREAM: a second docker-registry as a pull-through cache of
+# http://UPSTREAM (proxy: remoteurl:), storage in proxy-data, log in proxy.log. Sets MIRROR.
+registry_proxy_start() {
+  local port
+  port=$(free_port)
+  mkdir -p proxy-data
+  REGISTRY_HTTP_ADDR="127.0.0.1:$port" REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY="$PWD/proxy-data" \
+    REGISTRY_PROXY_REMOTEURL="http://$1" OTEL_TRACES_EXPORTER=none \
+    docker-registry serve "$BANGER_SOURCE_DIR/tests/registry/config.yml" >proxy.log 2>&1 &
+  bg_track $!
+  wait_port "$port" || { cat proxy.log >&2; exit 1; }
+  MIRROR="127.0.0.1:$port"
 }
 
 # registry_push OCI_DIR TAG DEST [skopeo copy options...]: DEST is NAME:TAG in the registry

@@ -26,6 +26,11 @@ requests that carry a valid token, unless "before_auth" is true. Actions:
   trickle       the reply (proxied, or "body") at one byte every "interval" s (default 0.8)
   endless       status "code" (default 500) with "headers" and a body that never ends
   hang          read the request, then say nothing until the client goes
+  cut           (uploads) read "bytes" of the request body (default half), then close
+  lose-reply    proxy the request, then close without a reply (the registry did the work)
+  add-headers   proxy the request, and add "headers" to the registry's reply
+Requests with a body (POST, PUT, PATCH) are proxied too, with the Host header kept so the
+registry's upload Locations point back here. A rule with "method" applies to that method only.
 With --auth, /v2/ needs "Authorization: Bearer <token>" from GET /token (answered with
 "expires_in" = --expires-in; tokens really die after --token-ttl). Repositories listed in the
 faults file's first element may be settings instead of a rule: {"deny": ["name"],
@@ -70,11 +75,13 @@ def load_rules():
     return STATE["rules"], STATE["special"]
 
 
-def pick_rule(path, has_range, before_auth):
+def pick_rule(path, has_range, before_auth, method="GET"):
     with LOCK:
         rules, special = load_rules()
         for i, r in enumerate(rules):
             if not re.search(r["path"], path):
+                continue
+            if r.get("method") and r["method"] != method:
                 continue
             if r.get("range_only") and not has_range:
                 continue
@@ -100,6 +107,7 @@ class Handler(BaseHTTPRequestHandler):
                  "range": self.headers.get("Range"), "host": self.headers.get("Host"),
                  "authorization": self.headers.get("Authorization") is not None,
                  "basic_user": self.basic_user(),
+                 "agent": self.headers.get("User-Agent"),
                  "status": status}
         with LOCK, open(ARGS.log, "a") as f:
             f.write(json.dumps(entry) + "\n")
@@ -129,6 +137,22 @@ class Handler(BaseHTTPRequestHandler):
     def do_HEAD(self):
         self.do_GET()
 
+    def do_POST(self):
+        self.do_GET()
+
+    def do_PUT(self):
+        self.do_GET()
+
+    def do_PATCH(self):
+        self.do_GET()
+
+    def do_DELETE(self):
+        self.do_GET()
+
+    def request_body(self):
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
     def token_ok(self, special):
         auth = self.headers.get("Authorization", "")
         if not auth.startswith("Bearer "):
@@ -143,9 +167,17 @@ class Handler(BaseHTTPRequestHandler):
             special = load_rules()[1]
         rule = None
         if url.path == "/token" or not ARGS.auth or self.token_ok(special):
-            rule, special = pick_rule(self.path, "Range" in self.headers, None)
+            rule, special = pick_rule(self.path, "Range" in self.headers, None, self.command)
         else:
-            rule, special = pick_rule(self.path, "Range" in self.headers, True)
+            rule, special = pick_rule(self.path, "Range" in self.headers, True, self.command)
+        if rule and rule["action"] == "cut":
+            n = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(rule.get("bytes", n // 2))
+            self.record(0)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        self.body = self.request_body() if self.command in ("POST", "PUT", "PATCH") else b""
         if url.path == "/token" and rule and rule["action"] == "delay":
             time.sleep(rule.get("seconds", 1))
             rule = None
@@ -158,7 +190,7 @@ class Handler(BaseHTTPRequestHandler):
             if expires is not None:
                 body["expires_in"] = expires
             return self.reply(200, json.dumps(body).encode())
-        m = re.match(r"^/v2/(.+?)/(manifests|blobs)/", url.path)
+        m = re.match(r"^/v2/(.+?)/(manifests|blobs|referrers)/", url.path)
         repo = m.group(1) if m else ""
         if special.get("basic") and url.path.startswith("/v2/") and not self.basic_user():
             return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":'
@@ -230,6 +262,14 @@ class Handler(BaseHTTPRequestHandler):
         if action == "delay":
             time.sleep(rule.get("seconds", 1))
         code, headers, body = self.upstream(action == "ignore-range")
+        if action == "lose-reply":
+            self.record(0)
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if action == "add-headers":
+            headers.update(rule.get("headers", {}))
+            return self.reply(code, body, headers, None)
         if code >= 300 or action in (None, "delay"):
             return self.reply(code, body, headers, None)
         if action == "ignore-range":
@@ -294,14 +334,18 @@ class Handler(BaseHTTPRequestHandler):
         u = urllib.parse.urlsplit(ARGS.upstream)
         conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
         headers = {}
-        for k in ("Accept", "Range"):
+        for k in ("Accept", "Range", "Content-Type", "Content-Range", "Host"):
             if k in self.headers and not (drop_range and k == "Range"):
                 headers[k] = self.headers[k]
-        conn.request(self.command, self.path, headers=headers)
+        body = getattr(self, "body", b"")
+        if self.command in ("POST", "PUT", "PATCH"):
+            headers["Content-Length"] = str(len(body))
+        conn.request(self.command, self.path, body=body or None, headers=headers)
         r = conn.getresponse()
         body = r.read()
         keep = {}
-        for k in ("Content-Type", "Docker-Content-Digest", "Content-Range", "Location"):
+        for k in ("Content-Type", "Docker-Content-Digest", "Content-Range", "Location", "Range",
+                  "Docker-Upload-UUID", "OCI-Subject"):
             if r.getheader(k):
                 keep[k] = r.getheader(k)
         conn.close()

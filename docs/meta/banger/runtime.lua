@@ -37,6 +37,11 @@ function runtime.asset(name) end
 ---@return string[]
 function runtime.assets() end
 
+--- What the binary brings to every build, for the build key: sha256 = of the Lua library (as
+--- loaded: BANGER_LUA_PATH counts) and the compiled-in assets; ext2fs = libext2fs's version.
+---@return {sha256: string, ext2fs: string}
+function runtime.builtins() end
+
 --- This run's mode: "build"; "plan" (--plan or plan=1: nothing is written, the primitives refuse
 --- to write); "help" (RECIPE --help: nothing is fetched or written).
 ---@return "build"|"plan"|"help"

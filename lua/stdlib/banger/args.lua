@@ -103,6 +103,11 @@ M.BUILD = {
   { "pull", "missing|always|never", "missing", "fetch what the cache lacks, always, or never" },
   { "insecure", "boolean", false, "plain http or unverified TLS to a registry not on loopback" },
   { "plan", "boolean", false, "print what the build would do and write nothing (like --plan)" },
+  { "cache", "string", "local", "off, local, or REGISTRY/REPO: where a build of the same key is " ..
+    "restored from, and kept (docs/fleet.md)" },
+  { "push", "string", nil, "REGISTRY/REPO[:TAG]: push the image there as a rootfs artifact" },
+  { "mirrors", "string", nil, "mirrors of the image's registry, HOST[:PORT],... (default: the " ..
+    "site configuration's; empty: none)" },
   { "kernel", "path", nil, "a directory to write the image's kernel, initrd and vmlinux into, " ..
     "for a VMM that boots a kernel of its own (made when missing)" },
   { "init", "path", "/sbin/init", "the init the kernel starts (init= on its command line), " ..

@@ -422,6 +422,28 @@ local function source_of(e, opts)
   return nil, host
 end
 
+-- A file entry's digest as the provenance record names it: {path, source, sha256}.
+local function file_row(e, bytes, from, agent)
+  local digest = require "banger.digest"
+  return { path = e.path, source = e.source or "content", sha256 = agent and agent.sha256 or
+    from and must("digest of " .. from, digest.file(from)) or digest.sha256(bytes) }
+end
+
+--- What the payload's file entries hold, without a tree: {path, source, sha256} each, in order
+--- (what `install` returns as `files`; for an image restored from an artifact).
+---@param payload banger.guest.Entry[]
+---@param opts? banger.guest.InstallOpts
+---@return {path: string, source: string, sha256: string}[]
+function M.files(payload, opts)
+  opts = opts or {}
+  M.validate(payload)
+  local rows = {}
+  for _, e in ipairs(payload) do
+    if e.kind == "file" then rows[#rows + 1] = file_row(e, source_of(e, opts)) end
+  end
+  return rows
+end
+
 --- Puts every entry of a payload into the tree, in order (validated first): files and symlinks
 --- replace what the image has at their path, directories that exist are kept as they are.
 --- Returns what was installed: `files`, each file's path, source (its `source`, or "content")
@@ -434,7 +456,6 @@ end
 function M.install(tree, payload, opts)
   opts = opts or {}
   M.validate(payload)
-  local digest = require "banger.digest"
   local done = { files = {} }
   for _, e in ipairs(payload) do
     local uid, gid = owner_of(e.owner, e.path)
@@ -458,9 +479,7 @@ function M.install(tree, payload, opts)
           done.agent = { path = e.path, arch = agent.arch, machine = agent.machine,
             sha256 = agent.sha256, source = agent.source }
         end
-        done.files[#done.files + 1] = { path = e.path, source = e.source or "content",
-          sha256 = agent and agent.sha256 or
-            from and must("digest of " .. from, digest.file(from)) or digest.sha256(bytes) }
+        done.files[#done.files + 1] = file_row(e, bytes, from, agent)
       end
       if was then
         tree:note("replaced", e.path, string.format("the layers' %s, replaced by the payload's %s",

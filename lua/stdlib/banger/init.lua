@@ -77,13 +77,16 @@ end
 ---@field pull? "missing"|"always"|"never"
 ---@field insecure? boolean  https without verification, then plain http (Docker's rule)
 ---@field cache_dir? string
+---@field mirrors? string|table  mirrors of the image's registry (default: the site config's)
+---@field digest? string      the manifest the reference named when it was resolved before
 
 --- Pulls an image into the cache (or finds it there) with every blob verified.
 ---@param ref string  "debian:bookworm", "127.0.0.1:5000/x:1", "oci:DIR:TAG", ...
 ---@param opts? banger.PullOpts
 ---@return table img  ref, digest, platform, config, layers
 function M.pull(ref, opts)
-  opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1 }, "pull")
+  opts = check_opts(opts, { platform = 1, pull = 1, insecure = 1, cache_dir = 1, mirrors = 1,
+    digest = 1 }, "pull")
   if type(ref) ~= "string" or ref == "" then
     raise("pull: an image reference is required (image=NAME[:TAG])")
   end
@@ -94,6 +97,8 @@ function M.pull(ref, opts)
     pull = opts.pull,
     insecure = opts.insecure,
     cache_dir = opts.cache_dir,
+    mirrors = require("banger.config").mirrors(ref, opts.mirrors),
+    digest = opts.digest,
   })
   -- banger.oci's messages already say "pulling <ref>: ..."
   if not img then raise(err) end
@@ -263,8 +268,13 @@ function M.report(r)
     r.image, r.digest, r.platform = r.image or r.img.ref, r.digest or r.img.digest,
       r.platform or r.img.platform
   end
-  local sum, size = digest.file(r.output)
-  local losses = M.losses:result()
+  local f = r.fleet or {}
+  -- an image written from a verified artifact has a known sha256: no second pass over it
+  local sum, size = f.sha256, f.size
+  if not sum then sum, size = digest.file(r.output) end
+  -- restored from an artifact, nothing was flattened here: the loss report is the build's that
+  -- made it, not this run's
+  local losses = not r.restored and M.losses:result() or nil
   local result = {
     image = r.image,
     digest = r.digest,
@@ -274,6 +284,10 @@ function M.report(r)
     sha256 = sum,
     agent = r.agent,
     kernel = r.kernel,
+    key = f.key,
+    cache = f.cache,
+    pushed = f.pushed,
+    artifact = f.artifact,
     timings = M.timings,
     checks = r.checks,
     losses = losses,
@@ -293,7 +307,7 @@ function M.report(r)
       local path = provenance.path_for(r.output)
       save(path, provenance.encode(provenance.statement {
         output = r.output, sha256 = sum, img = r.img, files = r.files,
-        args = rawget(_G, "args"), started = M.started,
+        args = rawget(_G, "args"), started = M.started, internal = { key = f.key },
       }))
       written[#written + 1], result.provenance = path, path
     end
@@ -303,7 +317,7 @@ function M.report(r)
     error(err, 0)
   end
   runtime.set_result(result)
-  M.info("%s", losses.summary)
+  if losses then M.info("%s", losses.summary) end
   if not runtime.json then
     M.info("wrote %s (%s) from %s", r.output, sizes.format(size or 0), r.image)
   end
@@ -380,12 +394,16 @@ end
 ---@field distroless? boolean     a distroless image (no shell, no package manager) is no finding
 ---@field provenance? boolean     write the provenance record beside the image (OUT.intoto.json)
 ---@field kernel? string          a directory for the image's kernel, initrd and vmlinux/Image
+---@field cache? string           "off", "local" (default) or REGISTRY/REPO (banger.fleet)
+---@field push? string            REGISTRY/REPO[:TAG]: push the image as an artifact
+---@field mirrors? string|table   mirrors of the image's registry (default: the site config's)
+---@field inputs? string[]        host files the recipe reads: their contents join the key
 
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
   label = 1, payload = 1, plan = 1, args = 1, report = 1, init = 1, strict = 1, check = 1,
-  distroless = 1, provenance = 1, kernel = 1,
+  distroless = 1, provenance = 1, kernel = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -402,8 +420,49 @@ function M.run(opts)
   end
   local distro = require "banger.distro"
   local guest = require "banger.guest"
-  local img = M.pull(opts.image, { platform = opts.platform, pull = opts.pull,
-    insecure = opts.insecure })
+  local out = opts.out or M.default_out(opts.image)
+  -- the key first (manifest and config only): a build done before is restored, not redone
+  local mirrors = require("banger.config").mirrors(opts.image, opts.mirrors)
+  M.started = M.started or os.time()
+  -- a plan and a check write nothing: no restore, no artifact, no push
+  local dry = plan or opts.check
+  local job = timed("resolve", require("banger.fleet").start, {
+    image = opts.image, cache = dry and "off" or opts.cache, push = not dry and opts.push or nil,
+    platform = opts.platform,
+    pull = opts.pull, insecure = opts.insecure, mirrors = mirrors, inputs = opts.inputs,
+    payload = opts.payload, dispatch = opts.dispatch,
+    recipe_text = M.recipe_text(), args = rawget(_G, "args"),
+  }, M)
+  local dispatch = opts.dispatch or require("banger.distros").default()
+  -- what goes beside the image is part of the result: without it, no image (nor kernel) either
+  local function report(img, r, more)
+    local ok, res = pcall(M.report, { img = img, output = out, fleet = r, report = opts.report,
+      provenance = opts.provenance, files = more.files, agent = more.agent,
+      kernel = more.kernel, checks = more.checks, restored = more.restored })
+    if not ok then
+      if more.kernel then require("banger.bootfiles").remove(more.kernel) end
+      os.remove(out)
+      error(res, 0)
+    end
+    return res
+  end
+  -- kernel=DIR and report=FILE need the tree, which a restored image has none of
+  if job.hit and not opts.kernel and not opts.report then
+    local r = job:restore(out, M.timings)
+    if r then
+      local files = opts.provenance and opts.payload ~= false and guest.files(
+        opts.payload or guest.payload(opts.agents == nil and "systemd" or opts.agents or "none"),
+        { dispatch = dispatch, platform = job.img.platform }) or nil
+      return report(job.img, r, { restored = true, files = files })
+    end
+  end
+  local img = M.pull(opts.image, { platform = opts.platform, insecure = opts.insecure,
+    pull = opts.pull == "never" and "never" or "missing", mirrors = mirrors,
+    digest = job.img.digest })
+  if img.digest ~= job.img.digest then
+    raise(string.format("%s changed while it was pulled (%s, then %s)", opts.image,
+      job.img.digest, img.digest))
+  end
   local tree <close> = M.flatten(img, { devices = opts.devices, xattrs = opts.xattrs })
 
   local info = distro.detect(tree)
@@ -418,7 +477,6 @@ function M.run(opts)
     raise(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
       tostring(agents)))
   end
-  local dispatch = opts.dispatch or require("banger.distros").default()
   local payload = opts.payload
   if payload == nil then payload = guest.payload(agents or "none") end
   local injected, installed
@@ -448,7 +506,6 @@ function M.run(opts)
     timed("kernel", bootfiles.prepare, tree, opts.kernel, img.ref, img.platform) or nil
 
   local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
-  local out = opts.out or M.default_out(opts.image)
   if plan then
     return require("banger.plan").report {
       img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
@@ -460,7 +517,8 @@ function M.run(opts)
   end
   local fs <close> = M.build(tree, {
     out = out, size = size, inodes = inodes, label = opts.label,
-    seed = M.seed(img, M.recipe_text()),
+    -- the UUID and hash seed come from the key, so equal keys give equal bytes
+    seed = job.seed,
   })
   if opts.edit_image then
     -- an edit that raises leaves this scope: <close> drops the unfinished image
@@ -475,15 +533,10 @@ function M.run(opts)
     if kernel then bootfiles.remove(kernel) end
     raise(string.format("writing %s: %s", out, err))
   end
-  -- what goes beside the image is part of the result: without it, no image either
-  local rok, res = pcall(M.report, { img = img, output = out, report = opts.report,
-    provenance = opts.provenance, files = installed and installed.files,
-    agent = installed and installed.agent, kernel = kernel, checks = checked })
-  if not rok then
-    if kernel then bootfiles.remove(kernel) end
-    os.remove(out)
-    error(res, 0)
-  end
+  local res = report(img, job:finish(out, M.timings), {
+    files = installed and installed.files, agent = installed and installed.agent,
+    kernel = kernel, checks = checked,
+  })
   if kernel then
     local files = { kernel.kernel.path }
     if kernel.initrd then files[#files + 1] = kernel.initrd.path end
