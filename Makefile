@@ -11,7 +11,7 @@ DEPS = cmake make gcc pkg-config git ca-certificates \
   liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libarchive-dev libext2fs-dev \
   libssl-dev zlib1g-dev libzstd-dev libjansson-dev libisal-dev isal \
   e2fsprogs docker-registry skopeo umoci python3 busybox dash zstd gzip valgrind openssl file \
-  groff-base tar mount util-linux \
+  groff-base tar mount util-linux python3-jsonschema \
   mmdebstrap qemu-system-x86 time bc clang libclang-rt-14-dev \
   gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static \
   liblzma-dev liblz4-dev xz-utils lz4

@@ -79,3 +79,62 @@ int bg_elf_identify(const void *buf, size_t len, struct bg_elf_info *out, struct
   }
   return 0;
 }
+
+#define PT_INTERP_TYPE 3
+/* The kernel's bounds on PT_INTERP's size (fs/binfmt_elf.c): a NUL-terminated path of at most
+ * PATH_MAX bytes. */
+#define INTERP_MIN 2
+#define INTERP_MAX 4096
+
+int bg_elf_interp(const void *buf, size_t len, const char **interp, size_t *n,
+                  struct bg_error *err)
+{
+  const unsigned char *p = buf;
+  struct bg_elf_info e;
+  unsigned long long phoff, phentsize, phnum, i;
+  int big, wide;
+
+  *interp = NULL;
+  *n = 0;
+  if (bg_elf_identify(buf, len, &e, err) != 0)
+    return -1;
+  big = e.big_endian;
+  wide = e.bits == 64;
+  phoff = get(p + (wide ? 32 : 28), wide ? 8 : 4, big);
+  phentsize = get(p + (wide ? 54 : 42), 2, big);
+  phnum = get(p + (wide ? 56 : 44), 2, big);
+  if (phnum == 0)
+    return 1;
+  if (phnum == 0xffff)
+    return bg_error_set(err, BG_EINVAL, "ELF: program header count in a section header "
+                        "(PN_XNUM), which no executable needs");
+  if (phentsize < (wide ? 56u : 32u))
+    return bg_error_set(err, BG_EINVAL, "ELF: program headers of %llu bytes, less than the %u "
+                        "its class needs", phentsize, wide ? 56u : 32u);
+  /* phnum and phentsize are at most 0xffff: their product cannot overflow */
+  if (phoff > len || phnum * phentsize > len - phoff)
+    return bg_error_set(err, BG_EINVAL, "ELF: program headers beyond the first %zu bytes", len);
+  for (i = 0; i < phnum; i++) {
+    const unsigned char *ph = p + phoff + i * phentsize;
+    unsigned long long off, size;
+
+    if (get(ph, 4, big) != PT_INTERP_TYPE)
+      continue;
+    off = get(ph + (wide ? 8 : 4), wide ? 8 : 4, big);
+    size = get(ph + (wide ? 32 : 16), wide ? 8 : 4, big);
+    if (size < INTERP_MIN || size > INTERP_MAX)
+      return bg_error_set(err, BG_EINVAL, "ELF: an interpreter of %llu bytes (the kernel takes "
+                          "%d..%d)", size, INTERP_MIN, INTERP_MAX);
+    if (off > len || size > len - off)
+      return bg_error_set(err, BG_EINVAL, "ELF: the interpreter's name lies beyond the first %zu "
+                          "bytes", len);
+    if (p[off + size - 1] != '\0')
+      return bg_error_set(err, BG_EINVAL, "ELF: the interpreter's name does not end in NUL");
+    if (p[off] == '\0')
+      return bg_error_set(err, BG_EINVAL, "ELF: an empty interpreter name");
+    *interp = (const char *)p + off;
+    *n = strlen(*interp);
+    return 0;
+  }
+  return 1;
+}

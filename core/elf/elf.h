@@ -37,4 +37,11 @@ struct bg_elf_info {
  * (magic, class, data encoding, version, the header size its class needs) is BG_EINVAL. */
 int bg_elf_identify(const void *buf, size_t len, struct bg_elf_info *out, struct bg_error *err);
 
+/* The interpreter (PT_INTERP) of the ELF whose first len bytes are buf: 0 with *interp pointing
+ * into buf at its name, *n bytes long (no NUL); 1 when the program headers name none (a static
+ * binary). A bad header, program headers or a name outside buf, or a name of a size the kernel
+ * refuses (2..4096 bytes with its NUL) or not ending in NUL, is BG_EINVAL. */
+int bg_elf_interp(const void *buf, size_t len, const char **interp, size_t *n,
+                  struct bg_error *err);
+
 #endif

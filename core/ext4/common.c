@@ -146,7 +146,7 @@ void bg_ext4_note_time(struct bg_notes *notes, const char *path, const char *fie
   char part[128];
 
   clamp_part(part, sizeof(part), field, t, large);
-  bg_notes_add(notes, "time_clamped", path, "%s (%s)", part, range_of(large));
+  bg_notes_add(notes, BG_NOTE_TIME_CLAMPED, 0, path, "%s (%s)", part, range_of(large));
 }
 
 void bg_ext4_note_clamped(struct bg_notes *notes, const char *path, int clamped,
@@ -173,7 +173,7 @@ void bg_ext4_note_clamped(struct bg_notes *notes, const char *path, int clamped,
   }
   if (n >= 2)
     detail[n - 2] = '\0';
-  bg_notes_add(notes, "time_clamped", path, "%s (%s)", detail, range_of(large));
+  bg_notes_add(notes, BG_NOTE_TIME_CLAMPED, 0, path, "%s (%s)", detail, range_of(large));
 }
 
 uint8_t bg_ext4_ftype(uint32_t mode)

@@ -133,7 +133,7 @@ static int number_visit(struct bg_node *node, void *ctx)
     return 0;
   }
   if (bg_ext4_lpf_replaced(node)) {
-    bg_notes_add(wr->notes, "lost+found_replaced", "/lost+found",
+    bg_notes_add(wr->notes, BG_NOTE_LOST_FOUND, 0, "/lost+found",
                  "the tree has a %s there; the image needs a directory, so it takes its place",
                  S_ISLNK(ti->mode) ? "symlink" : "non-directory");
     return 0;
@@ -185,7 +185,7 @@ static void note_splits(struct writer *wr)
     bg_error_clear(&e);
     if (bg_node_path(w->node, path, sizeof(path), &e) != 0)
       snprintf(path, sizeof(path), "inode %u", ino);
-    bg_notes_add(wr->notes, "hardlinks_split", path,
+    bg_notes_add(wr->notes, BG_NOTE_HARDLINKS_SPLIT, 0, path,
                  "%llu names; ext4 holds %u per inode, so they are split over %u copies that "
                  "share nothing",
                  (unsigned long long)(w->copies - 1) * BG_EXT4_LINK_MAX + wr->w[w->cur].links,

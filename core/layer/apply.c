@@ -7,19 +7,16 @@
 
 #include "../util/log.h"
 
-/* Records that something of an entry was dropped, for the build's report and the log. */
+/* Records what the policy, or what Linux cannot hold, changed of an entry, for the build's loss
+ * report; what Linux could not hold (BG_REC_WARN) is a warning on the log too. */
 static void note(struct bg_apply *ap, const struct bg_rec *r)
 {
   char path[BG_TREE_PATH_MAX + 2], shown[BG_LAYER_SHOW_MAX + 16];
-  uint64_t before, after;
-  size_t n;
 
   snprintf(path, sizeof(path), "/%s", bg_rec_path(r));
-  bg_tree_notes(ap->t, &n, &before);
-  bg_tree_note(ap->t, r->code, path, "%s", bg_rec_str(r));
-  bg_tree_notes(ap->t, &n, &after);
-  if (after == before)
-    return; /* said already */
+  if (bg_tree_note(ap->t, bg_tree_layer_gen(ap->t), r->code, path, "%s", bg_rec_str(r)) == 0 ||
+      !(r->flags & BG_REC_WARN))
+    return; /* said already, or the policy's choice */
   bg_layer_show(bg_rec_path(r), shown, sizeof(shown));
   bg_log(BG_LOG_WARN, "%s: %s: dropped %s", ap->label, shown, bg_rec_str(r));
 }

@@ -181,10 +181,12 @@ static void log_rec(struct reader *rd, int level, int flags, const char *fmt, ..
   }
 }
 
-/* Records that something of the current entry was dropped; sent after the entry's record. */
-static void note(struct reader *rd, int kind, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void note(struct reader *rd, int kind, const char *fmt, ...)
+/* Records what the policy, or what Linux cannot hold, changed of the current entry, for the
+ * build's loss report; sent after the entry's record. What Linux could not hold (warn) is a
+ * warning on the log too; what the policy chose is not (the report's summary counts it). */
+static void note(struct reader *rd, int kind, int warn, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void note(struct reader *rd, int kind, int warn, const char *fmt, ...)
 {
   char detail[512];
   struct bg_rec *r;
@@ -208,6 +210,7 @@ static void note(struct reader *rd, int kind, const char *fmt, ...)
     return;
   r->kind = BG_REC_NOTE;
   r->code = kind;
+  r->flags = warn ? BG_REC_WARN : 0;
   r->str_len = (uint32_t)strlen(detail);
   memcpy(r->data, detail, r->str_len + 1);
   rd->notes[rd->nnotes++] = r;
@@ -226,8 +229,10 @@ static int send_notes(struct reader *rd, struct bg_error *err)
                   NULL, 0, 0);
       if (r == NULL)
         rc = out_of_memory(rd, err);
-      else
+      else {
         r->code = rd->notes[i]->code;
+        r->flags = rd->notes[i]->flags;
+      }
     }
     free(rd->notes[i]);
   }
@@ -537,11 +542,18 @@ static int filter_xattrs(struct reader *rd, struct bg_inode *ino, struct archive
 
   archive_entry_xattr_reset(e);
   while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
-    if (name == NULL || strncmp(name, "trusted.overlay.", 16) == 0)
+    if (name == NULL)
       continue;
+    if (strncmp(name, "trusted.overlay.", 16) == 0) {
+      note(rd, BG_NOTE_OVERLAY_XATTR, 0, "xattr %.300s: overlayfs' own, never copied", name);
+      continue;
+    }
     if (strcmp(name, "security.capability") == 0) {
       magic = len >= 4 ? le32(value) : 0;
       if ((magic & 0xff000000u) == 0x03000000u && len == 24) {
+        note(rd, BG_NOTE_CAPABILITY_V2, 0,
+             "security.capability v3 (rootid %u) rewritten as v2: a VM has no user namespace",
+             le32((const unsigned char *)value + 20));
         memcpy(cap, value, 20);
         magic = (magic & ~0xff000000u) | 0x02000000u;
         cap[0] = (unsigned char)magic;
@@ -552,25 +564,45 @@ static int filter_xattrs(struct reader *rd, struct bg_inode *ino, struct archive
         len = 20;
       } else if (!((magic & 0xff000000u) == 0x02000000u && len == 20) &&
                  !((magic & 0xff000000u) == 0x01000000u && len == 12)) {
-        note(rd, BG_NOTE_XATTR, "xattr security.capability: malformed (%zu bytes)", len);
+        note(rd, BG_NOTE_XATTR, 1, "xattr security.capability: malformed (%zu bytes)", len);
         continue;
       }
     }
     why = bg_xattr_problem(name, strlen(name), value, len, ino->mode);
     if (why != NULL) {
-      note(rd, BG_NOTE_XATTR, "xattr %.300s: %s", name, why);
+      note(rd, BG_NOTE_XATTR, 1, "xattr %.300s: %s", name, why);
       continue;
     }
     bg_error_clear(&xerr);
     if (bg_inode_set_xattr(ino, name, value, len, &xerr) != 0) {
       if (xerr.code == BG_ENOMEM)
         return bg_error_set(err, xerr.code, "%s", xerr.msg);
-      note(rd, BG_NOTE_XATTR, "%s", xerr.msg);
+      note(rd, BG_NOTE_XATTR, 1, "%s", xerr.msg);
     }
   }
   if (archive_entry_acl_count(e, ARCHIVE_ENTRY_ACL_TYPE_POSIX1E) > 0)
-    note(rd, BG_NOTE_XATTR, "POSIX ACL in tar's own form (SCHILY.acl.*): not kept");
+    note(rd, BG_NOTE_XATTR, 1, "POSIX ACL in tar's own form (SCHILY.acl.*): not kept");
   return 0;
+}
+
+/* With xattrs dropped by the policy: a note for each the entry had, for the loss report. */
+static void note_dropped_xattrs(struct reader *rd, struct archive_entry *e)
+{
+  const char *name;
+  const void *value;
+  size_t len;
+
+  archive_entry_xattr_reset(e);
+  while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
+    if (name == NULL)
+      continue;
+    if (strncmp(name, "trusted.overlay.", 16) == 0)
+      note(rd, BG_NOTE_OVERLAY_XATTR, 0, "xattr %.300s: overlayfs' own, never copied", name);
+    else
+      note(rd, BG_NOTE_XATTR, 0, "xattr %.300s (xattrs=drop)", name);
+  }
+  if (archive_entry_acl_count(e, ARCHIVE_ENTRY_ACL_TYPE_POSIX1E) > 0)
+    note(rd, BG_NOTE_XATTR, 0, "POSIX ACL in tar's own form (SCHILY.acl.*) (xattrs=drop)");
 }
 
 static void scratch_free(struct bg_inode *ino)
@@ -634,6 +666,8 @@ static int node_rec(struct reader *rd, struct archive_entry *e, int kind, uint32
     if (filter_xattrs(rd, &scratch, e, err) != 0 || pack_xattrs(&scratch, &xb, &xlen, err) != 0)
       goto out;
     nx = scratch.nxattrs;
+  } else {
+    note_dropped_xattrs(rd, e);
   }
   *out = new_rec(rd, kind, rd->path, str, str ? strlen(str) : 0, xb, xlen, nx);
   if (*out == NULL) {
@@ -728,15 +762,25 @@ static int decode_entry(struct reader *rd, struct archive *a, struct archive_ent
   case AE_IFCHR:
   case AE_IFBLK:
   case AE_IFIFO:
-    /* an overlayfs whiteout has no meaning in an OCI layer: never a device, never a whiteout */
-    if (type == AE_IFCHR && archive_entry_rdevmajor(e) == 0 && archive_entry_rdevminor(e) == 0)
-      goto skip;
-    if (rd->d->policy->devices != BG_LAYER_DEVICES_KEEP)
-      goto skip;
     major = type == AE_IFIFO ? 0 : (uint64_t)archive_entry_rdevmajor(e);
     minor = type == AE_IFIFO ? 0 : (uint64_t)archive_entry_rdevminor(e);
+    /* an overlayfs whiteout has no meaning in an OCI layer: never a device, never a whiteout */
+    if (type == AE_IFCHR && major == 0 && minor == 0) {
+      note(rd, BG_NOTE_OVERLAY_WHITEOUT, 0,
+           "character device 0:0, an overlayfs whiteout, which OCI layers do not define");
+      goto skip;
+    }
+    if (rd->d->policy->devices != BG_LAYER_DEVICES_KEEP) {
+      if (type == AE_IFIFO)
+        note(rd, BG_NOTE_FIFO, 0, "fifo (devices=skip)");
+      else
+        note(rd, BG_NOTE_DEVICE, 0, "%s device %llu:%llu (devices=skip)",
+             type == AE_IFCHR ? "character" : "block", (unsigned long long)major,
+             (unsigned long long)minor);
+      goto skip;
+    }
     if (major > BG_DEV_MAJOR_MAX || minor > BG_DEV_MINOR_MAX) {
-      note(rd, BG_NOTE_DEVICE,
+      note(rd, BG_NOTE_DEVICE, 1,
            "device %llu:%llu, which Linux cannot encode (major at most %u, minor at most %u)",
            (unsigned long long)major, (unsigned long long)minor, BG_DEV_MAJOR_MAX,
            BG_DEV_MINOR_MAX);
@@ -749,7 +793,9 @@ static int decode_entry(struct reader *rd, struct archive *a, struct archive_ent
     r->minor = (uint32_t)minor;
     return 0;
   case AE_IFSOCK:
-    goto skip; /* a socket is recreated by whoever listens on it */
+    /* a socket is recreated by whoever listens on it */
+    note(rd, BG_NOTE_SOCKET, 0, "socket, which only a listening process makes");
+    goto skip;
   default:
     return bg_error_set(err, BG_EINVAL, "unsupported entry type 0%o", type);
   }

@@ -33,6 +33,7 @@ enum bg_rec_kind {
 #define BG_REC_ENTRY 1  /* flags: an error that counts as an entry */
 #define BG_REC_OPAQUE 2 /* flags: a whiteout that is an opaque marker */
 #define BG_REC_LABELLED 4 /* flags: a log line that names the layer first */
+#define BG_REC_WARN 8   /* flags: a note of what Linux cannot hold, a warning on the log too */
 
 /* One record; strings follow it: the cleaned path, str, the entry's name as shown in messages,
  * each NUL-terminated, then the xattrs (u32 value length, name NUL-terminated, value). */

@@ -27,13 +27,15 @@
  * - contents: files up to BG_LAYER_MEM_MAX bytes in memory, the others in the spool, their
  *   blocks of zeros and sparse holes as holes; logical sizes count against max_bytes.
  * - devices and fifos: skipped, or kept with BG_LAYER_DEVICES_KEEP unless Linux cannot encode
- *   the device number (dropped with a note). A character device 0:0 (an overlayfs whiteout,
- *   which the OCI format does not define) is always dropped: it is neither a whiteout nor a
- *   device worth keeping.
+ *   the device number. A character device 0:0 (an overlayfs whiteout, which the OCI format does
+ *   not define) is always dropped: it is neither a whiteout nor a device worth keeping; so are
+ *   sockets.
  * - xattrs: dropped, or kept with BG_LAYER_XATTRS_KEEP (never trusted.overlay.*),
  *   security.capability v3 rewritten as v2 (the rootid of a user namespace means nothing in a
- *   VM); what the kernel could not show or ext4 could not hold is dropped with a note on the
- *   tree (bg_tree_notes), as is a malformed capability. */
+ *   VM); what the kernel could not show or ext4 could not hold is dropped, as is a malformed
+ *   capability.
+ * Everything left out or changed is a note on the tree (bg_tree_notes: the loss report), with
+ * the layer's number; what Linux could not hold is a warning on the log too. */
 #ifndef BG_LAYER_H
 #define BG_LAYER_H
 

@@ -108,3 +108,32 @@ const char *bg_lua_optfield_str(lua_State *L, int idx, const char *key, const ch
   lua_pop(L, 1); /* the table still holds the string, so v stays valid */
   return v;
 }
+
+int bg_lua_push_notes(lua_State *L, const struct bg_notes *ns)
+{
+  size_t i;
+  int k;
+
+  lua_createtable(L, ns->n > INT32_MAX ? INT32_MAX : (int)ns->n, 0);
+  for (i = 0; i < ns->n; i++) {
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, bg_note_kind_name(ns->v[i].kind));
+    lua_setfield(L, -2, "kind");
+    lua_pushstring(L, ns->v[i].path);
+    lua_setfield(L, -2, "path");
+    lua_pushinteger(L, (lua_Integer)ns->v[i].layer);
+    lua_setfield(L, -2, "layer");
+    lua_pushstring(L, ns->v[i].detail);
+    lua_setfield(L, -2, "detail");
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  lua_pushinteger(L, (lua_Integer)ns->total);
+  lua_createtable(L, 0, 4);
+  for (k = 0; k < BG_NOTE_KINDS; k++) {
+    if (ns->count[k] == 0)
+      continue;
+    lua_pushinteger(L, (lua_Integer)ns->count[k]);
+    lua_setfield(L, -2, bg_note_kind_name(k));
+  }
+  return 3;
+}

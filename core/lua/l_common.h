@@ -6,6 +6,7 @@
 #include <lauxlib.h>
 
 #include "../util/error.h"
+#include "../util/notes.h"
 
 /* The world failed: pushes nil, message, code name (luaL_fileresult's shape). Returns 3. */
 int bg_lua_fail(lua_State *L, const struct bg_error *err);
@@ -25,6 +26,10 @@ lua_Integer bg_lua_optfield_mode(lua_State *L, int idx, const char *key, lua_Int
 int bg_lua_optfield_bool(lua_State *L, int idx, const char *key, int def);
 /* Reads an optional string field (def when absent); the string stays on the table. */
 const char *bg_lua_optfield_str(lua_State *L, int idx, const char *key, const char *def);
+
+/* Pushes a list of notes as the loss report reads them: the list ({kind, path, layer, detail}
+ * each, in order), the total (listed or not) and the counts by kind name. Returns 3. */
+int bg_lua_push_notes(lua_State *L, const struct bg_notes *ns);
 
 /* Signatures of the C modules, registered in package.preload by main. */
 int luaopen_banger_digest(lua_State *L);

@@ -52,8 +52,30 @@ static int elf_identify(lua_State *L)
   return 1;
 }
 
+/* elf.interp(bytes): the interpreter a dynamic ELF names (PT_INTERP), false for one that names
+ * none, or nil, message, code for a bad header or one whose program headers lie past bytes. */
+static int elf_interp(lua_State *L)
+{
+  size_t len, n;
+  const char *s = luaL_checklstring(L, 1, &len);
+  const char *interp;
+  struct bg_error err;
+  int rc;
+
+  bg_error_clear(&err);
+  rc = bg_elf_interp(s, len, &interp, &n, &err);
+  if (rc < 0)
+    return bg_lua_fail(L, &err);
+  if (rc == 1)
+    lua_pushboolean(L, 0);
+  else
+    lua_pushlstring(L, interp, n);
+  return 1;
+}
+
 static const luaL_Reg elf_funcs[] = {
   {"identify", elf_identify},
+  {"interp", elf_interp},
   {NULL, NULL},
 };
 

@@ -292,29 +292,11 @@ static int i_gc(lua_State *L)
   return 0;
 }
 
-/* img:warnings() -> { {kind=, path=, detail=}, ... }: what was changed to make the image valid */
+/* img:warnings() -> { {kind=, path=, layer=, detail=}, ... }, total, { kind = count }: what was
+ * changed to make the image valid, in the loss report's shape (layer is 0). */
 static int i_warnings(lua_State *L)
 {
-  LImage *li = check_image(L);
-  const struct bg_notes *ns = bg_ext4_notes(li->img);
-  size_t i;
-
-  lua_createtable(L, (int)ns->n, 0);
-  for (i = 0; i < ns->n; i++) {
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, ns->v[i].kind);
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, ns->v[i].path);
-    lua_setfield(L, -2, "path");
-    lua_pushstring(L, ns->v[i].detail);
-    lua_setfield(L, -2, "detail");
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-  }
-  if (ns->dropped > 0) {
-    lua_pushinteger(L, (lua_Integer)ns->dropped);
-    lua_setfield(L, -2, "dropped");
-  }
-  return 1;
+  return bg_lua_push_notes(L, bg_ext4_notes(check_image(L)->img));
 }
 
 static int ok_or_fail(lua_State *L, int rc, const struct bg_error *err)

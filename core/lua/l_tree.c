@@ -556,20 +556,18 @@ static int t_apply_layer(lua_State *L)
 
 /* ---- reading ---- */
 
-/* t:read(path [, max]) -> bytes | nil, message, code. Symlinks are followed inside the tree. */
-static int t_read(lua_State *L)
+/* Pushes the first bytes of the regular file at path (symlinks followed inside the tree): all
+ * of it when it is at most max bytes, else (whole) an error or (!whole) its first max bytes. */
+static int push_content(lua_State *L, struct bg_tree *t, const char *path, uint64_t max,
+                        int whole)
 {
-  struct bg_tree *t = check_ltree(L, 1)->t;
-  const char *path = check_path(L, 2);
-  lua_Integer max = luaL_optinteger(L, 3, READ_MAX_DEFAULT);
   struct bg_node *n;
   struct bg_error err;
   luaL_Buffer b;
-  uint64_t pos = 0;
+  uint64_t pos = 0, len;
   size_t got;
   char *p;
 
-  luaL_argcheck(L, max >= 0, 3, "max must not be negative");
   bg_error_clear(&err);
   if (bg_tree_lookup(t, path, BG_FOLLOW, &n, &err) != 0)
     return bg_lua_fail(L, &err);
@@ -577,19 +575,45 @@ static int t_read(lua_State *L)
     bg_error_set(&err, BG_EINVAL, "%s: not a regular file", path);
     return bg_lua_fail(L, &err);
   }
-  if (n->inode->size > (uint64_t)max) {
-    bg_error_set(&err, BG_ETOOBIG, "%s: %llu bytes, more than the limit of %lld", path,
-                 (unsigned long long)n->inode->size, (long long)max);
+  if (whole && n->inode->size > max) {
+    bg_error_set(&err, BG_ETOOBIG, "%s: %llu bytes, more than the limit of %llu", path,
+                 (unsigned long long)n->inode->size, (unsigned long long)max);
     return bg_lua_fail(L, &err);
   }
-  p = luaL_buffinitsize(L, &b, (size_t)n->inode->size);
-  while (pos < n->inode->size) {
-    if (bg_tree_read(t, n->inode, pos, p + pos, (size_t)(n->inode->size - pos), &got, &err) != 0)
+  len = n->inode->size < max ? n->inode->size : max;
+  p = luaL_buffinitsize(L, &b, (size_t)len);
+  while (pos < len) {
+    if (bg_tree_read(t, n->inode, pos, p + pos, (size_t)(len - pos), &got, &err) != 0)
       return bg_lua_fail(L, &err);
+    if (got == 0)
+      break;
     pos += got;
   }
   luaL_pushresultsize(&b, (size_t)pos);
   return 1;
+}
+
+/* t:read(path [, max]) -> bytes | nil, message, code. Symlinks are followed inside the tree. */
+static int t_read(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  const char *path = check_path(L, 2);
+  lua_Integer max = luaL_optinteger(L, 3, READ_MAX_DEFAULT);
+
+  luaL_argcheck(L, max >= 0, 3, "max must not be negative");
+  return push_content(L, t, path, (uint64_t)max, 1);
+}
+
+/* t:head(path, n) -> the first n bytes of a file (all of a shorter one; n at most 1 MiB) |
+ * nil, message, code. Symlinks are followed inside the tree. For headers: ELF, "#!". */
+static int t_head(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  const char *path = check_path(L, 2);
+  lua_Integer want = luaL_checkinteger(L, 3);
+
+  luaL_argcheck(L, want >= 0 && want <= READ_MAX_DEFAULT, 3, "n must be within 0..1048576");
+  return push_content(L, t, path, (uint64_t)want, 0);
 }
 
 /* The walk iterator: upvalue 1 the tree, 2 a stack of paths still to visit. */
@@ -656,13 +680,16 @@ static int t_walk(lua_State *L)
 
 struct remap_ctx {
   lua_State *L;
+  struct bg_tree *t;
   int failed;
 };
 
-/* Runs protected: (fn, seen, node) -> calls fn(uid, gid, path) and stores what it returns. */
+/* Runs protected: (fn, seen, node, tree) -> calls fn(uid, gid, path) and stores what it returns;
+ * a change is a note for the loss report. */
 static int remap_one(lua_State *L)
 {
   struct bg_node *node = lua_touserdata(L, 3);
+  struct bg_tree *t = lua_touserdata(L, 4);
   struct bg_inode *ino = node->inode;
   char path[2 * BG_TREE_PATH_MAX];
   struct bg_error err;
@@ -692,6 +719,10 @@ static int remap_one(lua_State *L)
   gid = lua_tointeger(L, -1);
   if (uid < 0 || uid > 0xffffffffLL || gid < 0 || gid > 0xffffffffLL)
     return luaL_error(L, "remap function returned ids out of range for %s", path);
+  if ((uint32_t)uid != ino->uid || (uint32_t)gid != ino->gid)
+    bg_tree_note(t, 0, BG_NOTE_OWNER_REMAPPED, path, "%lu:%lu -> %lu:%lu (remap)",
+                 (unsigned long)ino->uid, (unsigned long)ino->gid, (unsigned long)uid,
+                 (unsigned long)gid);
   ino->uid = (uint32_t)uid;
   ino->gid = (uint32_t)gid;
   return 0;
@@ -703,7 +734,7 @@ static int remap_visit(struct bg_node *node, void *vctx)
   lua_State *L = c->L;
 
   /* nothing here may raise: bg_tree_walk holds memory a longjmp would leak */
-  if (!lua_checkstack(L, 4)) {
+  if (!lua_checkstack(L, 5)) {
     c->failed = 1;
     lua_pushliteral(L, "out of Lua stack");
     return 1;
@@ -712,7 +743,8 @@ static int remap_visit(struct bg_node *node, void *vctx)
   lua_pushvalue(L, 2);
   lua_pushvalue(L, 3);
   lua_pushlightuserdata(L, node);
-  if (lua_pcall(L, 3, 0, 0) != LUA_OK) {
+  lua_pushlightuserdata(L, c->t);
+  if (lua_pcall(L, 4, 0, 0) != LUA_OK) {
     c->failed = 1;
     return 1;
   }
@@ -730,6 +762,7 @@ static int t_remap(lua_State *L)
   lua_settop(L, 2);
   lua_newtable(L); /* 3: inodes already seen, for hardlinks */
   c.L = L;
+  c.t = lt->t;
   c.failed = 0;
   lt->busy = 1;
   rc = bg_tree_walk(lt->t, remap_visit, &c);
@@ -811,30 +844,29 @@ static int t_xattr(lua_State *L)
   return 1;
 }
 
-/* t:notes() -> { {kind=, path=, layer=, detail=}, ... }, total: what the layers had that the tree
- * dropped (xattrs, devices), for the build's report; total counts those beyond the list's cap. */
+/* t:notes() -> { {kind=, path=, layer=, detail=}, ... }, total, { kind = count }: what the tree
+ * dropped or changed of what the layers say, for the build's loss report; total and the counts
+ * include the notes past the list's cap. */
 static int t_notes(lua_State *L)
 {
-  struct bg_tree *t = check_ltree(L, 1)->t;
-  const struct bg_tree_note *n;
-  uint64_t total;
-  size_t count, i;
+  return bg_lua_push_notes(L, bg_tree_notes(check_ltree(L, 1)->t));
+}
 
-  n = bg_tree_notes(t, &count, &total);
-  lua_createtable(L, (int)count, 0);
-  for (i = 0; i < count; i++) {
-    lua_createtable(L, 0, 4);
-    lua_pushstring(L, bg_note_kind_name(n[i].kind));
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, n[i].path);
-    lua_setfield(L, -2, "path");
-    set_int(L, "layer", n[i].layer);
-    lua_pushstring(L, n[i].detail);
-    lua_setfield(L, -2, "detail");
-    lua_seti(L, -2, (lua_Integer)i + 1);
-  }
-  lua_pushinteger(L, (lua_Integer)total);
-  return 2;
+/* t:note(kind, path, detail): records a change the build made to the tree (layer 0), such as a
+ * mount point created; kind is one of the report's kinds. Returns true, or false when it repeats
+ * the note before it. */
+static int t_note(lua_State *L)
+{
+  struct bg_tree *t = check_ltree(L, 1)->t;
+  const char *kind = luaL_checkstring(L, 2);
+  const char *path = luaL_checkstring(L, 3);
+  const char *detail = luaL_checkstring(L, 4);
+  int k = bg_note_kind_of(kind);
+
+  if (k == 0)
+    return luaL_argerror(L, 2, lua_pushfstring(L, "unknown kind '%s'", kind));
+  lua_pushboolean(L, bg_tree_note(t, 0, k, path, "%s", detail));
+  return 1;
 }
 
 /* t:spool_usage() -> logical bytes, bytes on disk | nil, message, code */
@@ -878,9 +910,11 @@ static const luaL_Reg tree_methods[] = {
   {"apply_layer", t_apply_layer},
   {"close", t_close},
   {"exists", t_exists},
+  {"head", t_head},
   {"link", t_link},
   {"mkdir", t_mkdir},
   {"mknod", t_mknod},
+  {"note", t_note},
   {"notes", t_notes},
   {"read", t_read},
   {"remap", t_remap},

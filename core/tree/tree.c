@@ -115,8 +115,6 @@ void bg_tree_remove_node(struct bg_tree *t, struct bg_node *node)
 
 void bg_tree_free(struct bg_tree *t)
 {
-  size_t i;
-
   if (t == NULL)
     return;
   if (t->root != NULL) {
@@ -124,11 +122,7 @@ void bg_tree_free(struct bg_tree *t)
     free_subtree(t, t->root);
   }
   bg_tree_spools_close(t);
-  for (i = 0; i < t->nnotes; i++) {
-    free(t->notes[i].path);
-    free(t->notes[i].detail);
-  }
-  free(t->notes);
+  bg_notes_free(&t->notes);
   free(t);
 }
 
@@ -262,64 +256,21 @@ struct bg_tree_layer_totals *bg_tree_layer_totals(struct bg_tree *t)
 
 /* ---- notes ---- */
 
-static uint64_t note_hash(uint64_t h, const char *s)
+int bg_tree_note(struct bg_tree *t, uint32_t layer, int kind, const char *path, const char *fmt,
+                 ...)
 {
-  for (; *s != '\0'; s++)
-    h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return (h ^ 0xff) * 1099511628211ull;
-}
-
-void bg_tree_note(struct bg_tree *t, int kind, const char *path, const char *fmt, ...)
-{
-  struct bg_tree_note *p, *n;
   char detail[512];
-  uint64_t h;
   va_list ap;
 
   va_start(ap, fmt);
   vsnprintf(detail, sizeof(detail), fmt, ap);
   va_end(ap);
-  /* an entry may say the same thing twice (libarchive writes SCHILY. and LIBARCHIVE. xattrs) */
-  h = note_hash(14695981039346656037ull ^ ((uint64_t)t->gen << 8 | (uint64_t)kind), path);
-  h = note_hash(h, detail);
-  if (t->notes_total > 0 && h == t->last_note)
-    return;
-  t->last_note = h;
-  t->notes_total++;
-  if (t->nnotes >= BG_TREE_NOTES_MAX)
-    return;
-  p = realloc(t->notes, (t->nnotes + 1) * sizeof(*p));
-  if (p == NULL)
-    return;
-  t->notes = p;
-  n = &t->notes[t->nnotes];
-  n->kind = kind;
-  n->layer = t->gen;
-  n->path = strdup(path);
-  n->detail = strdup(detail);
-  if (n->path == NULL || n->detail == NULL) {
-    free(n->path);
-    free(n->detail);
-    return;
-  }
-  t->nnotes++;
+  return bg_notes_add(&t->notes, kind, layer, path, "%s", detail);
 }
 
-const struct bg_tree_note *bg_tree_notes(const struct bg_tree *t, size_t *n, uint64_t *total)
+const struct bg_notes *bg_tree_notes(const struct bg_tree *t)
 {
-  *n = t->nnotes;
-  if (total != NULL)
-    *total = t->notes_total;
-  return t->notes;
-}
-
-const char *bg_note_kind_name(int kind)
-{
-  switch (kind) {
-  case BG_NOTE_XATTR: return "xattr";
-  case BG_NOTE_DEVICE: return "device";
-  }
-  return "unknown";
+  return &t->notes;
 }
 
 /* ---- walking ---- */

@@ -17,6 +17,7 @@
 
 #include "../util/error.h"
 #include "../util/path.h"
+#include "../util/notes.h"
 
 #define BG_TREE_MAX_HOPS 40
 #define BG_TREE_NAME_MAX 255  /* bytes in one path component (ext4's limit) */
@@ -266,27 +267,14 @@ struct bg_tree_layer_totals {
 };
 struct bg_tree_layer_totals *bg_tree_layer_totals(struct bg_tree *t);
 
-/* Notes: what the tree dropped or changed on the way in, for the build's report. Each says what
- * happened (kind), to which path, in which layer (0 outside a layer) and why (detail). At most
- * BG_TREE_NOTES_MAX are kept; all are counted. */
-enum bg_note_kind {
-  BG_NOTE_XATTR = 1,  /* an xattr from a layer was dropped */
-  BG_NOTE_DEVICE = 2, /* a device node from a layer was dropped */
-};
-struct bg_tree_note {
-  int kind;       /* enum bg_note_kind */
-  uint32_t layer;
-  char *path;     /* "/usr/bin/ping" */
-  char *detail;   /* "security.capability: malformed (7 bytes)" */
-};
-#define BG_TREE_NOTES_MAX 10000
-/* Adds a note about path (as a layer or the tree names it). Out of memory, it is only counted. */
-void bg_tree_note(struct bg_tree *t, int kind, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-/* The notes kept, in the order they were made; *total counts every note made. */
-const struct bg_tree_note *bg_tree_notes(const struct bg_tree *t, size_t *n, uint64_t *total);
-/* "xattr", "device". */
-const char *bg_note_kind_name(int kind);
+/* Notes: what the tree dropped or changed on the way in, for the build's loss report
+ * (util/notes.h): what happened (kind), to which path, in which layer and why. layer is the
+ * layer being replayed (bg_tree_layer_gen) for what a layer said, 0 for what the build changed
+ * after. Returns 1 when the note was made, 0 when it repeats the one before it. */
+int bg_tree_note(struct bg_tree *t, uint32_t layer, int kind, const char *path, const char *fmt,
+                 ...) __attribute__((format(printf, 5, 6)));
+/* The notes, in the order they were made, with their counts by kind. */
+const struct bg_notes *bg_tree_notes(const struct bg_tree *t);
 
 struct bg_tree_stats {
   uint64_t entries;     /* names */

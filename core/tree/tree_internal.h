@@ -37,11 +37,7 @@ struct bg_tree {
   struct bg_tree_limits limits;
   uint32_t gen;            /* generation of the layer being replayed; 0 before any */
   struct bg_tree_layer_totals layers;
-  /* notes for the build's report */
-  struct bg_tree_note *notes;
-  size_t nnotes;
-  uint64_t notes_total;
-  uint64_t last_note;      /* a hash of the last note made, to say nothing twice in a row */
+  struct bg_notes notes;   /* for the build's loss report */
   /* spools, made on first use */
   struct bg_spool *spools[BG_TREE_SPOOLS];
   /* the host file last read, kept open for sequential reads of one file */

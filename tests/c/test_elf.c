@@ -99,3 +99,96 @@ BG_TEST(bad_headers)
   CHECK_INT(bg_elf_identify(h, n, &e, &err), 0);
   CHECK_INT(e.type, BG_ELF_DYN);
 }
+
+/* An ELF64 (or ELF32) little-endian executable: the header, one PT_LOAD and, when interp is
+ * given, a PT_INTERP whose string follows the program headers. Returns its length. */
+static size_t with_interp(unsigned char *buf, int bits, const char *interp, size_t strsize)
+{
+  size_t eh = bits == 64 ? 64 : 52, ph = bits == 64 ? 56 : 32;
+  unsigned phnum = interp ? 2 : 1;
+  size_t off = eh + phnum * ph, i;
+  unsigned char *p;
+
+  memset(buf, 0, 512);
+  header(buf, bits, 0, BG_ELF_EXEC, bits == 64 ? BG_EM_X86_64 : BG_EM_386);
+  /* e_phoff, e_phentsize, e_phnum */
+  buf[bits == 64 ? 32 : 28] = (unsigned char)eh;
+  buf[bits == 64 ? 54 : 42] = (unsigned char)ph;
+  buf[bits == 64 ? 56 : 44] = (unsigned char)phnum;
+  p = buf + eh;
+  p[0] = 1; /* PT_LOAD */
+  if (!interp)
+    return off;
+  p += ph;
+  p[0] = 3; /* PT_INTERP */
+  for (i = 0; i < (bits == 64 ? 8u : 4u); i++) {
+    p[(bits == 64 ? 8 : 4) + i] = (unsigned char)(off >> (8 * i));
+    p[(bits == 64 ? 32 : 16) + i] = (unsigned char)(strsize >> (8 * i));
+  }
+  memcpy(buf + off, interp, strlen(interp) + 1);
+  return off + strlen(interp) + 1;
+}
+
+static void interp_fails(const unsigned char *buf, size_t len, const char *msg)
+{
+  const char *s;
+  size_t n;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_elf_interp(buf, len, &s, &n, &err), -1);
+  CHECK_INT(err.code, BG_EINVAL);
+  CHECK_CONTAINS(err.msg, msg);
+  CHECK(s == NULL);
+}
+
+BG_TEST(interpreter)
+{
+  static const char loader[] = "/lib64/ld-linux-x86-64.so.2";
+  unsigned char buf[512];
+  const char *s;
+  size_t len, n;
+  struct bg_error err;
+
+  bg_error_clear(&err);
+  /* a dynamic executable, 64 and 32 bits */
+  len = with_interp(buf, 64, loader, sizeof(loader));
+  CHECK_INT(bg_elf_interp(buf, len, &s, &n, &err), 0);
+  CHECK_INT(n, strlen(loader));
+  CHECK(memcmp(s, loader, n) == 0);
+  len = with_interp(buf, 32, "/lib/ld-linux.so.2", 19);
+  CHECK_INT(bg_elf_interp(buf, len, &s, &n, &err), 0);
+  CHECK_INT(n, 18);
+  CHECK(memcmp(s, "/lib/ld-linux.so.2", n) == 0);
+  /* a static one: program headers, none of them PT_INTERP; or none at all */
+  len = with_interp(buf, 64, NULL, 0);
+  CHECK_INT(bg_elf_interp(buf, len, &s, &n, &err), 1);
+  CHECK(s == NULL);
+  buf[56] = 0;
+  CHECK_INT(bg_elf_interp(buf, 64, &s, &n, &err), 1);
+
+  /* hostile headers: tables and strings beyond the bytes read, sizes the kernel refuses */
+  len = with_interp(buf, 64, loader, sizeof(loader));
+  interp_fails(buf, 100, "program headers beyond the first 100 bytes");
+  interp_fails(buf, len - 1, "the interpreter's name lies beyond");
+  len = with_interp(buf, 64, loader, sizeof(loader) - 1);
+  interp_fails(buf, len, "does not end in NUL");
+  len = with_interp(buf, 64, loader, 1);
+  interp_fails(buf, len, "an interpreter of 1 bytes");
+  len = with_interp(buf, 64, loader, 5000);
+  interp_fails(buf, len, "an interpreter of 5000 bytes");
+  len = with_interp(buf, 64, "", 2);
+  buf[len] = 0;
+  interp_fails(buf, len + 1, "an empty interpreter name");
+  len = with_interp(buf, 64, loader, sizeof(loader));
+  buf[54] = 20;
+  interp_fails(buf, len, "program headers of 20 bytes");
+  len = with_interp(buf, 64, loader, sizeof(loader));
+  buf[56] = 0xff;
+  buf[57] = 0xff;
+  interp_fails(buf, len, "PN_XNUM");
+  len = with_interp(buf, 64, loader, sizeof(loader));
+  memset(buf + 32, 0xff, 8); /* e_phoff far past the end, no overflow */
+  interp_fails(buf, len, "program headers beyond");
+  interp_fails(buf, 10, "no ELF magic");
+}

@@ -499,7 +499,7 @@ static const struct bg_note *note_of(struct bg_ext4 *img, const char *kind)
   size_t i;
 
   for (i = 0; i < ns->n; i++)
-    if (strcmp(ns->v[i].kind, kind) == 0)
+    if (strcmp(bg_note_kind_name(ns->v[i].kind), kind) == 0)
       return &ns->v[i];
   return NULL;
 }

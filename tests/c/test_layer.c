@@ -701,6 +701,67 @@ BG_TEST(xattrs_dropped_or_kept)
   bg_tree_free(t);
 }
 
+static const struct bg_note *note_for(struct bg_tree *t, const char *path, const char *what);
+
+/* Every entry the policy leaves out or changes is a note for the loss report, with its layer. */
+BG_TEST(what_the_policy_changes_is_noted)
+{
+  struct bg_tree *t = new_tree();
+  struct bg_layer_policy keep;
+  struct archive *a = lw_open("d.tar", PLAIN, 0);
+  struct ent c = {"dev/null", 'c', NULL, 0666}, b = {"dev/sda", 'b', NULL, 0660},
+             p = {"run/fifo", 'p', NULL, 0600}, w = {"gone", 'c', NULL, 0};
+  struct archive_entry *e;
+  const struct bg_notes *ns;
+
+  lw_put(a, mk(&c), NULL, 0);
+  lw_put(a, mk(&b), NULL, 0);
+  lw_put(a, mk(&p), NULL, 0);
+  e = mk(&w);
+  archive_entry_set_rdevmajor(e, 0);
+  archive_entry_set_rdevminor(e, 0);
+  lw_put(a, e, NULL, 0);
+  lw_close(a);
+  xattr_layer();
+  bg_tree_begin_layer(t); /* so the layers are 2 and 3 */
+  must_apply(t, "d.tar", PLAIN);
+  must_apply(t, "l.tar.gz", GZIP);
+  ns = bg_tree_notes(t);
+  CHECK_STR(listing(t), "/ /d/ /usr/ /usr/bin/ /usr/bin/ping"); /* no trace in the tree */
+  CHECK_INT(ns->count[BG_NOTE_DEVICE], 2);
+  CHECK_INT(ns->count[BG_NOTE_FIFO], 1);
+  CHECK_INT(ns->count[BG_NOTE_OVERLAY_WHITEOUT], 1);
+  CHECK_INT(ns->count[BG_NOTE_XATTR], 3);
+  CHECK_INT(ns->count[BG_NOTE_OVERLAY_XATTR], 2);
+  CHECK_INT(ns->total, 9);
+  CHECK_STR(note_for(t, "/dev/null", "character device 1:3")->detail,
+            "character device 1:3 (devices=skip)");
+  CHECK_INT(note_for(t, "/dev/null", "device")->layer, 2);
+  CHECK_STR(note_for(t, "/dev/sda", "block")->detail, "block device 8:0 (devices=skip)");
+  CHECK_INT(note_for(t, "/run/fifo", "fifo")->kind, BG_NOTE_FIFO);
+  CHECK_INT(note_for(t, "/gone", "overlayfs whiteout")->kind, BG_NOTE_OVERLAY_WHITEOUT);
+  CHECK_INT(note_for(t, "/usr/bin/ping", "user.note (xattrs=drop)")->layer, 3);
+  note_for(t, "/usr/bin/ping", "xattr security.capability (xattrs=drop)");
+  CHECK_INT(note_for(t, "/d", "trusted.overlay.opaque")->kind, BG_NOTE_OVERLAY_XATTR);
+  bg_tree_free(t);
+
+  /* kept: the devices stay, a v3 capability is rewritten, overlayfs' own still go */
+  t = new_tree();
+  memset(&keep, 0, sizeof(keep));
+  keep.devices = BG_LAYER_DEVICES_KEEP;
+  keep.xattrs = BG_LAYER_XATTRS_KEEP;
+  CHECK_INT(apply_p(t, "d.tar", PLAIN, NULL, &keep), 0);
+  CHECK_INT(apply_p(t, "l.tar.gz", GZIP, NULL, &keep), 0);
+  ns = bg_tree_notes(t);
+  CHECK_INT(ns->count[BG_NOTE_DEVICE] + ns->count[BG_NOTE_FIFO] + ns->count[BG_NOTE_XATTR], 0);
+  CHECK_INT(ns->count[BG_NOTE_OVERLAY_WHITEOUT], 1);
+  CHECK_INT(ns->count[BG_NOTE_OVERLAY_XATTR], 2);
+  CHECK_INT(ns->count[BG_NOTE_CAPABILITY_V2], 1);
+  CHECK_STR(note_for(t, "/usr/bin/ping", "v3")->detail,
+            "security.capability v3 (rootid 1000) rewritten as v2: a VM has no user namespace");
+  bg_tree_free(t);
+}
+
 BG_TEST(header_sizes_are_capped)
 {
   struct archive *a = lw_open("l.tar", PLAIN, 0);
@@ -1028,15 +1089,14 @@ BG_TEST(symlink_targets_ext4_cannot_hold_are_refused)
 
 /* ---- what Linux cannot show is dropped, with a note ---- */
 
-static const struct bg_tree_note *note_for(struct bg_tree *t, const char *path, const char *what)
+static const struct bg_note *note_for(struct bg_tree *t, const char *path, const char *what)
 {
-  const struct bg_tree_note *n;
-  size_t count, i;
+  const struct bg_notes *ns = bg_tree_notes(t);
+  size_t i;
 
-  n = bg_tree_notes(t, &count, NULL);
-  for (i = 0; i < count; i++)
-    if (strcmp(n[i].path, path) == 0 && strstr(n[i].detail, what) != NULL)
-      return &n[i];
+  for (i = 0; i < ns->n; i++)
+    if (strcmp(ns->v[i].path, path) == 0 && strstr(ns->v[i].detail, what) != NULL)
+      return &ns->v[i];
   bg_test_fail(__FILE__, __LINE__, "no note on %s about %s", path, what);
 }
 
@@ -1047,10 +1107,10 @@ BG_TEST(device_numbers_linux_cannot_encode_are_dropped)
   struct archive *a = lw_open("l.tar", PLAIN, 0);
   struct ent c = {"dev/x", 'c', NULL, 0666, 0, 0};
   static const unsigned nums[][2] = {{4096, 0}, {0, 1048576}, {4095, 1048575}, {5, 1}};
-  const struct bg_tree_note *n;
+  const struct bg_note *n;
   struct archive_entry *e;
   char name[32];
-  size_t i, count;
+  size_t i;
 
   for (i = 0; i < 4; i++) {
     snprintf(name, sizeof(name), "dev/d%zu", i);
@@ -1072,8 +1132,8 @@ BG_TEST(device_numbers_linux_cannot_encode_are_dropped)
   CHECK_INT(n->kind, BG_NOTE_DEVICE);
   CHECK_INT(n->layer, 2);
   note_for(t, "/dev/d1", "device 0:1048576");
-  bg_tree_notes(t, &count, NULL);
-  CHECK_INT(count, 2);
+  CHECK_INT(bg_tree_notes(t)->n, 2);
+  CHECK_INT(bg_tree_notes(t)->count[BG_NOTE_DEVICE], 2);
   bg_tree_free(t);
 }
 
@@ -1089,8 +1149,6 @@ BG_TEST(xattrs_linux_cannot_show_are_dropped)
   struct archive_entry *e;
   struct bg_inode *ino;
   char longname[300], big[3000];
-  size_t count;
-  uint64_t total;
 
   memcpy(longname, "user.", 5);
   memset(longname + 5, 'n', 251);
@@ -1134,8 +1192,12 @@ BG_TEST(xattrs_linux_cannot_show_are_dropped)
   note_for(t, "/f", "xattr trusted.big2: 3000 bytes, more than the inode's xattrs can hold");
   note_for(t, "/l", "xattr user.onlink: user. xattrs are shown on files and directories only");
   note_for(t, "/l", "xattr system.posix_acl_access: a POSIX ACL on a symlink");
-  bg_tree_notes(t, &count, &total);
-  CHECK_INT(count, 8); /* the overlay's own is left out by rule, not noted */
-  CHECK_INT(total, 8);
+  /* the overlay's own is left out by rule, noted as such */
+  CHECK_STR(note_for(t, "/f", "trusted.overlay.opaque: overlayfs' own")->detail,
+            "xattr trusted.overlay.opaque: overlayfs' own, never copied");
+  CHECK_INT(bg_tree_notes(t)->n, 9);
+  CHECK_INT(bg_tree_notes(t)->total, 9);
+  CHECK_INT(bg_tree_notes(t)->count[BG_NOTE_XATTR], 8);
+  CHECK_INT(bg_tree_notes(t)->count[BG_NOTE_OVERLAY_XATTR], 1);
   bg_tree_free(t);
 }

@@ -571,31 +571,34 @@ BG_TEST(device_numbers_linux_can_encode)
 BG_TEST(notes_are_kept_for_the_report)
 {
   struct bg_tree *t = new_tree();
-  const struct bg_tree_note *n;
-  uint64_t total;
-  size_t count, i;
+  const struct bg_notes *ns = bg_tree_notes(t);
+  size_t i;
 
   bg_tree_begin_layer(t);
   bg_tree_begin_layer(t);
-  bg_tree_note(t, BG_NOTE_XATTR, "/usr/bin/ping", "xattr %s: %s", "user.", "empty");
-  bg_tree_note(t, BG_NOTE_DEVICE, "/dev/x", "device 4096:0");
-  n = bg_tree_notes(t, &count, &total);
-  CHECK_INT(count, 2);
-  CHECK_INT(total, 2);
-  CHECK_INT(n[0].kind, BG_NOTE_XATTR);
-  CHECK_STR(bg_note_kind_name(n[0].kind), "xattr");
-  CHECK_STR(n[0].path, "/usr/bin/ping");
-  CHECK_INT(n[0].layer, 2);
-  CHECK_STR(n[0].detail, "xattr user.: empty");
-  CHECK_STR(bg_note_kind_name(n[1].kind), "device");
-  /* kept up to a cap, all counted */
-  for (i = 0; i < BG_TREE_NOTES_MAX + 5; i++)
-    bg_tree_note(t, BG_NOTE_DEVICE, "/d", "x %zu", i);
+  CHECK_INT(bg_tree_note(t, 2, BG_NOTE_XATTR, "/usr/bin/ping", "xattr %s: %s", "user.", "empty"),
+            1);
+  bg_tree_note(t, 2, BG_NOTE_DEVICE, "/dev/x", "device 4096:0");
+  bg_tree_note(t, 0, BG_NOTE_MOUNTPOINT, "/run", "made");
+  CHECK_INT(ns->n, 3);
+  CHECK_INT(ns->total, 3);
+  CHECK_INT(ns->v[0].kind, BG_NOTE_XATTR);
+  CHECK_STR(bg_note_kind_name(ns->v[0].kind), "xattr");
+  CHECK_STR(ns->v[0].path, "/usr/bin/ping");
+  CHECK_INT(ns->v[0].layer, 2);
+  CHECK_STR(ns->v[0].detail, "xattr user.: empty");
+  CHECK_STR(bg_note_kind_name(ns->v[1].kind), "device");
+  CHECK_INT(ns->v[2].layer, 0);
+  CHECK_INT(ns->count[BG_NOTE_MOUNTPOINT], 1);
+  /* kept up to a cap, all counted by kind */
+  for (i = 0; i < BG_NOTES_MAX + 5; i++)
+    bg_tree_note(t, 2, BG_NOTE_DEVICE, "/d", "x %zu", i);
   /* the same note twice in a row is one note */
-  bg_tree_note(t, BG_NOTE_DEVICE, "/d", "x %d", BG_TREE_NOTES_MAX + 4);
-  bg_tree_notes(t, &count, &total);
-  CHECK_INT(count, BG_TREE_NOTES_MAX);
-  CHECK_INT(total, BG_TREE_NOTES_MAX + 7);
+  CHECK_INT(bg_tree_note(t, 2, BG_NOTE_DEVICE, "/d", "x %d", BG_NOTES_MAX + 4), 0);
+  CHECK_INT(ns->n, BG_NOTES_MAX);
+  CHECK_INT(ns->total, BG_NOTES_MAX + 8);
+  CHECK_INT(ns->count[BG_NOTE_DEVICE], BG_NOTES_MAX + 6);
+  CHECK_INT(bg_notes_unlisted(ns), 8);
   bg_tree_free(t);
 }
 

@@ -274,3 +274,53 @@ BG_TEST(path_split_host_paths)
   CHECK_INT(bg_path_split("0123456789abcdefgh/x", dir, sizeof(dir), &base, &err), -1);
   CHECK_INT(err.code, BG_ETOOBIG);
 }
+
+/* ---- the loss report's notes ---- */
+
+#include "util/notes.h"
+
+BG_TEST(notes_kinds_have_names)
+{
+  int k;
+
+  for (k = 1; k < BG_NOTE_KINDS; k++) {
+    CHECK(strcmp(bg_note_kind_name(k), "unknown") != 0);
+    CHECK_INT(bg_note_kind_of(bg_note_kind_name(k)), k);
+  }
+  CHECK_STR(bg_note_kind_name(BG_NOTE_LOST_FOUND), "lost+found_replaced");
+  CHECK_STR(bg_note_kind_name(0), "unknown");
+  CHECK_STR(bg_note_kind_name(BG_NOTE_KINDS), "unknown");
+  CHECK_INT(bg_note_kind_of("devices"), 0);
+}
+
+BG_TEST(notes_cap_bytes_and_count_the_rest)
+{
+  static char path[4097];
+  struct bg_notes ns;
+  size_t i;
+
+  bg_notes_init(&ns);
+  memset(path, 'p', 4096);
+  path[0] = '/';
+  /* long paths meet the byte cap long before the entry cap */
+  for (i = 0; i < 5000; i++) {
+    path[1] = (char)('a' + i % 26); /* no two in a row alike */
+    bg_notes_add(&ns, BG_NOTE_FIFO, 1, path, "fifo");
+  }
+  CHECK_INT(ns.n, BG_NOTES_BYTES / (4096 + 4 + 2));
+  CHECK(ns.bytes <= BG_NOTES_BYTES);
+  CHECK_INT(ns.total, 5000);
+  CHECK_INT(ns.count[BG_NOTE_FIFO], 5000);
+  CHECK_INT(bg_notes_unlisted(&ns), 5000 - ns.n);
+  /* a short one is listed while there is room for it */
+  CHECK_INT(bg_notes_add(&ns, BG_NOTE_XATTR, 2, "/x", "xattr user.a"), 1);
+  CHECK_INT(ns.count[BG_NOTE_XATTR], 1);
+  CHECK_STR(ns.v[ns.n - 1].path, "/x");
+  /* a repeat of the last note is no note; the same words on another layer are */
+  CHECK_INT(bg_notes_add(&ns, BG_NOTE_XATTR, 2, "/x", "xattr user.a"), 0);
+  CHECK_INT(bg_notes_add(&ns, BG_NOTE_XATTR, 3, "/x", "xattr user.a"), 1);
+  CHECK_INT(ns.total, 5002);
+  bg_notes_free(&ns);
+  CHECK_INT(ns.n, 0);
+  CHECK_INT(ns.total, 0);
+}

@@ -1,6 +1,7 @@
 /* Kernel files from an image: bzImage setup headers, compressed payloads (gzip, zstd, xz,
  * lzma, lz4) and ELF headers. Whatever the bytes, unpacking stays inside its cap, writes what
- * it says it wrote, and only ever calls an x86 ELF with its program headers in place a vmlinux. */
+ * it says it wrote, and only ever calls an x86 ELF with its program headers in place a vmlinux;
+ * an ELF's interpreter, when found, is a name inside the bytes, with no NUL in it. */
 #include "fuzz.h"
 
 #include "elf/elf.h"
@@ -23,11 +24,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
   struct bg_elf_info e;
   struct bg_error err;
   uint64_t written = 0;
+  const char *interp;
+  size_t n;
 
   bg_error_clear(&err);
   if (bg_elf_identify(data, size, &e, &err) == 0) {
     FUZZ_ASSERT(e.bits == 32 || e.bits == 64);
     FUZZ_ASSERT(e.arch == NULL || e.machine_name != NULL);
+  }
+  bg_error_clear(&err);
+  if (bg_elf_interp(data, size, &interp, &n, &err) == 0) {
+    FUZZ_ASSERT(n > 0 && interp >= (const char *)data);
+    FUZZ_ASSERT(interp + n < (const char *)data + size && interp[n] == '\0');
+    FUZZ_ASSERT(memchr(interp, '\0', n) == NULL);
   }
   bg_error_clear(&err);
   if (bg_kernel_probe(data, size, &info, &err) == 0) {

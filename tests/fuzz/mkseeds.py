@@ -149,7 +149,7 @@ def paths():
 
 def kernels():
     """bzImages around a small ELF in each compression (zstd and lz4 when their commands are
-    installed), the ELF itself, and a gzipped arm64 Image."""
+    installed), the ELF itself and a dynamic one, and a gzipped arm64 Image."""
     sys.path.insert(0, os.path.join(HERE, "..", "tools"))
     import gzip
     import shutil as sh
@@ -159,7 +159,12 @@ def kernels():
     elf[16], elf[18], elf[20] = 2, 62, 1
     elf[32], elf[52], elf[54], elf[56] = 64, 64, 56, 1
     elf = bytes(elf)
-    out = [elf]
+    # a dynamic one: its PT_INTERP names a loader after the program header
+    dyn = bytearray(elf)
+    dyn[16], dyn[64] = 3, 3
+    dyn[72], dyn[96], dyn[104] = 120, 28, 28
+    dyn[120:148] = b"/lib64/ld-linux-x86-64.so.2\0"
+    out = [elf, bytes(dyn)]
     for how in ("gzip", "xz", "lzma", "zstd", "lz4"):
         if how in ("zstd", "lz4") and sh.which(how) is None:
             continue

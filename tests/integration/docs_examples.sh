@@ -18,10 +18,10 @@ for ex in example-*.lua; do
   "$BANGER" -q --cache-dir "$PWD/cache" "$ex" "image=oci:$PWD/layout:demo" 2>"$ex.err"
   expect_eq "$?" 0 "$ex runs ($(cat "$ex.err"))"
 done
-expect_eq "$n" 13 "docs/recipes.md has its examples"
+expect_eq "$n" 16 "docs/recipes.md has its examples"
 for img in example-*.ext4; do
   e2fsck -fn "$img" >/dev/null 2>&1
   expect_eq "$?" 0 "e2fsck -fn $img"
 done
-expect_eq "$(ls example-*.ext4 | wc -l)" 9 "the examples that build wrote their images"
+expect_eq "$(ls example-*.ext4 | wc -l)" 11 "the examples that build wrote their images"
 finish

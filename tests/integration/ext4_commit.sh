@@ -103,11 +103,12 @@ done
 expect_eq "$(ls -A | grep -c '^\.slow\.ext4\.tmp-')" 1 "only SIGKILL leaves a temporary file, under a hidden name"
 
 # ---- and when every edit succeeds, the output is complete; what was changed to keep the image
-# valid (by the writer and by the edits) is in the result, one {kind, path, detail} each ----
+# valid (by the writer and by the edits) is in the loss report, and its file has every entry,
+# one {kind, path, layer, detail} a line ----
 cat > ok.lua <<'LUA'
 local banger = require "banger"
 return banger.run {
-  image = args.image, out = "ok.ext4",
+  image = args.image, out = "ok.ext4", report = "ok.losses",
   edit_tree = function(tree) assert(tree:write("/lost+found", "a file")) end,
   edit_image = function(fs)
     assert(fs:write("/etc/edited", "whole\n"))
@@ -119,9 +120,14 @@ LUA
 expect_eq "$?" 0 "a build with edits succeeds ($(cat ok.err))"
 expect_eq "$(python3 -c '
 import json, sys
-for w in json.load(open(sys.argv[1]))["warnings"]:
-    print(w["kind"], w["path"], w["detail"])' ok.json)" "lost+found_replaced /lost+found the tree has a non-directory there; the image needs a directory, so it takes its place
-time_clamped /etc/far mtime 1099511627776 stored as 15032385535, atime 1099511627776 stored as 15032385535, ctime 1099511627776 stored as 15032385535 (ext4 holds 1901..2446)" "the result lists the writer's and the edits' changes"
+for line in open(sys.argv[1]):
+    w = json.loads(line)
+    if w["kind"] != "mountpoint_created":
+        print(w["kind"], w["path"], w["layer"], w["detail"])
+r = json.load(open(sys.argv[2]))["losses"]
+print(r["kinds"]["time_clamped"]["examples"], r["summary"])' ok.losses ok.json)" "lost+found_replaced /lost+found 0 the tree has a non-directory there; the image needs a directory, so it takes its place
+time_clamped /etc/far 0 mtime 1099511627776 stored as 15032385535, atime 1099511627776 stored as 15032385535, ctime 1099511627776 stored as 15032385535 (ext4 holds 1901..2446)
+['/etc/far'] clamped 1 inode's times to ext4's range; replaced /lost+found; created 5 mount points; kept everything else" "the loss report lists the writer's and the edits' changes"
 expect_contains "$(cat ok.err)" "/lost+found: the tree has a non-directory there" "and they are printed as warnings"
 fsck_clean ok.ext4 "the committed image"
 mount_image ok.ext4 m

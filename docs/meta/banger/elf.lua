@@ -20,4 +20,13 @@ local elf = {}
 ---@return string? code
 function elf.identify(bytes) end
 
+--- The interpreter a dynamic ELF names (its PT_INTERP, "/lib64/ld-linux-x86-64.so.2"), false
+--- for one that names none (static); nil, message, code for a bad header, program headers past
+--- the bytes given, or a name the kernel would refuse.
+---@param bytes string  the file's first bytes (its program headers are in the first page or so)
+---@return string|false|nil interp
+---@return string? message
+---@return string? code
+function elf.interp(bytes) end
+
 return elf

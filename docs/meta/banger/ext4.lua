@@ -119,10 +119,14 @@ function Image:remove(path, opts) end
 ---@class banger.ext4.Warning
 ---@field kind "hardlinks_split"|"time_clamped"|"lost+found_replaced"
 ---@field path string
+---@field layer integer 0: the writer's or the editor's change
 ---@field detail string
 
---- What was changed so that the image stays valid, in order (writer and editor).
+--- What was changed so that the image stays valid, in order (writer and editor): the loss
+--- report's shape, as Tree:notes() (total and counts by kind include notes past the list's cap).
 ---@return banger.ext4.Warning[]
+---@return integer total
+---@return table<string, integer> counts
 function Image:warnings() end
 
 --- Writes everything back, syncs and (for a new image) renames it into place; idempotent. A

@@ -57,10 +57,11 @@ local tree = {}
 ---@field bytes integer
 ---@field data_blocks integer
 
----@class banger.tree.Note
----@field kind "xattr"|"device" what was dropped
+---@class banger.tree.Note  an entry of the loss report (banger.losses)
+---@field kind string what happened: "device", "fifo", "socket", "overlay_whiteout", "xattr",
+---"overlay_xattr", "capability_v2", "owner_remapped", "mountpoint_created", "replaced"
 ---@field path string the entry's path in the tree, "/usr/bin/ping"
----@field layer integer the layer it came from (1 for the base)
+---@field layer integer the layer it came from (1 for the base), 0 for a change made after
 ---@field detail string why, e.g. "xattr foo.bar: not in a namespace Linux shows (...)"
 
 ---@class banger.tree.Tree
@@ -109,6 +110,15 @@ function Tree:exists(path) end
 ---@return string? message
 ---@return string? code
 function Tree:read(path, max) end
+
+--- The first n bytes of a regular file (all of a shorter one), symlinks followed inside the
+--- tree: for headers (ELF, "#!") of files of any size.
+---@param path string
+---@param n integer at most 1 MiB
+---@return string|nil bytes
+---@return string? message
+---@return string? code
+function Tree:head(path, n) end
 
 --- Every name, bytewise sorted, a directory before its children, "/" first.
 ---@return fun(): string, banger.tree.Stat
@@ -178,11 +188,21 @@ function Tree:remove(path) end
 ---@return banger.tree.Stats
 function Tree:stats(block_size) end
 
---- What the layers had that the tree dropped (xattrs, devices), in the order met; total counts
---- every note, the list holds the first 10,000.
+--- What the tree dropped or changed of what the layers say (flattening's policy, what Linux
+--- cannot hold, remap's owner changes, notes made with `note`), in the order made. The list
+--- holds the first 100,000 (and 16 MiB of text); total and counts (by kind) count every note.
 ---@return banger.tree.Note[] notes
 ---@return integer total
+---@return table<string, integer> counts
 function Tree:notes() end
+
+--- Records a change the build made to the tree, for the loss report (layer 0); kind is one of
+--- the report's kinds (banger.losses.KINDS). False when it repeats the note before it.
+---@param kind string
+---@param path string
+---@param detail string
+---@return boolean
+function Tree:note(kind, path, detail) end
 
 --- The spool's logical size and the bytes its file takes on disk (holes take none).
 ---@return integer|nil logical

@@ -110,6 +110,18 @@ M.BUILD = {
     "site configuration's; empty: none)" },
   { "kernel", "path", nil, "a directory to write the image's kernel, initrd and vmlinux into, " ..
     "for a VMM that boots a kernel of its own (made when missing)" },
+  { "init", "path", "/sbin/init", "the init the kernel starts (init= on its command line), " ..
+    "checked before the build" },
+  { "strict", "boolean", false, "every pre-flight finding (no init, no shell, the wrong " ..
+    "machine, ...) is an error, before anything is written" },
+  { "check", "boolean", false, "pull, flatten and run the pre-flight checks, print the " ..
+    "findings and write nothing; exit status 0 only without findings" },
+  { "distroless", "boolean", false, "build a distroless image (no shell, no package manager) " ..
+    "without a finding: its vsock agent works, first boot cannot" },
+  { "provenance", "boolean", true, "write the provenance record (in-toto, SLSA v1) beside " ..
+    "the image as OUT.intoto.json" },
+  { "report", "path", nil, "write every entry of the loss report (what the build dropped or " ..
+    "changed of what the layers say) to this file, as JSON lines" },
 }
 
 local function type_of(row)

@@ -24,9 +24,7 @@ function M.parse_os_release(text)
 end
 
 -- The image's words reach terminals and logs: bytes outside printable ASCII are shown as \xNN.
-local function printable(s)
-  return (s:gsub("[%c\127-\255]", function(c) return string.format("\\x%02x", c:byte()) end))
-end
+local printable = require("banger.errors").shown
 
 ---@class banger.distro.Info
 ---@field id string            ID, lower case ("linux" when absent, as os-release(5) says); bytes
@@ -60,18 +58,24 @@ function M.detect(tree)
   for word in (f.ID_LIKE or ""):gmatch("%S+") do
     info.id_like[#info.id_like + 1] = printable(word:lower())
   end
+  info.init = M.init_system(tree)
+  return info
+end
+
+--- The init system an image appears to have, from the files it holds: "systemd", "openrc" or
+--- "unknown".
+---@param tree userdata  a banger.tree
+---@return "systemd"|"openrc"|"unknown"
+function M.init_system(tree)
   local function has(path)
     local st = tree:stat(path, { follow = true })
     return st ~= nil
   end
-  if has("/lib/systemd/systemd") or has("/usr/lib/systemd/systemd") then
-    info.init = "systemd"
-  elseif has("/sbin/openrc") or has("/sbin/openrc-run") or has("/usr/sbin/openrc") then
-    info.init = "openrc"
-  else
-    info.init = "unknown"
+  if has("/lib/systemd/systemd") or has("/usr/lib/systemd/systemd") then return "systemd" end
+  if has("/sbin/openrc") or has("/sbin/openrc-run") or has("/usr/sbin/openrc") then
+    return "openrc"
   end
-  return info
+  return "unknown"
 end
 
 --- True when the distro's ID or one of its ID_LIKE words is in the given list.

@@ -30,6 +30,17 @@ function M.raise(msg)
   end
 end
 
+--- Untrusted bytes (an image's names, link targets, file contents) as a message may show them:
+--- bytes outside printable ASCII as \xNN, so nothing reaches a terminal as a control sequence.
+---@param s string
+---@return string
+function M.shown(s)
+  return (s:gsub("[%c\127-\255\\]", function(c)
+    if c == "\\" then return "\\\\" end
+    return string.format("\\x%02x", c:byte())
+  end))
+end
+
 --- Formats and raises like string.format.
 ---@param fmt string
 function M.raisef(fmt, ...)

@@ -36,6 +36,12 @@ M.PATHS = {
 ---@field content? string  a file's bytes, instead of source
 ---@field target? string   a symlink's target
 
+--- The mount points a guest needs to boot: a directory the payload makes at one of these paths
+--- is reported as `mountpoint_created` in the loss report.
+M.MOUNTPOINTS = { "/dev", "/proc", "/sys", "/run", "/tmp" }
+local IS_MOUNTPOINT = {}
+for _, p in ipairs(M.MOUNTPOINTS) do IS_MOUNTPOINT[p] = true end
+
 -- The default payload, by part. Each call returns fresh tables.
 local function mount_points()
   return {
@@ -203,14 +209,16 @@ end
 ---@param tree userdata
 ---@param path string
 ---@param opts? {mode?: string, uid?: integer, gid?: integer}
+---@return boolean made  false when the directory was there
 function M.dir(tree, path, opts)
   opts = opts or {}
   local mode = M.mode(opts.mode or "0755", path)
   local st = tree:stat(path, { follow = true })
-  if st and st.type == "dir" then return end
+  if st and st.type == "dir" then return false end
   must("creating " .. path, tree:mkdir(path, {
     mode = mode, uid = opts.uid or 0, gid = opts.gid or 0, mtime = M.now(),
   }))
+  return true
 end
 
 --- A symlink (mode 0777, root:root unless told otherwise), replacing whatever was at path.
@@ -414,29 +422,68 @@ local function source_of(e, opts)
   return nil, host
 end
 
+-- A file entry's digest as the provenance record names it: {path, source, sha256}.
+local function file_row(e, bytes, from, agent)
+  local digest = require "banger.digest"
+  return { path = e.path, source = e.source or "content", sha256 = agent and agent.sha256 or
+    from and must("digest of " .. from, digest.file(from)) or digest.sha256(bytes) }
+end
+
+--- What the payload's file entries hold, without a tree: {path, source, sha256} each, in order
+--- (what `install` returns as `files`; for an image restored from an artifact).
+---@param payload banger.guest.Entry[]
+---@param opts? banger.guest.InstallOpts
+---@return {path: string, source: string, sha256: string}[]
+function M.files(payload, opts)
+  opts = opts or {}
+  M.validate(payload)
+  local rows = {}
+  for _, e in ipairs(payload) do
+    if e.kind == "file" then rows[#rows + 1] = file_row(e, source_of(e, opts)) end
+  end
+  return rows
+end
+
 --- Puts every entry of a payload into the tree, in order (validated first): files and symlinks
 --- replace what the image has at their path, directories that exist are kept as they are.
---- Returns what was installed that --json reports: the agent, when the payload has one.
+--- Returns what was installed: `files`, each file's path, source (its `source`, or "content")
+--- and sha256, for the provenance record; `agent`, when the payload has one, for --json.
 ---@param tree userdata
 ---@param payload banger.guest.Entry[]
 ---@param opts? banger.guest.InstallOpts
----@return {agent?: {path: string, arch: string, machine: string, sha256: string, source: string}}
+---@return {files: table[], agent?: table}  {path, source, sha256} each; {path, arch, machine,
+---                                          sha256, source}
 function M.install(tree, payload, opts)
   opts = opts or {}
   M.validate(payload)
-  local done = {}
+  local done = { files = {} }
   for _, e in ipairs(payload) do
     local uid, gid = owner_of(e.owner, e.path)
     if e.kind == "dir" then
-      M.dir(tree, e.path, { mode = e.mode, uid = uid, gid = gid })
-    elseif e.kind == "symlink" then
-      M.symlink(tree, e.path, e.target, { uid = uid, gid = gid })
+      local was = tree:stat(e.path)
+      if M.dir(tree, e.path, { mode = e.mode, uid = uid, gid = gid }) and IS_MOUNTPOINT[e.path]
+      then
+        tree:note("mountpoint_created", e.path, string.format("made %s %d:%d%s: the guest " ..
+          "mounts a filesystem here", e.mode, uid, gid, was and (", replacing the layers' " ..
+          was.type) or ""))
+      end
     else
-      local bytes, from, agent = source_of(e, opts)
-      M.file(tree, e.path, bytes, { mode = e.mode, uid = uid, gid = gid, from = from })
-      if agent then
-        done.agent = { path = e.path, arch = agent.arch, machine = agent.machine,
-          sha256 = agent.sha256, source = agent.source }
+      -- what the layers had at the path gives way: the loss report says so
+      local was = tree:stat(e.path)
+      if e.kind == "symlink" then
+        M.symlink(tree, e.path, e.target, { uid = uid, gid = gid })
+      else
+        local bytes, from, agent = source_of(e, opts)
+        M.file(tree, e.path, bytes, { mode = e.mode, uid = uid, gid = gid, from = from })
+        if agent then
+          done.agent = { path = e.path, arch = agent.arch, machine = agent.machine,
+            sha256 = agent.sha256, source = agent.source }
+        end
+        done.files[#done.files + 1] = file_row(e, bytes, from, agent)
+      end
+      if was then
+        tree:note("replaced", e.path, string.format("the layers' %s, replaced by the payload's %s",
+          was.type, e.kind))
       end
     end
   end

@@ -20,25 +20,25 @@ M.BUILD_ARGS = args.BUILD
 --- Phase timings of this run, in seconds, reported by --json.
 M.timings = {}
 
---- What the images of this run had changed to be valid ({kind, path, detail}), reported by
---- --json (when there are any) and printed as warnings.
-M.warnings = {}
+--- When this run's first pull began (os.time()), for the provenance record.
+M.started = nil
+
+--- The loss report of this run (banger.losses): every change its builds made to what the
+--- layers say, from the trees' notes and the images' warnings. --json reports it as `losses`.
+M.losses = require("banger.losses").new()
 
 local warned = setmetatable({}, { __mode = "k" })
 
--- Prints and records the image's warnings not seen yet.
+-- Prints the image's warnings not seen yet (what ext4 could not hold as given) and takes them
+-- into the loss report.
 local function take_warnings(fs)
   local w = fs:warnings()
   for i = (warned[fs] or 0) + 1, #w do
-    M.warnings[#M.warnings + 1] = w[i]
     M.warn("%s: %s", w[i].path, w[i].detail)
   end
   warned[fs] = #w
+  M.losses:take(fs)
 end
-
---- Entries of the layers that flatten dropped (xattrs and device nodes Linux cannot show or
---- encode), reported by --json; tree:notes() says which and why.
-M.dropped = 0
 
 local function timed(name, fn, ...)
   local t0 = runtime.clock()
@@ -95,6 +95,7 @@ function M.pull(ref, opts)
   if type(ref) ~= "string" or ref == "" then
     raise("pull: an image reference is required (image=NAME[:TAG])")
   end
+  M.started = M.started or os.time()
   local oci = require "banger.oci"
   local function fetch(verify)
     return oci.pull(ref, {
@@ -143,13 +144,8 @@ function M.flatten(img, opts)
   if not t then raise(string.format("flattening %s: %s", img.ref, err)) end
   local st = t:stats(4096)
   M.info("flattened %s: %d entries, %s of files", img.ref, st.entries, sizes.format(st.bytes))
-  -- what the layers had that Linux could not show (xattrs, device numbers): each is logged as
-  -- it happens, and counted in the report
-  local _, dropped = t:notes()
-  M.dropped = (M.dropped or 0) + dropped
-  if dropped > 0 then
-    M.warn("%s: %d xattrs or device nodes of the layers dropped", img.ref, dropped)
-  end
+  -- what the policy left out or changed is in t:notes(), for the loss report (what Linux could
+  -- not show is a warning on the log as well)
   return t
 end
 
@@ -253,23 +249,57 @@ function M.build(tree, opts)
     journal = opts.journal,
   })
   if not fs then raise(string.format("building %s: %s", opts.out, err)) end
+  -- the tree as written: what flattening and the edits before changed
+  M.losses:take(tree)
   take_warnings(fs)
   return fs
 end
 
---- Records what --json prints and prints a closing line. The image's sha256 takes a read of the
---- whole image: it is computed for --json, and otherwise when `result.sha256` is first read.
----@param r table  image, digest, platform, output; agent and kernel when injected, written
+-- Writes a file beside the image whole or not at all: a temporary name in its directory,
+-- renamed when written and closed.
+local function save(path, text)
+  local dir, base = path:match("^(.*/)([^/]*)$")
+  if not dir then dir, base = "", path end
+  local tmp = string.format("%s.%s.tmp-%d", dir, base, math.random(1 << 30))
+  local f, err = io.open(tmp, "wb")
+  if not f then raise(string.format("writing %s: %s", path, err)) end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if ok and closed then ok, werr = os.rename(tmp, path) else werr = werr or cerr end
+  if not ok then
+    os.remove(tmp)
+    raise(string.format("writing %s: %s", path, werr))
+  end
+end
+
+--- Records what --json prints and prints the closing lines: the loss report's summary (unless
+--- --quiet) and what was written. The image's sha256 takes a read of the whole image: it is
+--- computed for --json and the provenance record, and otherwise when `result.sha256` is first
+--- read. With `report`, every entry of the loss report is written to
+--- that file as JSON lines; with `provenance`, the provenance record (banger.provenance) beside
+--- the image as OUT.intoto.json, from `img` (banger.pull's result) and `files` (what
+--- banger.guest.install injected).
+---@param r table  image, digest, platform, output; agent and kernel when injected, written;
+---                report (a path), provenance (a boolean), img, files, checks (what
+---                banger.run's pre-flight checks found)
 function M.report(r)
   local digest = require "banger.digest"
+  if r.img then
+    r.image, r.digest, r.platform = r.image or r.img.ref, r.digest or r.img.digest,
+      r.platform or r.img.platform
+  end
   local f = r.fleet or {}
   -- an image written from a verified artifact has a known sha256: no second pass over it
   local sum, size = f.sha256, f.size
+  if not sum and (r.provenance or runtime.json) then sum, size = digest.file(r.output) end
   if not size then
     local h = io.open(r.output, "rb")
     size = h and h:seek("end")
     if h then h:close() end
   end
+  -- restored from an artifact, nothing was flattened here: the loss report is the build's that
+  -- made it, not this run's
+  local losses = not r.restored and M.losses:result() or nil
   local result = {
     image = r.image,
     digest = r.digest,
@@ -284,12 +314,34 @@ function M.report(r)
     pushed = f.pushed,
     artifact = f.artifact,
     timings = M.timings,
-    warnings = M.warnings[1] and M.warnings or nil, -- only when there are any
-    dropped = M.dropped or 0,
+    checks = r.checks,
+    losses = losses,
   }
-  if not sum and runtime.json then
-    result.sha256 = (digest.file(r.output))
-  elseif not sum then
+  if r.provenance and not (r.img and sum) then
+    raise("report: provenance needs img and a written output")
+  end
+  -- the files beside the image: all of them, or none
+  local written = {}
+  local ok, err = pcall(function()
+    if r.report then
+      save(r.report, M.losses:lines())
+      written[#written + 1], result.report = r.report, r.report
+    end
+    if r.provenance then
+      local provenance = require "banger.provenance"
+      local path = provenance.path_for(r.output)
+      save(path, provenance.encode(provenance.statement {
+        output = r.output, sha256 = sum, img = r.img, files = r.files,
+        args = rawget(_G, "args"), started = M.started, internal = { key = f.key },
+      }))
+      written[#written + 1], result.provenance = path, path
+    end
+  end)
+  if not ok then
+    for _, path in ipairs(written) do os.remove(path) end
+    error(err, 0)
+  end
+  if not sum then
     setmetatable(result, { __index = function(t, k)
       if k ~= "sha256" then return nil end
       local later = digest.file(r.output)
@@ -298,10 +350,53 @@ function M.report(r)
     end })
   end
   runtime.set_result(result)
+  if losses then M.info("%s", losses.summary) end
   if not runtime.json then
     M.info("wrote %s (%s) from %s", r.output, sizes.format(size or 0), r.image)
   end
   return result
+end
+
+-- The pre-flight checks of banger.run: each finding a warning line; with strict, an error
+-- before anything is written; with check, the findings printed and the run ended (status 0 only
+-- without findings). Returns what --json reports as `checks`.
+local function preflight(img, tree, opts, ctx)
+  local findings, facts = timed("check", require("banger.checks").run, tree, ctx)
+  local checked = { count = #findings, findings = findings[1] and findings or nil,
+    strict = opts.strict or nil, distroless = facts.distroless or nil }
+  if facts.distroless and opts.distroless then
+    M.info("%s is distroless (no shell, no package manager): built as distroless=1 asks; first " ..
+      "boot cannot install sshd", img.ref)
+  end
+  if opts.check then
+    M.losses:take(tree)
+    local result = { check = true, image = img.ref, digest = img.digest, platform = img.platform,
+      checks = checked, losses = M.losses:result(), timings = M.timings }
+    runtime.set_result(result)
+    if not runtime.json then
+      local out = { string.format("pre-flight checks of %s (%s): %s; nothing written", img.ref,
+        img.platform, #findings == 0 and "no findings" or
+        string.format("%d finding%s", #findings, #findings == 1 and "" or "s")) }
+      for _, f in ipairs(findings) do
+        out[#out + 1] = string.format("  %-12s %s", f.check, f.message)
+      end
+      out[#out + 1] = string.format("  %-12s %s", "losses", result.losses.summary)
+      io.stdout:write(table.concat(out, "\n"), "\n")
+    end
+    if #findings > 0 then
+      runtime.exit(1, string.format("%s: %d pre-flight finding%s (check=1)", img.ref, #findings,
+        #findings == 1 and "" or "s"))
+    end
+    return result
+  end
+  for _, f in ipairs(findings) do M.warn("pre-flight %s: %s", f.check, f.message) end
+  if opts.strict and #findings > 0 then
+    runtime.set_result { image = img.ref, digest = img.digest, platform = img.platform,
+      checks = checked, timings = M.timings }
+    raise(string.format("strict=1: %d pre-flight finding%s in %s, so nothing is written (%s)",
+      #findings, #findings == 1 and "" or "s", img.ref, findings[1].message))
+  end
+  return checked
 end
 
 ---@class banger.RunOpts
@@ -325,6 +420,12 @@ end
 ---@field edit_tree? fun(tree: userdata, info: banger.distro.Info|nil)  before sizing
 ---@field edit_image? fun(fs: userdata)  after the image is written, before it is committed
 ---@field label? string
+---@field report? string          a file for every entry of the loss report, as JSON lines
+---@field init? string            the init the kernel starts (default /sbin/init), checked
+---@field strict? boolean         every pre-flight finding is an error, before anything is written
+---@field check? boolean          pull, flatten, check, print the findings; write nothing
+---@field distroless? boolean     a distroless image (no shell, no package manager) is no finding
+---@field provenance? boolean     write the provenance record beside the image (OUT.intoto.json)
 ---@field kernel? string          a directory for the image's kernel, initrd and vmlinux/Image
 ---@field cache? string           "off", "local" (default) or REGISTRY/REPO (banger.fleet)
 ---@field push? string            REGISTRY/REPO[:TAG]: push the image as an artifact
@@ -334,8 +435,8 @@ end
 local RUN_OPTS = {
   image = 1, out = 1, size = 1, platform = 1, pull = 1, insecure = 1, devices = 1, xattrs = 1,
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
-  label = 1, payload = 1, plan = 1, args = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
-  kernel = 1,
+  label = 1, payload = 1, plan = 1, args = 1, report = 1, init = 1, strict = 1, check = 1,
+  distroless = 1, provenance = 1, kernel = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -344,8 +445,9 @@ local RUN_OPTS = {
 ---@return table result  what --json prints
 function M.run(opts)
   opts = args.spread(check_opts(opts, RUN_OPTS, "run"), RUN_OPTS, "run")
-  if opts.plan then runtime.enter_plan() end
-  local plan = runtime.mode() == "plan"
+  -- a check, like a plan, writes nothing
+  if opts.plan or opts.check then runtime.enter_plan() end
+  local plan = runtime.mode() == "plan" and not opts.check
   if type(opts.image) ~= "string" or opts.image == "" then
     raise("image= is required, e.g. image=debian:bookworm")
   end
@@ -354,28 +456,43 @@ function M.run(opts)
   local out = opts.out or M.default_out(opts.image)
   -- the key first (manifest and config only): a build done before is restored, not redone
   local mirrors = require("banger.config").mirrors(opts.image, opts.mirrors)
-  -- a plan writes nothing: no restore, no artifact, no push
+  M.started = M.started or os.time()
+  -- a plan and a check write nothing: no restore, no artifact, no push
+  local dry = plan or opts.check
   local job = timed("resolve", require("banger.fleet").start, {
-    image = opts.image, cache = plan and "off" or opts.cache, push = not plan and opts.push or nil,
+    image = opts.image, cache = dry and "off" or opts.cache, push = not dry and opts.push or nil,
     platform = opts.platform,
     pull = opts.pull, insecure = opts.insecure, mirrors = mirrors, inputs = opts.inputs,
     payload = opts.payload, dispatch = opts.dispatch,
     recipe_text = M.recipe_text(), args = rawget(_G, "args"),
   }, M)
-  local function report(img, r, built)
-    built = built or {}
-    return M.report { image = img.ref, digest = img.digest, platform = img.platform,
-      output = out, fleet = r, agent = built.agent, kernel = built.kernel }
+  local dispatch = opts.dispatch or require("banger.distros").default()
+  -- what goes beside the image is part of the result: without it, no image (nor kernel) either
+  local function report(img, r, more)
+    local ok, res = pcall(M.report, { img = img, output = out, fleet = r, report = opts.report,
+      provenance = opts.provenance, files = more.files, agent = more.agent,
+      kernel = more.kernel, checks = more.checks, restored = more.restored })
+    if not ok then
+      if more.kernel then require("banger.bootfiles").remove(more.kernel) end
+      os.remove(out)
+      error(res, 0)
+    end
+    return res
   end
-  -- kernel= takes the kernel from the image's tree, which a restore does not flatten: such a
-  -- build is built (and its artifact kept as any other)
-  if job.hit and opts.kernel ~= nil then
-    M.info("%s: kernel= reads the image's /boot: building instead of restoring", job.key)
+  -- kernel=DIR and report=FILE need the tree, which a restored image has none of: such a build
+  -- is built (and its artifact kept as any other)
+  if job.hit and (opts.kernel ~= nil or opts.report ~= nil) then
+    M.info("%s: %s reads the image's tree: building instead of restoring", job.key,
+      opts.kernel ~= nil and "kernel=" or "report=")
     job.hit, job.cache = nil, "miss"
-  end
-  if job.hit then
+  elseif job.hit then
     local r = job:restore(out, M.timings)
-    if r then return report(job.img, r) end
+    if r then
+      local files = opts.provenance and opts.payload ~= false and guest.files(
+        opts.payload or guest.payload(opts.agents == nil and "systemd" or opts.agents or "none"),
+        { dispatch = dispatch, platform = job.img.platform }) or nil
+      return report(job.img, r, { restored = true, files = files })
+    end
   end
   local img = M.pull(opts.image, { platform = opts.platform, insecure = opts.insecure,
     pull = opts.pull == "never" and "never" or "missing", mirrors = mirrors,
@@ -393,24 +510,14 @@ function M.run(opts)
       info and ("'" .. info.id .. "'") or "of no known distro (no os-release)",
       table.concat(opts.expect, ", ")))
   end
-  if not info then
-    M.warn("%s has no os-release: first boot will not know how to install sshd", opts.image)
-  elseif agents == "systemd" and info.init == "openrc" then
-    M.warn("%s has no systemd: the units will not run; use recipes/alpine.lua", opts.image)
-  elseif agents == "systemd" and info.init ~= "systemd" then
-    M.warn("%s has no systemd: the injected units will not run", opts.image)
-  elseif agents == "openrc" and info.init ~= "openrc" then
-    M.warn("%s has no OpenRC: the services will not run; use recipes/default.lua", opts.image)
-  end
 
   if agents ~= "systemd" and agents ~= "openrc" and agents ~= false then
     raise(string.format("run: agents must be \"systemd\", \"openrc\" or false, not %q",
       tostring(agents)))
   end
-  local dispatch = opts.dispatch or require("banger.distros").default()
   local payload = opts.payload
   if payload == nil then payload = guest.payload(agents or "none") end
-  local injected, agent
+  local injected, installed
   timed("inject", function()
     if opts.remap then
       tree:remap(opts.remap)
@@ -419,10 +526,17 @@ function M.run(opts)
       if plan then
         injected = guest.describe(tree, payload, { dispatch = dispatch, platform = img.platform })
       end
-      agent = guest.install(tree, payload, { dispatch = dispatch, platform = img.platform }).agent
+      installed = guest.install(tree, payload, { dispatch = dispatch, platform = img.platform })
     end
     if opts.edit_tree then opts.edit_tree(tree, info) end
   end)
+
+  -- the tree as it would be written, checked for what a VM needs to boot
+  local checked = preflight(img, tree, opts, {
+    platform = img.platform, init = opts.init, payload = payload, dispatch = dispatch,
+    info = info, agents = agents, distroless = opts.distroless,
+  })
+  if opts.check then return checked end
 
   -- the kernel is found and checked before anything is written
   local bootfiles = require "banger.bootfiles"
@@ -436,6 +550,7 @@ function M.run(opts)
       fixed = opts.size ~= nil, injected = injected or {}, dispatch = dispatch,
       payload = payload, edit_tree = opts.edit_tree ~= nil, edit_image = opts.edit_image ~= nil,
       kernel = boot and bootfiles.describe(boot) or nil,
+      checks = checked,
     }
   end
   local fs <close> = M.build(tree, {
@@ -456,6 +571,10 @@ function M.run(opts)
     if kernel then bootfiles.remove(kernel) end
     raise(string.format("writing %s: %s", out, err))
   end
+  local res = report(img, job:finish(out, M.timings), {
+    files = installed and installed.files, agent = installed and installed.agent,
+    kernel = kernel, checks = checked,
+  })
   if kernel then
     local files = { kernel.kernel.path }
     if kernel.initrd then files[#files + 1] = kernel.initrd.path end
@@ -467,7 +586,7 @@ function M.run(opts)
         opts.kernel)
     end
   end
-  return report(img, job:finish(out, M.timings), { agent = agent, kernel = kernel })
+  return res
 end
 
 return M

@@ -39,8 +39,8 @@ end
 
 --- Prints the plan (unless --json) and records it as the run's result.
 ---@param r table  img, tree, info, out, size, inodes, fixed, injected, dispatch, payload,
----                edit_tree, edit_image, kernel (banger.bootfiles.describe's, for kernel=DIR)
----                (from banger.run)
+---                edit_tree, edit_image, kernel (banger.bootfiles.describe's, for kernel=DIR),
+---                checks (from banger.run)
 ---@return table result
 function M.report(r)
   local st = r.tree:stats(4096)
@@ -54,6 +54,7 @@ function M.report(r)
     first_boot = fb,
     injected = #r.injected > 0 and r.injected or nil,
     kernel = r.kernel,
+    checks = r.checks,
   }
   runtime.set_result(result)
   if runtime.json then return result end
@@ -93,6 +94,10 @@ function M.report(r)
       k.release and (", " .. k.release) or "", k.initrd and (" and " .. k.initrd) or
       ", no initrd", k.dir)
   end
+  local findings = r.checks and r.checks.findings or {}
+  add("  checks      %s", #findings == 0 and "no pre-flight findings" or
+    string.format("%d pre-flight finding%s", #findings, #findings == 1 and "" or "s"))
+  for _, f in ipairs(findings) do add("    %-12s %s", f.check, f.message) end
   io.stdout:write(table.concat(out, "\n"), "\n")
   return result
 end
