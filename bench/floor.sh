@@ -43,7 +43,7 @@ cache=$here/.cache
 sshd_tar=$cache/debian-bookworm-sshd.tar
 delta=$cache/sshd-delta.tar
 if [ ! -f "$sshd_tar" ]; then
-  mmdebstrap --variant=minbase --include=openssh-server bookworm "$sshd_tar.part"
+  mmdebstrap --variant=minbase --include=openssh-server --format=tar bookworm "$sshd_tar.part"
   mv "$sshd_tar.part" "$sshd_tar"
 fi
 if [ ! -f "$delta" ]; then
