@@ -64,11 +64,10 @@ static const char *check_path(lua_State *L, int idx)
 /* A symlink target: bytes without a NUL, at most what ext4 and Linux hold. */
 static const char *check_target(lua_State *L, int idx)
 {
-  size_t len;
-  const char *p = luaL_checklstring(L, idx, &len);
+  const char *p = bg_lua_checkcstr(L, idx, "symlink target");
+  size_t len = strlen(p);
 
   luaL_argcheck(L, len > 0, idx, "empty symlink target");
-  luaL_argcheck(L, strlen(p) == len, idx, "a NUL byte in the symlink target");
   if (len > BG_TREE_SYMLINK_MAX)
     luaL_argerror(L, idx, lua_pushfstring(L, "symlink target too long (%d bytes, at most %d)",
                                           (int)len, BG_TREE_SYMLINK_MAX));
@@ -812,13 +811,12 @@ static int t_xattr(lua_State *L)
   const char *value = NULL, *why;
   struct bg_node *n;
   struct bg_error err;
-  size_t len = 0, namelen;
-  const char *name = luaL_checklstring(L, 3, &namelen);
+  size_t len = 0;
+  const char *name = bg_lua_checkcstr(L, 3, "xattr name");
   uint32_t i;
 
   if (set && !lua_isnil(L, 4))
     value = luaL_checklstring(L, 4, &len);
-  luaL_argcheck(L, strlen(name) == namelen, 3, "a NUL byte in the xattr name");
   luaL_argcheck(L, strchr(name, '.') != NULL, 3, "xattr names have a namespace (user.x)");
   bg_error_clear(&err);
   if (bg_tree_lookup(lt->t, path, 0, &n, &err) != 0)
@@ -834,7 +832,7 @@ static int t_xattr(lua_State *L)
     return 1;
   }
   if (value != NULL) {
-    why = bg_xattr_problem(name, namelen, value, len, n->inode->mode);
+    why = bg_xattr_problem(name, strlen(name), value, len, n->inode->mode);
     if (why != NULL)
       return luaL_argerror(L, 3, lua_pushfstring(L, "xattr %s on %s: %s", name, path, why));
   }
