@@ -245,9 +245,9 @@ static void new_inode(struct bg_ext4 *img, struct ext2_inode_large *in, uint32_t
 
 /* Makes the inode written and counted; its name comes next. A failure gives its blocks back. */
 static int commit_inode(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
-                        const char *path, struct bg_error *err)
+                        const struct bg_ext4_ibody *ib, const char *path, struct bg_error *err)
 {
-  if (bg_ext4_write_fresh_inode(img->fs, ino, in, path, err) != 0) {
+  if (bg_ext4_write_fresh_inode(img->fs, ino, in, ib, path, err) != 0) {
     bg_ext4_dir_forget(img);
     if (ext2fs_inode_has_valid_blocks2(img->fs, (struct ext2_inode *)in))
       ext2fs_punch(img->fs, ino, (struct ext2_inode *)in, NULL, 0, ~0ULL);
@@ -308,7 +308,7 @@ static int make_dir(struct bg_ext4 *img, ext2_ino_t parent, const char *name,
   ms.len = (uint64_t)nb * fs->blocksize;
   at.goal = ext2fs_group_first_block2(fs, ext2fs_group_of_ino(fs, ino));
   if (bg_ext4_put_data(fs, ino, &in, ms.len, &src, 0, &at, path, err) != 0 ||
-      commit_inode(img, ino, &in, path, err) != 0)
+      commit_inode(img, ino, &in, NULL, path, err) != 0)
     goto out;
   if (bg_ext4_dir_link(img, parent, name, ino, LINUX_S_IFDIR, path, err) != 0) {
     free_inode(img, ino, path, err);
@@ -422,10 +422,11 @@ static int make_parents(struct bg_ext4 *img, const char *path, size_t *made,
   return 0;
 }
 
-/* The new inode's content: a symlink target, a host file (holes kept) or bytes in memory. */
+/* The new inode's content: a symlink target, a host file (holes kept) or bytes in memory; on
+ * an inline_data image a file small enough for it goes in the inode (*ib). */
 static int put_content(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_large *in,
                        uint32_t type, const struct bg_ext4_source *src, const char *target,
-                       const char *path, struct bg_error *err)
+                       struct bg_ext4_ibody *ib, const char *path, struct bg_error *err)
 {
   struct bg_ext4_cursor at = {ext2fs_group_first_block2(img->fs, ext2fs_group_of_ino(img->fs, ino)),
                               NULL, NULL};
@@ -440,6 +441,8 @@ static int put_content(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_la
   if (src->host_path == NULL) {
     ms.p = src->mem;
     ms.len = src->len;
+    if (bg_ext4_inline_ok(img->fs, in, ms.len))
+      return bg_ext4_put_inline(img->fs, in, ms.len, &s, ib, path, err);
     return bg_ext4_put_data(img->fs, ino, in, ms.len, &s, BG_EXT4_PUT_HOLES, &at, path, err);
   }
   if (bg_ext4_host_open(&h, src->host_path, &size, err) != 0)
@@ -447,7 +450,10 @@ static int put_content(struct bg_ext4 *img, ext2_ino_t ino, struct ext2_inode_la
   s.read = bg_ext4_host_read;
   s.data = bg_ext4_host_data;
   s.ctx = &h;
-  rc = bg_ext4_put_data(img->fs, ino, in, size, &s, BG_EXT4_PUT_HOLES, &at, path, err);
+  if (bg_ext4_inline_ok(img->fs, in, size))
+    rc = bg_ext4_put_inline(img->fs, in, size, &s, ib, path, err);
+  else
+    rc = bg_ext4_put_data(img->fs, ino, in, size, &s, BG_EXT4_PUT_HOLES, &at, path, err);
   bg_ext4_host_close(&h);
   return rc;
 }
@@ -458,10 +464,12 @@ static int place_node(struct bg_ext4 *img, const char *path, uint32_t type,
                       const struct bg_meta *m, int flags, struct bg_error *err)
 {
   struct ext2_inode_large in, old;
+  struct bg_ext4_ibody ib;
   struct bg_ext4_where w;
   ext2_ino_t ino;
   errcode_t rc;
 
+  ib.len = 0;
   if (bg_ext4_resolve(img, path, 0, &w, err) != 0)
     return -1;
   if (w.last[0] == '\0')
@@ -477,8 +485,8 @@ static int place_node(struct bg_ext4 *img, const char *path, uint32_t type,
     return bg_ext4_fail(err, rc, "while allocating an inode for %s", path);
   new_inode(img, &in, type, m, flags, path);
   in.i_links_count = 1;
-  if (put_content(img, ino, &in, type, src, target, path, err) != 0 ||
-      commit_inode(img, ino, &in, path, err) != 0)
+  if (put_content(img, ino, &in, type, src, target, &ib, path, err) != 0 ||
+      commit_inode(img, ino, &in, &ib, path, err) != 0)
     return -1;
   if (w.ino == 0 ? bg_ext4_dir_link(img, w.parent, w.last, ino, type, path, err)
                  : bg_ext4_dir_relink(img, w.parent, w.last, w.ino, ino, type, path, err)) {

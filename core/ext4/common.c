@@ -215,13 +215,16 @@ void bg_ext4_get_rdev(const struct ext2_inode_large *in, uint32_t *major, uint32
 }
 
 int bg_ext4_write_fresh_inode(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                              const char *what, struct bg_error *err)
+                              const struct bg_ext4_ibody *ib, const char *what,
+                              struct bg_error *err)
 {
-  size_t isz = EXT2_INODE_SIZE(fs->super);
+  size_t isz = EXT2_INODE_SIZE(fs->super), at = EXT2_GOOD_OLD_INODE_SIZE + in->i_extra_isize;
   uint64_t stack[128]; /* 1 KiB, aligned for the inode's fields */
   unsigned char *buf = (unsigned char *)stack;
   errcode_t rc;
 
+  if (ib != NULL && ib->len > 0 && (isz <= EXT2_GOOD_OLD_INODE_SIZE || at + ib->len > isz))
+    return bg_error_set(err, BG_EINVAL, "inode %u (%s): no room for in-inode xattrs", ino, what);
   if (isz > sizeof(stack)) {
     buf = malloc(isz);
     if (buf == NULL)
@@ -230,6 +233,8 @@ int bg_ext4_write_fresh_inode(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_
   /* the whole on-disk inode: nothing of what was there stays, and nothing is read first */
   memset(buf, 0, isz > sizeof(*in) ? isz : sizeof(*in));
   memcpy(buf, in, isz < sizeof(*in) ? isz : sizeof(*in));
+  if (ib != NULL && ib->len > 0)
+    memcpy(buf + at, ib->b, ib->len);
   rc = ext2fs_write_inode_full(fs, ino, (struct ext2_inode *)buf, (int)isz);
   if (buf != (unsigned char *)stack)
     free(buf);
@@ -775,6 +780,83 @@ out:
   if (buf != at->scratch)
     free(buf);
   return ret;
+}
+
+/* ---- inline data ---- */
+
+#define SYSTEM_INDEX 7 /* "system." in the xattr entry's name index */
+#define DATA_ENTRY EXT2_EXT_ATTR_LEN(4) /* the entry of "system.data" */
+
+size_t bg_ext4_inline_room(size_t inode_size, size_t extra_isize)
+{
+  size_t used = EXT2_GOOD_OLD_INODE_SIZE + extra_isize + 4 + DATA_ENTRY + 4;
+
+  /* the magic, the entry and the end marker must fit; the value takes what is left */
+  if (inode_size < used)
+    return 0;
+  return EXT4_MIN_INLINE_DATA_SIZE + (inode_size - used);
+}
+
+size_t bg_ext4_inline_ibody_use(uint64_t size)
+{
+  return DATA_ENTRY + EXT2_EXT_ATTR_SIZE(size > EXT4_MIN_INLINE_DATA_SIZE
+                                              ? size - EXT4_MIN_INLINE_DATA_SIZE
+                                              : 0);
+}
+
+int bg_ext4_inline_ok(ext2_filsys fs, const struct ext2_inode_large *in, uint64_t size)
+{
+  const size_t isz = EXT2_INODE_SIZE(fs->super);
+
+  return ext2fs_has_feature_inline_data(fs->super) && size > 0 &&
+         isz > EXT2_GOOD_OLD_INODE_SIZE + (size_t)in->i_extra_isize &&
+         isz - EXT2_GOOD_OLD_INODE_SIZE - in->i_extra_isize <= BG_EXT4_IBODY_MAX &&
+         size <= bg_ext4_inline_room(isz, in->i_extra_isize);
+}
+
+int bg_ext4_put_inline(ext2_filsys fs, struct ext2_inode_large *in, uint64_t size,
+                       const struct bg_ext4_src *src, struct bg_ext4_ibody *ib, const char *what,
+                       struct bg_error *err)
+{
+  const size_t isz = EXT2_INODE_SIZE(fs->super), room = bg_ext4_inline_room(isz, in->i_extra_isize);
+  unsigned char data[BG_EXT4_IBODY_MAX + EXT4_MIN_INLINE_DATA_SIZE];
+  struct ext2_ext_attr_entry e;
+  const uint32_t magic = EXT2_EXT_ATTR_MAGIC;
+  size_t have, got, vlen, store;
+
+  if (size > room || isz - EXT2_GOOD_OLD_INODE_SIZE - in->i_extra_isize > sizeof(ib->b))
+    return bg_error_set(err, BG_EINVAL, "%s: %llu bytes do not fit in the inode", what,
+                        (unsigned long long)size);
+  for (have = 0; have < size; have += got) {
+    if (src->read(src->ctx, have, data + have, (size_t)size - have, &got, err) != 0)
+      return -1;
+    if (got == 0)
+      return bg_error_set(err, BG_EIO, "%s: content ended after %zu of %llu bytes", what, have,
+                          (unsigned long long)size);
+  }
+  /* the first 60 bytes in i_block, the rest as the value of "system.data", which an inline
+   * inode has even when empty; laid out as libext2fs lays in-inode xattrs out: entries after
+   * the magic, values from the end of the space down, no hash */
+  memset(in->i_block, 0, sizeof(in->i_block));
+  memcpy(in->i_block, data, size < EXT4_MIN_INLINE_DATA_SIZE ? (size_t)size
+                                                               : EXT4_MIN_INLINE_DATA_SIZE);
+  vlen = size > EXT4_MIN_INLINE_DATA_SIZE ? (size_t)size - EXT4_MIN_INLINE_DATA_SIZE : 0;
+  store = isz - EXT2_GOOD_OLD_INODE_SIZE - in->i_extra_isize - 4; /* past the magic */
+  ib->len = store + 4;
+  memset(ib->b, 0, ib->len);
+  memcpy(ib->b, &magic, 4);
+  memset(&e, 0, sizeof(e));
+  e.e_name_len = 4;
+  e.e_name_index = SYSTEM_INDEX;
+  e.e_value_size = (uint32_t)vlen;
+  e.e_value_offs = (uint16_t)(store - EXT2_EXT_ATTR_SIZE(vlen));
+  memcpy(ib->b + 4, &e, sizeof(e));
+  memcpy(ib->b + 4 + sizeof(e), "data", 4);
+  memcpy(ib->b + 4 + e.e_value_offs, data + EXT4_MIN_INLINE_DATA_SIZE, vlen);
+  in->i_flags = (in->i_flags & ~EXT4_EXTENTS_FL) | EXT4_INLINE_DATA_FL;
+  in->i_size = (uint32_t)size;
+  in->i_size_high = 0;
+  return 0;
 }
 
 int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,

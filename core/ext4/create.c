@@ -194,9 +194,9 @@ static void note_splits(struct writer *wr)
 }
 
 static int write_inode(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large *in,
-                       const char *what)
+                       const struct bg_ext4_ibody *ib, const char *what)
 {
-  return bg_ext4_write_fresh_inode(wr->fs, ino, in, what, wr->err);
+  return bg_ext4_write_fresh_inode(wr->fs, ino, in, ib, what, wr->err);
 }
 
 static int set_xattrs(struct writer *wr, ext2_ino_t ino, const struct bg_inode *ti,
@@ -282,9 +282,10 @@ out:
 }
 
 static int write_file(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large *in,
-                      const struct bg_inode *ti, const char *what)
+                      const struct bg_inode *ti, struct bg_ext4_ibody *ib, const char *what)
 {
   const int flags = BG_EXT4_PUT_HOLES | BG_EXT4_PUT_SWEEP;
+  const int inl = wr->opts->inline_data && bg_ext4_goes_inline(ti);
   struct bg_ext4_treesrc ts = {wr->tree, ti, wr->fd, wr->copier};
   struct bg_ext4_src src = {bg_ext4_tree_read, bg_ext4_tree_data, &ts, NULL};
   struct bg_ext4_host h;
@@ -293,6 +294,8 @@ static int write_file(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large
   /* a layer's file with no block of zeros goes from the spool to the image in the kernel */
   if (ti->content.kind == BG_CONTENT_SPOOL && (ti->content.flags & BG_CONTENT_DENSE))
     src.copy = bg_ext4_tree_copy;
+  if (inl && ti->content.kind != BG_CONTENT_HOST)
+    return bg_ext4_put_inline(wr->fs, in, ti->size, &src, ib, what, wr->err);
   if (ti->content.kind != BG_CONTENT_HOST || ti->size == 0)
     return bg_ext4_put_data(wr->fs, ino, in, ti->size, &src, flags, &wr->at, what, wr->err);
   /* a host file is read here, holes skipped */
@@ -301,7 +304,10 @@ static int write_file(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large
   src.read = bg_ext4_host_read;
   src.data = bg_ext4_host_data;
   src.ctx = &h;
-  rc = bg_ext4_put_data(wr->fs, ino, in, ti->size, &src, flags, &wr->at, what, wr->err);
+  if (inl)
+    rc = bg_ext4_put_inline(wr->fs, in, ti->size, &src, ib, what, wr->err);
+  else
+    rc = bg_ext4_put_data(wr->fs, ino, in, ti->size, &src, flags, &wr->at, what, wr->err);
   bg_ext4_host_close(&h);
   return rc;
 }
@@ -311,10 +317,12 @@ static int write_one(struct writer *wr, ext2_ino_t ino)
   struct winfo *w = &wr->w[ino];
   const struct bg_inode *ti = w->node ? w->node->inode : NULL;
   struct ext2_inode_large in;
+  struct bg_ext4_ibody ib;
   char what[BG_TREE_PATH_MAX];
   struct bg_error e;
   int clamped;
 
+  ib.len = 0;
   bg_error_clear(&e);
   if (w->node == NULL || bg_node_path(w->node, what, sizeof(what), &e) != 0)
     snprintf(what, sizeof(what), "inode %u", ino);
@@ -323,7 +331,7 @@ static int write_one(struct writer *wr, ext2_ino_t ino)
                        0, 0, &wr->now, &wr->now, &wr->now, 1);
     if (write_dir(wr, ino, &in, w->node, what) != 0)
       return -1;
-    if (write_inode(wr, ino, &in, what) != 0)
+    if (write_inode(wr, ino, &in, NULL, what) != 0)
       return -1;
     goto xattrs;
   }
@@ -334,7 +342,7 @@ static int write_one(struct writer *wr, ext2_ino_t ino)
   in.i_links_count = (uint16_t)w->links;
   switch (ti->mode & S_IFMT) {
   case S_IFREG:
-    if (write_file(wr, ino, &in, ti, what) != 0)
+    if (write_file(wr, ino, &in, ti, &ib, what) != 0)
       return -1;
     break;
   case S_IFDIR:
@@ -357,7 +365,7 @@ static int write_one(struct writer *wr, ext2_ino_t ino)
   default:
     return bg_error_set(wr->err, BG_EINVAL, "%s: unknown file type %o", what, ti->mode);
   }
-  if (write_inode(wr, ino, &in, what) != 0)
+  if (write_inode(wr, ino, &in, &ib, what) != 0)
     return -1;
 xattrs:
   ext2fs_inode_alloc_stats2(wr->fs, ino, +1, LINUX_S_ISDIR(in.i_mode));
@@ -399,7 +407,7 @@ static int check_fits(const struct bg_ext4_opts *opts, uint64_t size, struct bg_
   uint64_t have = 0, want;
   int r;
 
-  if (bg_ext4_measure(tree, &nd, err) != 0)
+  if (bg_ext4_measure(tree, opts->inline_data, &nd, err) != 0)
     return -1;
   *inodes = bg_ext4_inode_count(opts, size, &nd);
   *highest = nd.inodes;

@@ -32,6 +32,8 @@ struct bg_ext4_opts {
   uint32_t inode_ratio;    /* bytes per inode; 0: mkfs.ext4's (16384, 32768 from 4 TiB, 65536
                               from 16 TiB) */
   uint32_t reserved_permille; /* blocks reserved for root, in 1/1000; mkfs.ext4 uses 50 */
+  int inline_data;         /* the inline_data feature: regular files of 1 to 128 bytes live in
+                              their inodes and take no block (whose xattrs still fit there) */
   int have_time;           /* every filesystem timestamp becomes `time` (SOURCE_DATE_EPOCH) */
   int64_t time;
   /* bg_ext4_build calls it as inodes are written: done of total, now and then and at the end */

@@ -7,6 +7,7 @@
 
 #include <ext2fs/ext2_fs.h>
 #include <ext2fs/ext2fs.h>
+#include <ext2fs/ext2_ext_attr.h>
 
 #include "ext4.h"
 #include "../util/tmpfile.h"
@@ -70,11 +71,20 @@ uint8_t bg_ext4_ftype(uint32_t mode);
 void bg_ext4_set_rdev(struct ext2_inode_large *in, uint32_t major, uint32_t minor);
 void bg_ext4_get_rdev(const struct ext2_inode_large *in, uint32_t *major, uint32_t *minor);
 
+/* What follows i_extra_isize in an inode: the in-inode xattrs (magic, entries, values), empty
+ * (len 0) unless the inode holds inline data. */
+#define BG_EXT4_IBODY_MAX 256
+struct bg_ext4_ibody {
+  size_t len;
+  unsigned char b[BG_EXT4_IBODY_MAX];
+};
+
 /* Writes a new inode whole: the on-disk inode (in-inode xattrs of a freed one included) is
- * cleared first, and nothing is filled in (ext2fs_write_new_inode would set times it takes for
- * unset). */
+ * cleared first, then ib (NULL: nothing) goes after the extra fields; nothing is filled in
+ * (ext2fs_write_new_inode would set times it takes for unset). */
 int bg_ext4_write_fresh_inode(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
-                              const char *what, struct bg_error *err);
+                              const struct bg_ext4_ibody *ib, const char *what,
+                              struct bg_error *err);
 
 /* ---- file data ---- */
 
@@ -183,6 +193,25 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
                      const struct bg_ext4_src *src, int flags, struct bg_ext4_cursor *at,
                      const char *what, struct bg_error *err);
 
+/* Inline data (the inline_data feature): a regular file's bytes in its inode, the first 60 in
+ * i_block, the rest in the value of an in-inode "system.data" xattr. The bytes an inode of
+ * inode_size holds so (0: none), and what the xattr takes of the in-inode xattr space for a
+ * file of size bytes. */
+size_t bg_ext4_inline_room(size_t inode_size, size_t extra_isize);
+size_t bg_ext4_inline_ibody_use(uint64_t size);
+/* What the writer's inodes hold so: 128 bytes. */
+#define BG_EXT4_INLINE_MAX                                                                         \
+  (EXT4_MIN_INLINE_DATA_SIZE + BG_EXT4_INODE_SIZE - EXT2_GOOD_OLD_INODE_SIZE -                     \
+   BG_EXT4_EXTRA_ISIZE - 8 - (sizeof(struct ext2_ext_attr_entry) + 4))
+/* Whether the editor writes size bytes inline into a new inode in: the image has the feature
+ * and the room. */
+int bg_ext4_inline_ok(ext2_filsys fs, const struct ext2_inode_large *in, uint64_t size);
+/* Stores size bytes (at most bg_ext4_inline_room) from src inline: sets i_block, i_size and the
+ * flag (extents cleared) and fills *ib for bg_ext4_write_fresh_inode. No block is taken. */
+int bg_ext4_put_inline(ext2_filsys fs, struct ext2_inode_large *in, uint64_t size,
+                       const struct bg_ext4_src *src, struct bg_ext4_ibody *ib, const char *what,
+                       struct bg_error *err);
+
 /* Stores a symlink target: inline under 60 bytes, else in one block; a target of a block or
  * more is refused (the kernel reads at most a block less one byte). Sets i_size and blocks. */
 int bg_ext4_put_symlink(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in,
@@ -236,7 +265,11 @@ struct bg_ext4_need {
   uint64_t inodes;  /* the highest inode number used */
   uint64_t written; /* inodes written from the tree, hardlink copies included */
 };
-int bg_ext4_measure(struct bg_tree *tree, struct bg_ext4_need *nd, struct bg_error *err);
+int bg_ext4_measure(struct bg_tree *tree, int inline_data, struct bg_ext4_need *nd,
+                    struct bg_error *err);
+/* Whether the writer of an inline_data image keeps this inode's data in it: a regular file of 1
+ * to BG_EXT4_INLINE_MAX bytes whose xattrs still fit beside it (in the inode and a block). */
+int bg_ext4_goes_inline(const struct bg_inode *ti);
 /* The inode count for a size: opts', else the ratio's, grown to fit the tree without a ratio. */
 uint64_t bg_ext4_inode_count(const struct bg_ext4_opts *o, uint64_t size,
                              const struct bg_ext4_need *nd);

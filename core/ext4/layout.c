@@ -90,6 +90,8 @@ void bg_ext4_fill_param(struct ext2_super_block *p, const struct bg_ext4_opts *o
                            EXT4_FEATURE_RO_COMPAT_DIR_NLINK |
                            EXT4_FEATURE_RO_COMPAT_EXTRA_ISIZE |
                            EXT4_FEATURE_RO_COMPAT_METADATA_CSUM;
+  if (o->inline_data)
+    ext2fs_set_feature_inline_data(p);
   /* the resize inode maps 32-bit block numbers: mkfs.ext4 drops it beyond 2^32 blocks */
   if (blocks > MAX_32)
     ext2fs_clear_feature_resize_inode(p);

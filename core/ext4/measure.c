@@ -44,11 +44,11 @@ static size_t short_name_len(const char *name)
 }
 
 /* Whether the inode's xattrs need a block: ext2fs_xattr_set puts each one, in the order the
- * writer sets them, in the inode when it fits in what is left there, else in the block. */
-static int xattr_block(const struct bg_inode *ti, int *block, const char *what,
-                       struct bg_error *err)
+ * writer sets them, in the inode when it fits in what is left there (after `used` bytes, inline
+ * data's), else in the block. -1: they fit in neither. */
+static int xattr_place(const struct bg_inode *ti, int used, int *block)
 {
-  int ibody = BG_EXT4_INODE_SIZE - EXT2_GOOD_OLD_INODE_SIZE - BG_EXT4_EXTRA_ISIZE - 8;
+  int ibody = BG_EXT4_INODE_SIZE - EXT2_GOOD_OLD_INODE_SIZE - BG_EXT4_EXTRA_ISIZE - 8 - used;
   int bfree = BG_EXT4_BLOCK_SIZE - (int)sizeof(struct ext2_ext_attr_header) - 4;
   int need;
   uint32_t i;
@@ -67,17 +67,25 @@ static int xattr_block(const struct bg_inode *ti, int *block, const char *what,
       bfree -= need;
       *block = 1;
     } else {
-      return bg_error_set(err, BG_ETOOBIG, "%s: its xattrs do not fit in an inode and a block",
-                          what);
+      return -1;
     }
   }
   return 0;
+}
+
+int bg_ext4_goes_inline(const struct bg_inode *ti)
+{
+  int block;
+
+  return S_ISREG(ti->mode) && ti->size > 0 && ti->size <= BG_EXT4_INLINE_MAX &&
+         xattr_place(ti, (int)bg_ext4_inline_ibody_use(ti->size), &block) == 0;
 }
 
 struct mctx {
   struct bg_tree *tree;
   struct bg_ext4_need *nd;
   int own_lpf; /* the image's lost+found is made by the writer */
+  int inline_data;
   struct bg_error *err;
 };
 
@@ -149,12 +157,16 @@ static int inode_cost(struct mctx *c, struct bg_node *node, struct bg_inode *ti)
 {
   char what[BG_TREE_PATH_MAX];
   uint64_t blocks = 0;
-  int xblock;
+  int xblock, used = 0;
 
   if (bg_node_path(node, what, sizeof(what), c->err) != 0)
     return -1;
   switch (ti->mode & S_IFMT) {
   case S_IFREG:
+    if (c->inline_data && bg_ext4_goes_inline(ti)) {
+      used = (int)bg_ext4_inline_ibody_use(ti->size); /* and no block */
+      break;
+    }
     if (file_cost(c, ti, what, &blocks) != 0)
       return -1;
     break;
@@ -171,8 +183,9 @@ static int inode_cost(struct mctx *c, struct bg_node *node, struct bg_inode *ti)
     break;
   }
   if (ti->nxattrs > 0) {
-    if (xattr_block(ti, &xblock, what, c->err) != 0)
-      return -1;
+    if (xattr_place(ti, used, &xblock) != 0)
+      return bg_error_set(c->err, BG_ETOOBIG, "%s: its xattrs do not fit in an inode and a block",
+                          what);
     blocks += (uint64_t)xblock;
     c->nd->spread += (uint64_t)xblock;
   }
@@ -203,7 +216,8 @@ static int reset_visit(struct bg_node *node, void *ctx)
   return 0;
 }
 
-int bg_ext4_measure(struct bg_tree *tree, struct bg_ext4_need *nd, struct bg_error *err)
+int bg_ext4_measure(struct bg_tree *tree, int inline_data, struct bg_ext4_need *nd,
+                    struct bg_error *err)
 {
   struct bg_node *lpf = bg_node_child(bg_tree_root(tree), "lost+found", 10);
   struct mctx c;
@@ -214,6 +228,7 @@ int bg_ext4_measure(struct bg_tree *tree, struct bg_ext4_need *nd, struct bg_err
   c.nd = nd;
   c.own_lpf = lpf == NULL || !S_ISDIR(lpf->inode->mode);
   c.err = err;
+  c.inline_data = inline_data;
   if (c.own_lpf)
     nd->blocks += 4; /* mkfs.ext4's lost+found: four empty blocks */
   bg_tree_walk(tree, reset_visit, NULL);
@@ -349,7 +364,7 @@ int bg_ext4_size_for(const struct bg_ext4_opts *opts, struct bg_tree *tree,
 
   if (pol != NULL && !(pol->headroom >= 0 && pol->headroom <= 1000))
     return bg_error_set(err, BG_EINVAL, "headroom must be within 0..1000");
-  if (bg_ext4_measure(tree, &nd, err) != 0)
+  if (bg_ext4_measure(tree, opts->inline_data, &nd, err) != 0)
     return -1;
   if (pol != NULL) {
     n = want_inodes(&nd, pol);

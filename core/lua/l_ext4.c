@@ -91,6 +91,7 @@ static void read_create_opts(lua_State *L, int idx, struct bg_ext4_opts *o)
     o->have_uuid = 1;
   }
   o->journal = bg_lua_optfield_bool(L, idx, "journal", 1);
+  o->inline_data = bg_lua_optfield_bool(L, idx, "inline_data", 0);
   inodes = bg_lua_optfield_int(L, idx, "inodes", 0);
   ratio = bg_lua_optfield_int(L, idx, "inode_ratio", 0);
   luaL_argcheck(L, inodes >= 0 && inodes <= 0xffffffffLL, idx, "inodes out of range");
@@ -132,8 +133,8 @@ static void build_progress(void *ctx, uint64_t done, uint64_t total)
     bg_meter_line(m, text);
 }
 
-/* ext4.create(path, {size = n, tree = t, label=, seed=, uuid=, journal=, inodes=, inode_ratio=,
- * reserved=, time=, progress=}) -> image open for writing under a temporary name (put at path by
+/* ext4.create(path, {size = n, tree = t, label=, seed=, uuid=, journal=, inline_data=, inodes=,
+ * inode_ratio=, reserved=, time=, progress=}) -> image open for writing under a temporary name (put at path by
  * close), or nil, message, code */
 static int ext4_create(lua_State *L)
 {
@@ -217,7 +218,7 @@ static int ext4_size_for(lua_State *L)
   return 2;
 }
 
-/* ext4.min_size(tree, {inodes=, inode_ratio=, journal=}) -> bytes */
+/* ext4.min_size(tree, {inodes=, inode_ratio=, journal=, inline_data=}) -> bytes */
 static int ext4_min_size(lua_State *L)
 {
   struct bg_tree *tree = bg_lua_checktree(L, 1);
