@@ -18,6 +18,7 @@
 #include "../util/path.h"
 
 #define WBUF_BLOCKS 256 /* 1 MiB: the data of consecutive small files goes out in one write */
+#define ITABLE_BLOCKS 256 /* 1 MiB of inode table: 4,096 inodes in one write */
 
 /* One inode of the image (a copy, for a tree inode with more names than ext4 holds). */
 struct winfo {
@@ -46,6 +47,7 @@ struct writer {
   int fd;        /* the image file, for what is copied into it past libext2fs */
   struct bg_ext4_copier *copier;
   struct bg_ext4_wbuf wb;
+  struct bg_ext4_itable it;
   unsigned char *scratch;
   struct bg_time now;
   int own_lpf;   /* lost+found is ours, not the tree's */
@@ -196,7 +198,7 @@ static void note_splits(struct writer *wr)
 static int write_inode(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large *in,
                        const struct bg_ext4_ibody *ib, const char *what)
 {
-  return bg_ext4_write_fresh_inode(wr->fs, ino, in, ib, what, wr->err);
+  return bg_ext4_itable_put(&wr->it, ino, in, ib, what, wr->err);
 }
 
 static int set_xattrs(struct writer *wr, ext2_ino_t ino, const struct bg_inode *ti,
@@ -206,6 +208,10 @@ static int set_xattrs(struct writer *wr, ext2_ino_t ino, const struct bg_inode *
   errcode_t rc, rc2;
   uint32_t i;
 
+  /* libext2fs reads the inode and writes it back: it must be on disk, and stays its to write */
+  if (bg_ext4_itable_flush(&wr->it, wr->err) != 0)
+    return -1;
+  bg_ext4_itable_outside(&wr->it, ino);
   rc = ext2fs_xattrs_open(wr->fs, ino, &h);
   if (rc == 0)
     rc = ext2fs_xattrs_read(h);
@@ -326,6 +332,7 @@ static int write_one(struct writer *wr, ext2_ino_t ino)
   bg_error_clear(&e);
   if (w->node == NULL || bg_node_path(w->node, what, sizeof(what), &e) != 0)
     snprintf(what, sizeof(what), "inode %u", ino);
+  bg_ext4_itable_building(&wr->it, ino);
   if (ino == EXT2_ROOT_INO || ti == NULL) { /* the root, or a lost+found of our own */
     bg_ext4_inode_init(&in, ino == EXT2_ROOT_INO ? LINUX_S_IFDIR | 0755 : LINUX_S_IFDIR | 0700,
                        0, 0, &wr->now, &wr->now, &wr->now, 1);
@@ -508,13 +515,15 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
-  if (bg_ext4_wbuf_init(&wr.wb, WBUF_BLOCKS, BG_EXT4_BLOCK_SIZE, err) != 0)
+  if (bg_ext4_wbuf_init(&wr.wb, WBUF_BLOCKS, BG_EXT4_BLOCK_SIZE, err) != 0 ||
+      bg_ext4_itable_init(&wr.it, fs, ITABLE_BLOCKS, err) != 0)
     goto out;
   wr.scratch = malloc(BG_EXT4_CHUNK);
   if (wr.scratch == NULL) {
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
+  bg_ext4_itable_hook(img, &wr.it);
   wr.fd = img->tmp.fd;
   wr.copier = bg_ext4_copier_start(tree, wr.fd, err);
   if (wr.copier == NULL)
@@ -522,7 +531,8 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
   wr.at.goal = fs->super->s_first_data_block;
   wr.at.wb = &wr.wb;
   wr.at.scratch = wr.scratch;
-  if (populate(&wr) != 0 || bg_ext4_wbuf_flush(fs, &wr.wb, err) != 0 ||
+  if (populate(&wr) != 0 || bg_ext4_itable_flush(&wr.it, err) != 0 ||
+      bg_ext4_wbuf_flush(fs, &wr.wb, err) != 0 ||
       bg_ext4_copier_finish(wr.copier, err) != 0 || bg_ext4_writes_ok(img, path, err) != 0) {
     bg_error_prefix(err, "building %s", path);
     goto out;
@@ -530,8 +540,11 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
   img->writable = 1;
   ok = 1;
 out:
+  if (img != NULL && img->fs != NULL)
+    bg_ext4_itable_hook(img, NULL);
   bg_ext4_copier_free(wr.copier);
   bg_ext4_wbuf_free(&wr.wb);
+  bg_ext4_itable_free(&wr.it);
   free(wr.scratch);
   free(wr.w);
   free(wr.split.keys);

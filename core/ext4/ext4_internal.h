@@ -86,6 +86,34 @@ int bg_ext4_write_fresh_inode(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_
                               const struct bg_ext4_ibody *ib, const char *what,
                               struct bg_error *err);
 
+struct bg_ext4;
+
+/* The writer's inodes in runs of inode table blocks (itable.c): put in increasing order, each
+ * written whole (as bg_ext4_write_fresh_inode does) into a run of up to `blocks` blocks that
+ * goes out in one write when the next inode lies past it, or at flush. While hooked to the
+ * image, libext2fs's reads of inodes not yet put come from the run or as zeros, and its writes
+ * of the inode named by building (which is put whole afterwards) are dropped. An inode
+ * libext2fs is to change once put (its xattrs) is flushed first and named by outside: the rest
+ * of its table block is then written through libext2fs. */
+struct bg_ext4_itable {
+  ext2_filsys fs;
+  blk64_t start;       /* the run's first block */
+  uint32_t n, cap;     /* blocks in the run, at most */
+  unsigned char *buf;
+  ext2_ino_t outside;  /* the highest inode libext2fs wrote */
+  ext2_ino_t last;     /* the highest inode put */
+  ext2_ino_t building; /* the inode being laid out, 0: none */
+};
+int bg_ext4_itable_init(struct bg_ext4_itable *t, ext2_filsys fs, uint32_t blocks,
+                        struct bg_error *err);
+void bg_ext4_itable_hook(struct bg_ext4 *img, struct bg_ext4_itable *t); /* t NULL: unhooks */
+void bg_ext4_itable_building(struct bg_ext4_itable *t, ext2_ino_t ino);
+int bg_ext4_itable_put(struct bg_ext4_itable *t, ext2_ino_t ino, struct ext2_inode_large *in,
+                       const struct bg_ext4_ibody *ib, const char *what, struct bg_error *err);
+int bg_ext4_itable_flush(struct bg_ext4_itable *t, struct bg_error *err);
+void bg_ext4_itable_outside(struct bg_ext4_itable *t, ext2_ino_t ino);
+void bg_ext4_itable_free(struct bg_ext4_itable *t);
+
 /* ---- file data ---- */
 
 /* Reads up to n bytes at off; *got 0 means the end. */
@@ -290,6 +318,7 @@ struct bg_ext4 {
   struct bg_tmpfile tmp; /* built images: the temporary file (locked) until close; fd -1 else */
   struct bg_notes notes;
   struct bg_ext4_dircache *dirs; /* directory blocks read and checked (dir.c), or NULL */
+  struct bg_ext4_itable *itable; /* the writer's inode runs while it builds, else NULL */
   errcode_t write_error;         /* the first write libext2fs could only report to a handler */
   unsigned long long write_block;
 };

@@ -35,6 +35,10 @@ cat > host128 <<'EOF'
 A host file of exactly one hundred and twenty-eight bytes, read when the image is built: it
 EOF
 head -c 128 host128 > host.f && rm host128
+# six runs of data 256 MiB apart: more extents than the inode holds, an extent tree beside the
+# small inodes of its table block
+truncate -s 1600M sparse6
+for i in 0 1 2 3 4 5; do printf "run$i" | dd of=sparse6 bs=1 seek=$((i * 268435456)) conv=notrunc 2>/dev/null; done
 cat > tree.lua <<'LUA'
 local tree = require "banger.tree"
 local M = {}
@@ -54,6 +58,10 @@ function M.make()
   assert(t:symlink("/s/short", "f60"))
   assert(t:symlink("/s/long", "/" .. string.rep("l", 99)))
   assert(t:write("/s/host", nil, { from = "host.f" }))
+  assert(t:write("/s/sparse6", nil, { from = "sparse6" }))
+  assert(t:write("/s/zz-after", "after the extent tree\n"))
+  -- directories among small files: their blocks' checksums ask libext2fs for their inodes
+  for i = 1, 40 do assert(t:write(string.format("/t/d%02d/f", i), "in d" .. i)) end
   return t
 end
 return M
@@ -64,6 +72,19 @@ local ext4, T = require "banger.ext4", dofile("tree.lua")
 local t <close> = T.make()
 local fs <close> = assert(ext4.create("inline.ext4", { size = 64 << 20, tree = t, inline_data = true,
   seed = "inline" }))
+-- the editor's view, right after the build: every inode as written
+for line in io.lines("files.txt") do
+  local p, size, mode = line:match("^(%S+) (%d+) (%d+)")
+  local st = fs:stat(p)
+  assert(st.size == tonumber(size) and st.mode == tonumber(mode, 8), p)
+  assert(fs:read(p) == T.content(p, tonumber(size)), p)
+end
+assert(fs:read("/s/zz-after") == "after the extent tree\n")
+for i = 1, 40 do
+  local p = string.format("/t/d%02d/f", i)
+  assert(fs:stat(p).mode == 420 and fs:read(p) == "in d" .. i, p)
+end
+assert(fs:stat("/s/sparse6").size == 1600 << 20)
 -- the editor's view: inline data is not an xattr
 assert(fs:stat("/s/f60").xattrs == nil, "system.data is not listed")
 assert(fs:stat("/x/small").xattrs["user.v"] == string.rep("x", 8))
@@ -119,6 +140,11 @@ if os.stat(root + "/s/link60").st_ino != os.stat(root + "/s/f60").st_ino or os.s
 if os.readlink(root + "/s/short") != "f60" or os.readlink(root + "/s/long") != "/" + "l" * 99:
     bad.append("symlinks")
 if open(root + "/s/host", "rb").read() != open("host.f", "rb").read(): bad.append("host file")
+with open(root + "/s/sparse6", "rb") as f:
+    for i in range(6):
+        f.seek(i * 268435456)
+        if f.read(4) != b"run%d" % i: bad.append("sparse6 run %d" % i)
+if open(root + "/s/zz-after", "rb").read() != b"after the extent tree\n": bad.append("zz-after")
 print("\n".join(bad) if bad else "ok")
 PY
 }
