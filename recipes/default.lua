@@ -16,9 +16,9 @@ local banger = require "banger"
 local distros = require "banger.distros"
 local guest = require "banger.guest"
 
--- The command line: every build argument (image, out, size, headroom, label, devices, xattrs,
--- platform, pull, insecure, plan; cache, push, mirrors: docs/fleet.md; kernel, init, strict,
--- check, distroless, provenance, report), typed and checked; an unknown key is an error. This
+-- The command line: every build argument (image, out, size, headroom, label, inline_data,
+-- devices, xattrs, platform, pull, insecure, plan; cache, push, mirrors: docs/fleet.md; kernel,
+-- init, strict, check, distroless, provenance, report), typed and checked; an unknown key is an error. This
 -- recipe's policy is its defaults: device nodes, fifos and xattrs are left out unless asked for.
 local args = banger.arguments(banger.BUILD_ARGS, { devices = "skip", xattrs = "drop" })
 

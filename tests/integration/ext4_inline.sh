@@ -218,4 +218,23 @@ expect_eq "$(stat -c %s m/s/f59 m/s/one m/s/f61 m/s/kernel m/x/small | tr '\n' '
 expect_eq "$(head -c 59 m/s/f59)" "$(head -c 59 <<<"$(printf '/s/f59:%.0s' $(seq 9))")" "the appended file keeps its start"
 unmount m
 
+# ---- the default recipe with inline_data=1, and without ----
+demo_layout layout
+for v in 1 0; do
+  "$BANGER" -q --cache-dir "$PWD/cache" "$BANGER_SOURCE_DIR/recipes/default.lua" \
+    "image=oci:$PWD/layout:demo" out=demo$v.ext4 \
+    inline_data=$v cache=off provenance=0 2>demo.err
+  expect_eq "$?" 0 "the default recipe with inline_data=$v ($(cat demo.err))"
+  fsck_clean demo$v.ext4 "the default recipe's image, inline_data=$v"
+  expect_eq "$(features demo$v.ext4)" "$v" "inline_data=$v: the feature is there or not"
+done
+inl=$(debugfs -R "stat /etc/hostname" demo1.ext4 2>/dev/null | grep -c 'Flags: 0x10000000')
+expect_eq "$inl" 1 "a layer's small file is inline"
+mount_image demo1.ext4 m
+mount_image demo0.ext4 m0
+expect_eq "$(cd m && find . -type f -exec sha256sum {} + | sort | sha256sum)" \
+  "$(cd m0 && find . -type f -exec sha256sum {} + | sort | sha256sum)" "both images hold the same files"
+unmount m0
+unmount m
+
 finish

@@ -10,7 +10,7 @@ img=image=oci:$PWD/layout:demo
 
 "$BANGER" --cache-dir "$PWD/cache" "$r/default.lua" "$img" sise=2G out=typo.ext4 2>err; rc=$?
 expect_eq "$rc" 2 "a misspelt key is a usage error"
-expect_eq "$(cat err)" "banger-build: unknown argument 'sise'; did you mean 'size'? $r/default.lua takes image, out, size, headroom, label, devices, xattrs, platform, pull, insecure, plan, cache, push, mirrors, kernel, init, strict, check, distroless, provenance, report (banger-build $r/default.lua --help)" "the misspelt key, the closest one and all of them"
+expect_eq "$(cat err)" "banger-build: unknown argument 'sise'; did you mean 'size'? $r/default.lua takes image, out, size, headroom, label, inline_data, devices, xattrs, platform, pull, insecure, plan, cache, push, mirrors, kernel, init, strict, check, distroless, provenance, report (banger-build $r/default.lua --help)" "the misspelt key, the closest one and all of them"
 expect_file_absent typo.ext4 "nothing built after a usage error"
 expect_eq "$(ls cache 2>/dev/null | wc -l)" 0 "not even pulled"
 

@@ -50,8 +50,8 @@ end)
 it("names an unknown key, the closest known one and all of them", function()
   eq(usage_error({ image = "x", sise = "2G" }, banger.BUILD_ARGS),
     "unknown argument 'sise'; did you mean 'size'? RECIPE takes image, out, size, headroom, " ..
-    "label, devices, xattrs, platform, pull, insecure, plan, cache, push, mirrors, kernel, " ..
-    "init, strict, check, distroless, provenance, report (banger-build RECIPE --help)")
+    "label, inline_data, devices, xattrs, platform, pull, insecure, plan, cache, push, mirrors, " ..
+    "kernel, init, strict, check, distroless, provenance, report (banger-build RECIPE --help)")
   eq(usage_error({ image = "x", zzzz = "1" }, banger.BUILD_ARGS):match("^[^?]*RECIPE takes"),
     "unknown argument 'zzzz'; RECIPE takes")
   eq(usage_error({ image = "x", platfrom = "linux/arm64" }, banger.BUILD_ARGS):match("^.-%?"),

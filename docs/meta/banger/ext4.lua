@@ -11,6 +11,8 @@ local ext4 = {}
 ---@field seed? string          UUID and directory hash seed derive from it (reproducible images)
 ---@field uuid? string          an explicit UUID instead
 ---@field journal? boolean      (default true)
+---@field inline_data? boolean  regular files of 1 to 128 bytes in their inodes, no block each
+---                             (the inline_data feature; default false: GRUB cannot read it)
 ---@field inodes? integer       inode count (default: grows to fit the tree)
 ---@field inode_ratio? integer  bytes per inode instead
 ---@field reserved? number      percent of blocks reserved for root (default 5)

@@ -154,6 +154,7 @@ end
 ---@field headroom? number       content-aware: free space as a fraction of the content
 ---@field min_free? integer      content-aware: at least this many free bytes
 ---@field min_free_inodes? integer
+---@field inline_data? boolean   the image will have inline_data (small files take no block)
 
 --- Decides the image size: fixed, or content-aware from the tree (the ext4 writer's model plus the
 --- policy's free space). Never under 64 MiB.
@@ -162,7 +163,8 @@ end
 ---@return integer bytes
 ---@return integer|nil inodes  the inode count for content-aware sizing
 function M.size(tree, opts)
-  opts = check_opts(opts, { size = 1, headroom = 1, min_free = 1, min_free_inodes = 1 }, "size")
+  opts = check_opts(opts, { size = 1, headroom = 1, min_free = 1, min_free_inodes = 1,
+    inline_data = 1 }, "size")
   if opts.size ~= nil then
     local n, err = sizes.parse(opts.size)
     if not n then raise("size: " .. err) end
@@ -173,6 +175,7 @@ function M.size(tree, opts)
   end
   local policy, perr = sizes.policy(opts)
   if not policy then raise("size: " .. perr) end
+  policy.inline_data = opts.inline_data
   local bytes, inodes = require("banger.ext4").size_for(tree, policy)
   if not bytes then raise("sizing: " .. inodes) end
   return bytes, inodes
@@ -228,6 +231,7 @@ end
 ---@field seed? string
 ---@field label? string
 ---@field journal? boolean
+---@field inline_data? boolean  regular files of up to 128 bytes in their inodes
 
 --- Writes the ext4 image from the tree under a temporary name and returns it open for edits;
 --- `fs:close()` puts it in place once written back and synced (and returns nil, message if that
@@ -236,8 +240,8 @@ end
 ---@param opts banger.BuildOpts
 ---@return userdata fs  a banger.ext4 image, open for writing
 function M.build(tree, opts)
-  opts = check_opts(opts, { out = 1, size = 1, inodes = 1, seed = 1, label = 1, journal = 1 },
-    "build")
+  opts = check_opts(opts, { out = 1, size = 1, inodes = 1, seed = 1, label = 1, journal = 1,
+    inline_data = 1 }, "build")
   if type(opts.out) ~= "string" or opts.out == "" then raise("build: out is required") end
   local ext4 = require "banger.ext4"
   local fs, err = timed("build", ext4.create, opts.out, {
@@ -247,6 +251,7 @@ function M.build(tree, opts)
     seed = opts.seed,
     label = opts.label,
     journal = opts.journal,
+    inline_data = opts.inline_data,
   })
   if not fs then raise(string.format("building %s: %s", opts.out, err)) end
   -- the tree as written: what flattening and the edits before changed
@@ -409,6 +414,7 @@ end
 ---@field devices? "skip"|"keep"
 ---@field xattrs? "drop"|"keep"
 ---@field headroom? number        content-aware sizing: free space as a fraction of the content
+---@field inline_data? boolean    files of up to 128 bytes in their inodes (ext4 inline_data)
 ---@field agents? "systemd"|"openrc"|false  the guest's init system (default "systemd"): picks
 ---                               the default payload and the warnings
 ---@field payload? banger.guest.Entry[]|false  what is injected (default guest.payload(agents))
@@ -437,6 +443,7 @@ local RUN_OPTS = {
   headroom = 1, agents = 1, dispatch = 1, expect = 1, remap = 1, edit_tree = 1, edit_image = 1,
   label = 1, payload = 1, plan = 1, args = 1, report = 1, init = 1, strict = 1, check = 1,
   distroless = 1, provenance = 1, kernel = 1, cache = 1, push = 1, mirrors = 1, inputs = 1,
+  inline_data = 1,
 }
 
 --- The whole pipeline in one call: pull, flatten, check the distro, inject the guest side, let
@@ -543,7 +550,8 @@ function M.run(opts)
   local boot = opts.kernel ~= nil and
     timed("kernel", bootfiles.prepare, tree, opts.kernel, img.ref, img.platform) or nil
 
-  local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom })
+  local size, inodes = M.size(tree, { size = opts.size, headroom = opts.headroom,
+    inline_data = opts.inline_data })
   if plan then
     return require("banger.plan").report {
       img = img, tree = tree, info = info, out = out, size = size, inodes = inodes,
@@ -554,7 +562,7 @@ function M.run(opts)
     }
   end
   local fs <close> = M.build(tree, {
-    out = out, size = size, inodes = inodes, label = opts.label,
+    out = out, size = size, inodes = inodes, label = opts.label, inline_data = opts.inline_data,
     -- the UUID and hash seed come from the key, so equal keys give equal bytes
     seed = job.seed,
   })
