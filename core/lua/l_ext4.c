@@ -8,6 +8,7 @@
 #include "l_runtime.h"
 #include "../util/meter.h"
 #include "l_tree.h"
+#include "../digest/digest.h"
 #include "../ext4/ext4.h"
 
 #define IMAGE_MT "banger.ext4.Image"
@@ -248,20 +249,36 @@ static int ext4_open(lua_State *L)
   return open_into(L, li, path, write ? BG_EXT4_WRITE : 0);
 }
 
-/* img:close() -> true, or nil, message, code when writing it back failed (a built image is then
- * removed). Idempotent. */
+/* img:close([{sha256 = true}]) -> true (with sha256: and "sha256:<hex>", size of the image as
+ * closed, a built one hashed while it is synced), or nil, message, code when writing it back
+ * failed (a built image is then removed). Idempotent: closing a closed image gives true. */
 static int i_close(lua_State *L)
 {
   LImage *li = luaL_checkudata(L, 1, IMAGE_MT);
   struct bg_error err;
   struct bg_ext4 *img = li->img;
+  unsigned char sum[BG_SHA256_LEN];
+  char hex[BG_DIGEST_STRLEN];
+  uint64_t size = 0;
+  int want = 0;
 
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "sha256");
+    want = lua_toboolean(L, -1) && img != NULL;
+    lua_pop(L, 1);
+  }
   li->img = NULL;
   bg_error_clear(&err);
-  if (bg_ext4_close(img, &err) != 0)
+  if (bg_ext4_close_sum(img, want ? sum : NULL, &size, &err) != 0)
     return bg_lua_fail(L, &err);
   lua_pushboolean(L, 1);
-  return 1;
+  if (!want)
+    return 1;
+  bg_digest_format(sum, hex);
+  lua_pushstring(L, hex);
+  lua_pushinteger(L, (lua_Integer)size);
+  return 3;
 }
 
 /* <close>: a scope left normally closes and raises if that fails; a scope left by an error

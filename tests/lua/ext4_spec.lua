@@ -149,3 +149,30 @@ it("is reproducible with a seed and a time", function()
 end)
 
 spec.done()
+
+it("gives the sha256 of the image it closes, as sha256sum sees it", function()
+  local digest = require "banger.digest"
+  local t <close> = sample()
+  local path = dir .. "/sum.ext4"
+  local img = assert(ext4.create(path, { size = 64 * MiB, tree = t, seed = "s" }))
+  assert(img:write("/late", "written after create"))
+  local ok, sum, size = img:close { sha256 = true }
+  assert(ok)
+  eq(size, 64 * MiB)
+  eq(sum, (digest.file(path)))
+  local p = assert(io.popen("sha256sum " .. path))
+  local line = p:read("l")
+  p:close()
+  eq(sum, "sha256:" .. line:sub(1, 64))
+  -- an opened image edited in place: hashed once written back
+  local ed = assert(ext4.open(path, { write = true }))
+  assert(ed:write("/later", "x"))
+  local ok2, sum2, size2 = ed:close { sha256 = true }
+  assert(ok2)
+  eq(size2, 64 * MiB)
+  eq(sum2, (digest.file(path)))
+  assert(sum2 ~= sum)
+  -- closed already: nothing more to say
+  eq(select("#", img:close { sha256 = true }), 1)
+  spec.raises(function() img:close("yes") end, "table expected")
+end)

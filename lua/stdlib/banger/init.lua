@@ -281,7 +281,8 @@ end
 --- banger.guest.install injected).
 ---@param r table  image, digest, platform, output; agent and kernel when injected, written;
 ---                report (a path), provenance (a boolean), img, files, checks (what
----                banger.run's pre-flight checks found)
+---                banger.run's pre-flight checks found); sha256 and size when known (taken
+---                as the image was closed: then it is not read again)
 function M.report(r)
   local digest = require "banger.digest"
   if r.img then
@@ -290,7 +291,7 @@ function M.report(r)
   end
   local f = r.fleet or {}
   -- an image written from a verified artifact has a known sha256: no second pass over it
-  local sum, size = f.sha256, f.size
+  local sum, size = f.sha256 or r.sha256, f.size or r.size
   if not sum and (r.provenance or runtime.json) then sum, size = digest.file(r.output) end
   if not size then
     local h = io.open(r.output, "rb")
@@ -471,6 +472,7 @@ function M.run(opts)
   local function report(img, r, more)
     local ok, res = pcall(M.report, { img = img, output = out, fleet = r, report = opts.report,
       provenance = opts.provenance, files = more.files, agent = more.agent,
+      sha256 = more.sha256, size = more.size,
       kernel = more.kernel, checks = more.checks, restored = more.restored })
     if not ok then
       if more.kernel then require("banger.bootfiles").remove(more.kernel) end
@@ -566,14 +568,16 @@ function M.run(opts)
   -- the kernel files before the image is committed: a kernel that fails to unpack leaves no
   -- image (and an image that fails to commit takes its kernel files with it)
   local kernel = boot and timed("kernel", bootfiles.write, boot) or nil
-  local ok, err = fs:close()
+  -- the sha256 the report needs is taken while the image is synced, not in a pass after
+  local ok, err, size = timed("write", fs.close, fs,
+    (opts.provenance or runtime.json) and { sha256 = true } or nil)
   if not ok then
     if kernel then bootfiles.remove(kernel) end
     raise(string.format("writing %s: %s", out, err))
   end
   local res = report(img, job:finish(out, M.timings), {
     files = installed and installed.files, agent = installed and installed.agent,
-    kernel = kernel, checks = checked,
+    kernel = kernel, checks = checked, sha256 = err, size = size,
   })
   if kernel then
     local files = { kernel.kernel.path }
