@@ -134,6 +134,7 @@ struct hashing {
   uint64_t size;
   int rc;
   struct bg_error err;
+  int synced; /* 0, or the fsync's errno */
 };
 
 static void *hash_image(void *arg)
@@ -146,25 +147,42 @@ static void *hash_image(void *arg)
   return NULL;
 }
 
-/* fsync of a built image's file, and its sha256 (when sum is not NULL) on a thread of its own
- * meanwhile: the hash costs the processor what the sync costs the disk. */
+static void *sync_image(void *arg)
+{
+  struct hashing *h = arg;
+
+  pthread_setname_np(pthread_self(), "bg-sync");
+  h->synced = fsync(h->fd) == 0 ? 0 : errno;
+  return NULL;
+}
+
+/* fsync of a built image's file, with its sha256 (when sum is not NULL) on a thread of its own
+ * meanwhile: the hash costs the processor what the sync costs the disk. With meanwhile, the
+ * sync has a thread too, and this one runs meanwhile(arg) in the time. */
 static int sync_and_hash(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
-                         struct bg_error *err)
+                         void (*meanwhile)(void *), void *arg, struct bg_error *err)
 {
   struct hashing h = {.fd = img->tmp.fd, .name = img->tmp.path, .sum = sum, .rc = -1};
-  pthread_t th;
-  int threaded = 0, synced;
+  pthread_t th, ts;
+  int hashing = 0, syncing = 0;
 
   if (sum != NULL) {
-    threaded = pthread_create(&th, NULL, hash_image, &h) == 0;
-    if (!threaded)
+    hashing = pthread_create(&th, NULL, hash_image, &h) == 0;
+    if (!hashing)
       hash_image(&h);
   }
-  synced = fsync(img->tmp.fd) == 0 ? 0 : errno;
-  if (threaded)
+  if (meanwhile != NULL)
+    syncing = pthread_create(&ts, NULL, sync_image, &h) == 0;
+  if (!syncing)
+    sync_image(&h);
+  if (meanwhile != NULL)
+    meanwhile(arg);
+  if (syncing)
+    pthread_join(ts, NULL);
+  if (hashing)
     pthread_join(th, NULL);
-  if (synced != 0)
-    return bg_error_errno(err, synced, "cannot sync %s", img->tmp.path);
+  if (h.synced != 0)
+    return bg_error_errno(err, h.synced, "cannot sync %s", img->tmp.path);
   if (sum != NULL) {
     if (h.rc != 0) {
       *err = h.err;
@@ -177,7 +195,7 @@ static int sync_and_hash(struct bg_ext4 *img, unsigned char *sum, uint64_t *size
 }
 
 int bg_ext4_close_sum(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
-                      struct bg_error *err)
+                      void (*meanwhile)(void *), void *arg, struct bg_error *err)
 {
   char dir[4096];
   errcode_t rc;
@@ -196,7 +214,7 @@ int bg_ext4_close_sum(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
     goto out;
   }
   if (img->tmp.fd >= 0) { /* a built image: in place only once complete and on disk */
-    if (sync_and_hash(img, sum, size, err) != 0)
+    if (sync_and_hash(img, sum, size, meanwhile, arg, err) != 0)
       goto out;
     if (bg_tmpfile_commit(&img->tmp, img->path, err) != 0 ||
         bg_tmpfile_close(&img->tmp, err) != 0)
@@ -204,8 +222,10 @@ int bg_ext4_close_sum(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
     dir_of(img->path, dir, sizeof(dir));
     if (bg_fsync_dir(dir, err) != 0)
       goto out;
-  } else if (sum != NULL) {
-    if (bg_sha256_file(img->path, sum, size, err) != 0)
+  } else {
+    if (meanwhile != NULL)
+      meanwhile(arg);
+    if (sum != NULL && bg_sha256_file(img->path, sum, size, err) != 0)
       goto out;
   }
   ret = 0;
@@ -216,7 +236,7 @@ out:
 
 int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
 {
-  return bg_ext4_close_sum(img, NULL, NULL, err);
+  return bg_ext4_close_sum(img, NULL, NULL, NULL, NULL, err);
 }
 
 void bg_ext4_discard(struct bg_ext4 *img)

@@ -133,8 +133,9 @@ function Image:warnings() end
 --- `<close>` scope closes and raises on failure, or drops the image when left by an error;
 --- garbage collection drops it silently. With `{ sha256 = true }` it also returns the image's
 --- "sha256:<hex>" and size as closed (a new image is hashed while it is synced, its holes not
---- read).
----@param opts? { sha256?: boolean }
+--- read). `meanwhile`, a function, runs once the image is written back, during the sync and the
+--- hash (not when the write-back failed); its error is raised once they are done.
+---@param opts? { sha256?: boolean, meanwhile?: fun() }
 ---@return boolean|nil ok
 ---@return string? err_or_sha256
 ---@return string|integer|nil code_or_size

@@ -568,9 +568,12 @@ function M.run(opts)
   -- the kernel files before the image is committed: a kernel that fails to unpack leaves no
   -- image (and an image that fails to commit takes its kernel files with it)
   local kernel = boot and timed("kernel", bootfiles.write, boot) or nil
-  -- the sha256 the report needs is taken while the image is synced, not in a pass after
-  local ok, err, size = timed("write", fs.close, fs,
-    (opts.provenance or runtime.json) and { sha256 = true } or nil)
+  -- the sha256 the report needs is taken while the image is synced, not in a pass after; the
+  -- tree (its spool's pages) is freed meanwhile, nothing reads it after the build
+  local ok, err, size = timed("write", fs.close, fs, {
+    sha256 = opts.provenance or runtime.json,
+    meanwhile = function() tree:close() end,
+  })
   if not ok then
     if kernel then bootfiles.remove(kernel) end
     raise(string.format("writing %s: %s", out, err))
