@@ -332,7 +332,7 @@ function M.report(r)
       local provenance = require "banger.provenance"
       local path = provenance.path_for(r.output)
       save(path, provenance.encode(provenance.statement {
-        output = r.output, sha256 = sum, img = r.img, files = r.files,
+        output = r.output, sha256 = sum, img = r.img, files = r.files, kernel = r.kernel,
         args = rawget(_G, "args"), started = M.started, internal = { key = f.key },
       }))
       written[#written + 1], result.provenance = path, path
