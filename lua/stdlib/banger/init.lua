@@ -490,10 +490,15 @@ function M.run(opts)
   elseif job.hit then
     local r = job:restore(out, M.timings)
     if r then
-      local files = opts.provenance and opts.payload ~= false and guest.files(
-        opts.payload or guest.payload(opts.agents == nil and "systemd" or opts.agents or "none"),
-        { dispatch = dispatch, platform = job.img.platform }) or nil
-      return report(job.img, r, { restored = true, files = files })
+      -- what the payload put in the image, as a build would say it: the same files, the agent
+      local files, agent
+      if (opts.provenance or runtime.json) and opts.payload ~= false then
+        files, agent = guest.files(opts.payload or
+          guest.payload(opts.agents == nil and "systemd" or opts.agents or "none"),
+          { dispatch = dispatch, platform = job.img.platform })
+      end
+      return report(job.img, r, { restored = true, files = opts.provenance and files or nil,
+        agent = agent })
     end
   end
   local img = M.pull(opts.image, { platform = opts.platform, insecure = opts.insecure,
