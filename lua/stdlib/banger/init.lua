@@ -576,14 +576,14 @@ function M.run(opts)
   -- the sha256 the report needs is taken while the image is synced, not in a pass after; the
   -- tree (its spool's pages) is freed meanwhile, nothing reads it after the build
   local ok, err, size = timed("write", fs.close, fs, {
-    sha256 = opts.provenance or runtime.json,
+    sha256 = opts.provenance or runtime.json or job:stores(),
     meanwhile = function() tree:close() end,
   })
   if not ok then
     if kernel then bootfiles.remove(kernel) end
     raise(string.format("writing %s: %s", out, err))
   end
-  local res = report(img, job:finish(out, M.timings), {
+  local res = report(img, job:finish(out, M.timings, err), {
     files = installed and installed.files, agent = installed and installed.agent,
     kernel = kernel, checks = checked, sha256 = err, size = size,
   })
