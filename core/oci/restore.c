@@ -1,6 +1,6 @@
 /* An image written back out of a rootfs artifact. Two threads share the work: this one reads
- * the layer, hashes it, decompresses it into a ring of buffers and hashes the image; the other
- * writes its blocks, leaving all-zero ones as holes, so the disk's time is not the hashes'.
+ * the layer, hashes it and decompresses it into a ring of buffers; the other hashes the image
+ * and writes its blocks, leaving all-zero ones as holes (the two halves cost about the same).
  * The output is a temp file beside the target (util/tmpfile.h), renamed only when the layer's
  * digest, the image's size and its sha256 all agree with the manifest. */
 #include "rootfs.h"
@@ -29,8 +29,8 @@ struct ring {
   size_t len[RING];
   size_t tail, count;  /* filled slots start at tail; the writer owns buf[tail] while busy */
   int eof, failed;
-  struct bg_sha256 *h; /* the image's, the reader's */
   /* the writer's */
+  struct bg_sha256 *h; /* the image's */
   int fd, direct;
   const char *path;
   uint64_t at;
@@ -114,7 +114,9 @@ static void *writer(void *arg)
     slot = g->tail;
     n = g->len[slot];
     pthread_mutex_unlock(&g->mu);
-    rc = write_sparse(g, g->buf[slot], n);
+    rc = bg_sha256_update(g->h, g->buf[slot], n, &g->err);
+    if (rc == 0)
+      rc = write_sparse(g, g->buf[slot], n);
     pthread_mutex_lock(&g->mu);
     if (rc != 0)
       g->failed = 1;
@@ -140,17 +142,14 @@ static long free_slot(struct ring *g)
   return slot;
 }
 
-/* Hashes a filled slot into the image's sha256 and gives it to the writer. */
-static int hand_over(struct ring *g, size_t slot, size_t n, struct bg_error *err)
+/* Gives a filled slot to the writer. */
+static void hand_over(struct ring *g, size_t slot, size_t n)
 {
-  if (bg_sha256_update(g->h, g->buf[slot], n, err) != 0)
-    return -1;
   pthread_mutex_lock(&g->mu);
   g->len[slot] = n;
   g->count++;
   pthread_cond_broadcast(&g->cv);
   pthread_mutex_unlock(&g->mu);
-  return 0;
 }
 
 static void finish_ring(struct ring *g, int failed)
@@ -229,16 +228,14 @@ static int decompress(struct ring *g, int in_fd, const char *in_path, uint64_t i
       }
       if (ob.pos == ob.size) {
         *out += ob.pos;
-        if (hand_over(g, (size_t)slot, ob.pos, err) != 0)
-          goto out;
+        hand_over(g, (size_t)slot, ob.pos);
         slot = -1;
       }
     }
   }
   if (slot >= 0 && ob.pos > 0) {
     *out += ob.pos;
-    if (hand_over(g, (size_t)slot, ob.pos, err) != 0)
-      goto out;
+    hand_over(g, (size_t)slot, ob.pos);
   }
   if (left != 0) {
     bg_error_set(err, BG_EMISMATCH, "the layer's zstd stream is truncated");
