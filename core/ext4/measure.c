@@ -3,6 +3,7 @@
  * memory by the writer's own code, so its free space is exact; the few things the layout decides
  * (where a run of free blocks ends an extent) have a bound. The writer refuses what this model
  * says does not fit, so the size it returns builds and one MiB less fails cleanly. */
+#include <stdio.h>
 #include <string.h>
 
 #include "ext4_internal.h"
@@ -89,6 +90,17 @@ struct mctx {
   struct bg_error *err;
 };
 
+/* The inode's path for a message, made only when one is needed (a million inodes need none). */
+static const char *path_of(struct bg_node *node, char *buf, size_t size)
+{
+  struct bg_error e;
+
+  bg_error_clear(&e);
+  if (bg_node_path(node, buf, size, &e) != 0)
+    snprintf(buf, size, "%.*s", (int)node->namelen, node->name);
+  return buf;
+}
+
 static int dir_cost(struct mctx *c, struct bg_node *node, const char *what, uint64_t *blocks)
 {
   struct bg_node *const *kids;
@@ -120,9 +132,10 @@ static int dir_cost(struct mctx *c, struct bg_node *node, const char *what, uint
   return 0;
 }
 
-static int file_cost(struct mctx *c, const struct bg_inode *ti, const char *what,
+static int file_cost(struct mctx *c, struct bg_node *node, const struct bg_inode *ti,
                      uint64_t *blocks)
 {
+  char what[BG_TREE_PATH_MAX];
   const uint64_t bs = BG_EXT4_BLOCK_SIZE;
   uint64_t nb = (ti->size + bs - 1) / bs, runs = 1, extents;
   struct bg_ext4_treesrc ts = {c->tree, ti, -1, NULL};
@@ -133,17 +146,17 @@ static int file_cost(struct mctx *c, const struct bg_inode *ti, const char *what
   /* holes cost nothing: a host file's (SEEK_DATA), and the spool's where the layer had zeros */
   if (ti->content.kind == BG_CONTENT_HOST && ti->size > 0) {
     if (bg_ext4_host_open(&h, ti->content.host_path, NULL, c->err) != 0)
-      return bg_error_prefix(c->err, "%s", what);
+      return bg_error_prefix(c->err, "%s", path_of(node, what, sizeof(what)));
     src.read = bg_ext4_host_read;
     src.data = bg_ext4_host_data;
     src.ctx = &h;
     rc = bg_ext4_extent_count(&src, ti->size, (uint32_t)bs, &nb, &runs, c->err);
     bg_ext4_host_close(&h);
     if (rc != 0)
-      return bg_error_prefix(c->err, "%s", what);
+      return bg_error_prefix(c->err, "%s", path_of(node, what, sizeof(what)));
   } else if (ti->content.kind == BG_CONTENT_SPOOL && ti->zero_blocks > 0) {
     if (bg_ext4_extent_count(&src, ti->size, (uint32_t)bs, &nb, &runs, c->err) != 0)
-      return bg_error_prefix(c->err, "%s", what);
+      return bg_error_prefix(c->err, "%s", path_of(node, what, sizeof(what)));
   }
   extents = (nb + BG_EXT4_EXT_MAX_LEN - 1) / BG_EXT4_EXT_MAX_LEN + (runs > 1 ? runs : 0);
   *blocks = nb + bg_ext4_extent_index_blocks(extents);
@@ -159,25 +172,24 @@ static int inode_cost(struct mctx *c, struct bg_node *node, struct bg_inode *ti)
   uint64_t blocks = 0;
   int xblock, used = 0;
 
-  if (bg_node_path(node, what, sizeof(what), c->err) != 0)
-    return -1;
   switch (ti->mode & S_IFMT) {
   case S_IFREG:
     if (c->inline_data && bg_ext4_goes_inline(ti)) {
       used = (int)bg_ext4_inline_ibody_use(ti->size); /* and no block */
       break;
     }
-    if (file_cost(c, ti, what, &blocks) != 0)
+    if (file_cost(c, node, ti, &blocks) != 0)
       return -1;
     break;
   case S_IFDIR:
-    if (dir_cost(c, node, what, &blocks) != 0)
+    if (dir_cost(c, node, path_of(node, what, sizeof(what)), &blocks) != 0)
       return -1;
     break;
   case S_IFLNK:
     if (ti->target == NULL || strlen(ti->target) >= BG_EXT4_BLOCK_SIZE)
       return bg_error_set(c->err, BG_EINVAL, "%s: symlink target of %zu bytes; ext4 holds at "
-                          "most %u", what, ti->target ? strlen(ti->target) : 0,
+                          "most %u", path_of(node, what, sizeof(what)),
+                          ti->target ? strlen(ti->target) : 0,
                           BG_EXT4_BLOCK_SIZE - 1);
     blocks = strlen(ti->target) >= 60 ? 1 : 0;
     break;
@@ -185,7 +197,7 @@ static int inode_cost(struct mctx *c, struct bg_node *node, struct bg_inode *ti)
   if (ti->nxattrs > 0) {
     if (xattr_place(ti, used, &xblock) != 0)
       return bg_error_set(c->err, BG_ETOOBIG, "%s: its xattrs do not fit in an inode and a block",
-                          what);
+                          path_of(node, what, sizeof(what)));
     blocks += (uint64_t)xblock;
     c->nd->spread += (uint64_t)xblock;
   }
