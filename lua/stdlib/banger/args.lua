@@ -97,8 +97,8 @@ M.BUILD = {
   { "size", "size", nil, "a fixed image size such as 2G or 512M (default: sized by its content)" },
   { "headroom", "ratio", nil, "free space as a fraction of the content (default 0.25)" },
   { "label", "string", nil, "the filesystem label, at most 16 bytes" },
-  { "inline_data", "boolean", false, "files of up to 128 bytes in their inodes (ext4 inline_data: " ..
-    "no block each; boot loaders such as GRUB cannot read such an image)" },
+  { "inline_data", "boolean", false, "files of up to 128 bytes in their inodes (ext4 " ..
+    "inline_data: no block each; boot loaders such as GRUB cannot read such an image)" },
   { "devices", "skip|keep", "skip", "device nodes and fifos in the layers: skipped or kept" },
   { "xattrs", "drop|keep", "drop", "extended attributes in the layers: dropped or kept" },
   { "platform", "platform", "linux/amd64", "the platform to pull: linux/amd64, linux/arm64/v8" },
