@@ -2,6 +2,7 @@
  * image in place only once it is complete, and the inode reads and writes every edit uses. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "ext4_internal.h"
+#include "../digest/digest.h"
 
 static errcode_t on_write_error(io_channel channel, unsigned long block, int count,
                                 const void *data, size_t size, int actual, errcode_t error)
@@ -108,7 +110,92 @@ static void release(struct bg_ext4 *img)
   free(img);
 }
 
-int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
+/* Writes a built image's metadata to its file without the sync libext2fs would do: the file is
+ * then complete in the page cache, ready to be hashed while it is synced. */
+static errcode_t write_back(struct bg_ext4 *img)
+{
+  errcode_t rc;
+
+  /* the block cache written out now, its errors returned; the close's writes then go straight
+   * to the file, so none is left for a close that cannot report it */
+  rc = io_channel_set_options(img->fs->io, "cache=off");
+  if (rc == 0)
+    rc = ext2fs_close2(img->fs, EXT2_FLAG_FLUSH_NO_SYNC);
+  if (rc != 0)
+    ext2fs_free(img->fs);
+  img->fs = NULL;
+  return rc;
+}
+
+struct hashing {
+  int fd;
+  const char *name;
+  unsigned char *sum;
+  uint64_t size;
+  int rc;
+  struct bg_error err;
+  int synced; /* 0, or the fsync's errno */
+};
+
+static void *hash_image(void *arg)
+{
+  struct hashing *h = arg;
+
+  pthread_setname_np(pthread_self(), "bg-hash");
+  bg_error_clear(&h->err);
+  h->rc = bg_sha256_sparse(h->fd, h->name, h->sum, &h->size, &h->err);
+  return NULL;
+}
+
+static void *sync_image(void *arg)
+{
+  struct hashing *h = arg;
+
+  pthread_setname_np(pthread_self(), "bg-sync");
+  h->synced = fsync(h->fd) == 0 ? 0 : errno;
+  return NULL;
+}
+
+/* fsync of a built image's file, with its sha256 (when sum is not NULL) on a thread of its own
+ * meanwhile: the hash costs the processor what the sync costs the disk. With meanwhile, the
+ * sync has a thread too, and this one runs meanwhile(arg) in the time. */
+static int sync_and_hash(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
+                         void (*meanwhile)(void *), void *arg, struct bg_error *err)
+{
+  struct hashing h = {.fd = img->tmp.fd, .name = img->tmp.path, .sum = sum, .rc = -1};
+  pthread_t th, ts;
+  int hashing = 0, syncing = 0;
+
+  if (sum != NULL) {
+    hashing = pthread_create(&th, NULL, hash_image, &h) == 0;
+    if (!hashing)
+      hash_image(&h);
+  }
+  if (meanwhile != NULL)
+    syncing = pthread_create(&ts, NULL, sync_image, &h) == 0;
+  if (!syncing)
+    sync_image(&h);
+  if (meanwhile != NULL)
+    meanwhile(arg);
+  if (syncing)
+    pthread_join(ts, NULL);
+  if (hashing)
+    pthread_join(th, NULL);
+  if (h.synced != 0)
+    return bg_error_errno(err, h.synced, "cannot sync %s", img->tmp.path);
+  if (sum != NULL) {
+    if (h.rc != 0) {
+      *err = h.err;
+      return -1;
+    }
+    if (size != NULL)
+      *size = h.size;
+  }
+  return 0;
+}
+
+int bg_ext4_close_sum(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
+                      void (*meanwhile)(void *), void *arg, struct bg_error *err)
 {
   char dir[4096];
   errcode_t rc;
@@ -116,7 +203,10 @@ int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
 
   if (img == NULL)
     return 0;
-  rc = ext2fs_close_free(&img->fs);
+  if (img->tmp.fd >= 0)
+    rc = write_back(img);
+  else
+    rc = ext2fs_close_free(&img->fs);
   if (bg_ext4_writes_ok(img, img->path, err) != 0)
     goto out; /* an earlier write was lost: the image is not what the edits made */
   if (rc != 0) {
@@ -124,21 +214,29 @@ int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
     goto out;
   }
   if (img->tmp.fd >= 0) { /* a built image: in place only once complete and on disk */
-    if (fsync(img->tmp.fd) != 0) {
-      bg_error_errno(err, errno, "cannot sync %s", img->tmp.path);
+    if (sync_and_hash(img, sum, size, meanwhile, arg, err) != 0)
       goto out;
-    }
     if (bg_tmpfile_commit(&img->tmp, img->path, err) != 0 ||
         bg_tmpfile_close(&img->tmp, err) != 0)
       goto out;
     dir_of(img->path, dir, sizeof(dir));
     if (bg_fsync_dir(dir, err) != 0)
       goto out;
+  } else {
+    if (meanwhile != NULL)
+      meanwhile(arg);
+    if (sum != NULL && bg_sha256_file(img->path, sum, size, err) != 0)
+      goto out;
   }
   ret = 0;
 out:
   release(img); /* a built image that did not reach its place is removed */
   return ret;
+}
+
+int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err)
+{
+  return bg_ext4_close_sum(img, NULL, NULL, NULL, NULL, err);
 }
 
 void bg_ext4_discard(struct bg_ext4 *img)

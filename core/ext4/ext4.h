@@ -88,6 +88,12 @@ struct bg_ext4 *bg_ext4_open(const char *path, int flags, struct bg_error *err);
 /* Writes everything back (when writable), syncs, puts a built image in place, and frees the
  * handle; NULL is fine. A failure is reported (a built image is then removed). */
 int bg_ext4_close(struct bg_ext4 *img, struct bg_error *err);
+/* bg_ext4_close, and the sha256 of the image as closed into sum (32 bytes) and its size: a
+ * built image is hashed while it is synced, an opened one read again once written back. sum
+ * may be NULL. meanwhile (or NULL) is called once the image is written back (not when that
+ * fails), while it is synced and hashed on threads of their own (a built image). */
+int bg_ext4_close_sum(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
+                      void (*meanwhile)(void *), void *arg, struct bg_error *err);
 /* Frees the handle without committing: a built image's temporary file is removed; an opened
  * image is written back as far as it got, errors ignored. NULL is fine. */
 void bg_ext4_discard(struct bg_ext4 *img);

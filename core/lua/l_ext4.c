@@ -8,6 +8,7 @@
 #include "l_runtime.h"
 #include "../util/meter.h"
 #include "l_tree.h"
+#include "../digest/digest.h"
 #include "../ext4/ext4.h"
 
 #define IMAGE_MT "banger.ext4.Image"
@@ -248,20 +249,66 @@ static int ext4_open(lua_State *L)
   return open_into(L, li, path, write ? BG_EXT4_WRITE : 0);
 }
 
-/* img:close() -> true, or nil, message, code when writing it back failed (a built image is then
- * removed). Idempotent. */
+struct meanwhile {
+  lua_State *L;
+  int fn;     /* stack index of the function */
+  int failed; /* its error is then on the stack */
+};
+
+/* Runs the caller's function in protected mode: it runs while other threads sync and hash, and
+ * must not jump out past them. */
+static void run_meanwhile(void *arg)
+{
+  struct meanwhile *m = arg;
+
+  lua_pushvalue(m->L, m->fn);
+  m->failed = lua_pcall(m->L, 0, 0, 0) != LUA_OK;
+}
+
+/* img:close([{sha256 = true, meanwhile = fn}]) -> true (with sha256: and "sha256:<hex>", size of
+ * the image as closed, a built one hashed while it is synced), or nil, message, code when
+ * writing it back failed (a built image is then removed). fn runs once the image is written
+ * back, during the sync and the hash; an error of fn is raised once they are done. Idempotent:
+ * closing a closed image gives true. */
 static int i_close(lua_State *L)
 {
   LImage *li = luaL_checkudata(L, 1, IMAGE_MT);
   struct bg_error err;
   struct bg_ext4 *img = li->img;
+  struct meanwhile m = {.L = L, .fn = 0, .failed = 0};
+  unsigned char sum[BG_SHA256_LEN];
+  char hex[BG_DIGEST_STRLEN];
+  uint64_t size = 0;
+  int want = 0, rc;
 
+  if (!lua_isnoneornil(L, 2)) {
+    luaL_checktype(L, 2, LUA_TTABLE);
+    lua_getfield(L, 2, "sha256");
+    want = lua_toboolean(L, -1) && img != NULL;
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "meanwhile");
+    if (!lua_isnil(L, -1)) {
+      luaL_argexpected(L, lua_isfunction(L, -1), 2, "meanwhile as a function");
+      m.fn = lua_gettop(L);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
   li->img = NULL;
   bg_error_clear(&err);
-  if (bg_ext4_close(img, &err) != 0)
+  rc = bg_ext4_close_sum(img, want ? sum : NULL, &size, m.fn && img ? run_meanwhile : NULL, &m,
+                         &err);
+  if (m.failed)
+    return lua_error(L);
+  if (rc != 0)
     return bg_lua_fail(L, &err);
   lua_pushboolean(L, 1);
-  return 1;
+  if (!want)
+    return 1;
+  bg_digest_format(sum, hex);
+  lua_pushstring(L, hex);
+  lua_pushinteger(L, (lua_Integer)size);
+  return 3;
 }
 
 /* <close>: a scope left normally closes and raises if that fails; a scope left by an error

@@ -344,7 +344,8 @@ static const char *field_str(lua_State *L, int idx, const char *key)
 }
 
 /* oci.store_rootfs(path, {key=, recipe=, created=, subject={media_type=, digest=, size=},
- * platform=}, [opts]): the artifact made from the image and recorded in the cache. */
+ * platform=, sha256=}, [opts]): the artifact made from the image and recorded in the cache;
+ * sha256, the image's when the caller has it (img:close{sha256 = true}), is taken as given. */
 static int oci_store_rootfs(lua_State *L)
 {
   const char *path = bg_lua_checkcstr(L, 1, "image path");
@@ -364,6 +365,7 @@ static int oci_store_rootfs(lua_State *L)
   m.recipe = field_str(L, 2, "recipe");
   m.created = field_str(L, 2, "created");
   m.platform = bg_lua_optfield_str(L, 2, "platform", NULL);
+  m.image_sha256 = bg_lua_optfield_str(L, 2, "sha256", NULL);
   luaL_argcheck(L, lua_getfield(L, 2, "subject") == LUA_TTABLE, 2, "subject must be a table");
   m.subject_type = field_str(L, -1, "media_type");
   m.subject_digest = field_str(L, -1, "digest");

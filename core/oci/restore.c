@@ -1,6 +1,6 @@
 /* An image written back out of a rootfs artifact. Two threads share the work: this one reads
- * the layer, hashes it, decompresses it into a ring of buffers and hashes the image; the other
- * writes its blocks, leaving all-zero ones as holes, so the disk's time is not the hashes'.
+ * the layer, hashes it and decompresses it into a ring of buffers; the other hashes the image
+ * and writes its blocks, leaving all-zero ones as holes (the two halves cost about the same).
  * The output is a temp file beside the target (util/tmpfile.h), renamed only when the layer's
  * digest, the image's size and its sha256 all agree with the manifest. */
 #include "rootfs.h"
@@ -29,9 +29,9 @@ struct ring {
   size_t len[RING];
   size_t tail, count;  /* filled slots start at tail; the writer owns buf[tail] while busy */
   int eof, failed;
-  struct bg_sha256 *h; /* the image's, the reader's */
   /* the writer's */
-  int fd, direct;
+  struct bg_sha256 *h; /* the image's */
+  int fd;
   const char *path;
   uint64_t at;
   struct bg_error err;
@@ -80,19 +80,14 @@ static int write_sparse(struct ring *g, const char *p, size_t n)
     start = i;
     while (i < n && !zero_block(p + i, n - i < BLOCK ? n - i : BLOCK))
       i += n - i < BLOCK ? n - i : BLOCK;
-    if (g->direct && (i - start) % BLOCK != 0) {
-      /* a piece of a block (a stream that is not whole blocks): O_DIRECT cannot write it */
-      fcntl(g->fd, F_SETFL, fcntl(g->fd, F_GETFL) & ~O_DIRECT);
-      g->direct = 0;
-    }
     if (i > start && write_all_at(g->fd, p + start, i - start, g->at + start, g->path,
                                   &g->err) != 0)
       return -1;
   }
-  /* without O_DIRECT: the writeback starts now, while the rest is decompressed, so the
-   * closing fsync has little left to wait for */
-  if (!g->direct)
-    sync_file_range(g->fd, (off_t)g->at, (off_t)n, SYNC_FILE_RANGE_WRITE);
+  /* the writeback starts now, while the rest is decompressed, so the closing fsync has
+   * little left to wait for (through the page cache: the disk gets many requests at once,
+   * where O_DIRECT's one write at a time took twice as long) */
+  sync_file_range(g->fd, (off_t)g->at, (off_t)n, SYNC_FILE_RANGE_WRITE);
   g->at += n;
   return 0;
 }
@@ -114,7 +109,9 @@ static void *writer(void *arg)
     slot = g->tail;
     n = g->len[slot];
     pthread_mutex_unlock(&g->mu);
-    rc = write_sparse(g, g->buf[slot], n);
+    rc = bg_sha256_update(g->h, g->buf[slot], n, &g->err);
+    if (rc == 0)
+      rc = write_sparse(g, g->buf[slot], n);
     pthread_mutex_lock(&g->mu);
     if (rc != 0)
       g->failed = 1;
@@ -140,17 +137,14 @@ static long free_slot(struct ring *g)
   return slot;
 }
 
-/* Hashes a filled slot into the image's sha256 and gives it to the writer. */
-static int hand_over(struct ring *g, size_t slot, size_t n, struct bg_error *err)
+/* Gives a filled slot to the writer. */
+static void hand_over(struct ring *g, size_t slot, size_t n)
 {
-  if (bg_sha256_update(g->h, g->buf[slot], n, err) != 0)
-    return -1;
   pthread_mutex_lock(&g->mu);
   g->len[slot] = n;
   g->count++;
   pthread_cond_broadcast(&g->cv);
   pthread_mutex_unlock(&g->mu);
-  return 0;
 }
 
 static void finish_ring(struct ring *g, int failed)
@@ -229,16 +223,14 @@ static int decompress(struct ring *g, int in_fd, const char *in_path, uint64_t i
       }
       if (ob.pos == ob.size) {
         *out += ob.pos;
-        if (hand_over(g, (size_t)slot, ob.pos, err) != 0)
-          goto out;
+        hand_over(g, (size_t)slot, ob.pos);
         slot = -1;
       }
     }
   }
   if (slot >= 0 && ob.pos > 0) {
     *out += ob.pos;
-    if (hand_over(g, (size_t)slot, ob.pos, err) != 0)
-      goto out;
+    hand_over(g, (size_t)slot, ob.pos);
   }
   if (left != 0) {
     bg_error_set(err, BG_EMISMATCH, "the layer's zstd stream is truncated");
@@ -336,10 +328,6 @@ int bg_rootfs_restore(const struct bg_cache *c, const struct bg_rootfs *a, const
     goto out;
   g.fd = t.fd;
   g.path = t.path;
-  /* the blocks go straight to the disk as they come (slots and runs are whole aligned blocks),
-   * in the writer's time, not in a long fsync at the end nor through a copy in the page cache;
-   * a filesystem without O_DIRECT (tmpfs) is written through the page cache */
-  g.direct = fcntl(t.fd, F_SETFL, fcntl(t.fd, F_GETFL) | O_DIRECT) == 0;
   if (pthread_create(&th, NULL, writer, &g) != 0) {
     bg_error_set(err, BG_ENOMEM, "cannot start a thread");
     goto out;

@@ -176,7 +176,7 @@ static int feed(struct squeeze *q, const void *p, size_t n, ZSTD_EndDirective ho
   ZSTD_outBuffer ob;
   size_t left;
 
-  if (n > 0 && bg_sha256_update(q->h, p, n, err) != 0)
+  if (n > 0 && q->h != NULL && bg_sha256_update(q->h, p, n, err) != 0)
     return -1;
   do {
     ob.dst = q->out;
@@ -247,15 +247,19 @@ static long workers(void)
 /* The compressed image as a blob of the cache: its descriptor, and the image's sha256 and
  * size. zstd's output with workers does not depend on how many there are, so every host makes
  * the same bytes from the same image. */
-static int compress_image(const struct bg_cache *c, const char *path, struct bg_rootfs *a,
-                          struct bg_error *err)
+static int compress_image(const struct bg_cache *c, const char *path, const char *known,
+                          struct bg_rootfs *a, struct bg_error *err)
 {
   struct squeeze q = {NULL, NULL, NULL, NULL, 0};
   struct bg_blob_writer w;
+  struct bg_digest given;
   unsigned char raw[BG_SHA256_LEN];
   struct stat st;
   int fd, open_w = 0, rc = -1;
   size_t zr;
+
+  if (known != NULL && bg_digest_parse(known, &given, err) != 0)
+    return -1;
 
   fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
@@ -268,8 +272,8 @@ static int compress_image(const struct bg_cache *c, const char *path, struct bg_
   q.z = ZSTD_createCCtx();
   q.out_cap = ZSTD_CStreamOutSize();
   q.out = malloc(q.out_cap);
-  q.h = bg_sha256_new(err);
-  if (q.z == NULL || q.out == NULL || q.h == NULL) {
+  q.h = known != NULL ? NULL : bg_sha256_new(err);
+  if (q.z == NULL || q.out == NULL || (known == NULL && q.h == NULL)) {
     bg_error_set(err, BG_ENOMEM, "out of memory");
     goto out;
   }
@@ -289,8 +293,10 @@ static int compress_image(const struct bg_cache *c, const char *path, struct bg_
   open_w = 1;
   q.w = &w;
   if (squeeze_file(&q, fd, path, a->image_size, err) != 0 ||
-      bg_sha256_final(q.h, raw, err) != 0)
+      (q.h != NULL && bg_sha256_final(q.h, raw, err) != 0))
     goto out;
+  if (q.h == NULL)
+    memcpy(raw, given.raw, sizeof(raw));
   a->layer.size = w.have;
   open_w = 0;
   if (bg_blob_writer_commit(c, &w, err) != 0)
@@ -362,7 +368,7 @@ int bg_rootfs_store(const struct bg_cache *c, const char *path, const struct bg_
   snprintf(a->created, sizeof(a->created), "%s", m->created);
   snprintf(a->subject.media_type, sizeof(a->subject.media_type), "%s", m->subject_type);
   a->subject.size = m->subject_size;
-  if (compress_image(c, path, a, err) != 0)
+  if (compress_image(c, path, m->image_sha256, a, err) != 0)
     goto out;
   if (put_doc(c, "{}", 2, digest, err) != 0 || make_manifest(a, &b, err) != 0 ||
       put_doc(c, b.data, b.len, digest, err) != 0)

@@ -44,6 +44,9 @@ struct bg_rootfs_meta {
   const char *subject_type, *subject_digest;
   uint64_t subject_size;
   const char *platform;         /* for the index entry: "linux/amd64" */
+  /* the image's sha256 when the caller has it (its writer hashed it as it closed it), or
+   * NULL: then it is taken as the image is compressed */
+  const char *image_sha256;
 };
 
 /* The tag a key is kept under: "banger-<hex>" (out holds BG_KEY_TAG_MAX bytes). */

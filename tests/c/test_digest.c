@@ -1,6 +1,9 @@
 #include "harness.h"
 
 #include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "digest/digest.h"
@@ -156,4 +159,92 @@ BG_TEST(file_100_mib)
 {
   compare_with_sha256sum("big", (size_t)100 << 20);
   unlink("big");
+}
+
+/* sha256sum's digest of a file. */
+static void sha256sum_of(const char *name, char *hex)
+{
+  char cmd[256], line[256];
+  FILE *p;
+
+  snprintf(cmd, sizeof(cmd), "sha256sum %s", name);
+  p = popen(cmd, "r");
+  CHECK(p != NULL);
+  CHECK(fgets(line, sizeof(line), p) != NULL);
+  CHECK_INT(pclose(p), 0);
+  line[BG_SHA256_HEXLEN] = '\0';
+  memcpy(hex, line, BG_SHA256_HEXLEN + 1);
+}
+
+/* Data at the given offsets of a sparse file of size bytes: holes before, between and after. */
+static void sparse_file(const char *name, const uint64_t *at, size_t n, uint64_t size)
+{
+  unsigned char block[5000];
+  size_t i, j;
+  int fd = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+  CHECK(fd >= 0);
+  for (i = 0; i < n; i++) {
+    for (j = 0; j < sizeof(block); j++)
+      block[j] = (unsigned char)(i * 131 + j * 7 + 1);
+    CHECK_INT(pwrite(fd, block, sizeof(block), (off_t)at[i]), sizeof(block));
+  }
+  CHECK_INT(ftruncate(fd, (off_t)size), 0);
+  CHECK_INT(close(fd), 0);
+}
+
+static void check_sparse(const char *name, const uint64_t *at, size_t n, uint64_t size)
+{
+  unsigned char raw[BG_SHA256_LEN];
+  char hex[BG_SHA256_HEXLEN + 1], want[BG_SHA256_HEXLEN + 1];
+  struct bg_error err;
+  uint64_t got = 0;
+  int fd;
+
+  sparse_file(name, at, n, size);
+  sha256sum_of(name, want);
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_file(name, raw, &got, &err), 0);
+  CHECK_INT(got, size);
+  bg_hex(raw, sizeof(raw), hex);
+  CHECK_STR(hex, want);
+  /* from offset 0 whatever the position, which it leaves alone */
+  fd = open(name, O_RDONLY);
+  CHECK(fd >= 0);
+  CHECK_INT(lseek(fd, 3, SEEK_SET), 3);
+  got = 0;
+  CHECK_INT(bg_sha256_sparse(fd, name, raw, &got, &err), 0);
+  CHECK_INT(got, size);
+  CHECK_INT(lseek(fd, 0, SEEK_CUR), 3);
+  close(fd);
+  bg_hex(raw, sizeof(raw), hex);
+  CHECK_STR(hex, want);
+  unlink(name);
+}
+
+BG_TEST(sparse_files_match_sha256sum)
+{
+  static const uint64_t mid[] = {1 << 20, 9 << 20, (9 << 20) + 5000};
+  static const uint64_t start[] = {0, 3 << 20};
+  static const uint64_t tail[] = {(64 << 20) - 5000};
+
+  check_sparse("holes-between", mid, 3, 40 << 20);
+  check_sparse("data-first", start, 2, (3 << 20) + 5000);
+  check_sparse("data-last", tail, 1, 64 << 20);
+  check_sparse("all-hole", NULL, 0, 32 << 20);
+  check_sparse("odd-size", mid, 1, (1 << 20) + 7777);
+}
+
+BG_TEST(sparse_needs_a_regular_file)
+{
+  unsigned char raw[BG_SHA256_LEN];
+  struct bg_error err;
+  int p[2];
+
+  CHECK_INT(pipe(p), 0);
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_sparse(p[0], "the pipe", raw, NULL, &err), -1);
+  CHECK_CONTAINS(err.msg, "the pipe is not a regular file");
+  close(p[0]);
+  close(p[1]);
 }

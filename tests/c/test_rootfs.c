@@ -23,7 +23,7 @@
 
 static const struct bg_rootfs_meta META = {
   KEY, RECIPE, "2023-11-14T22:13:20Z", "application/vnd.oci.image.manifest.v1+json", SUBJECT,
-  423, "linux/amd64",
+  423, "linux/amd64", NULL,
 };
 
 /* An 8 MiB image: a hole, some data, a zero block written for real, more hole, data at the end. */
@@ -337,4 +337,30 @@ BG_TEST(restore_refuses_a_layer_that_is_no_regular_file)
   restore_fails(&c, &a, "is not in the cache");
   bg_error_clear(&err);
   CHECK_INT(bg_rootfs_restore(&c, &a, "no/such/dir/out.ext4", &err), -1);
+}
+
+BG_TEST(store_takes_a_known_image_sha256_as_given)
+{
+  struct bg_cache c;
+  struct bg_rootfs a, b;
+  struct bg_rootfs_meta m = META;
+  struct bg_error err;
+  unsigned char raw[BG_SHA256_LEN];
+  char hex[BG_SHA256_HEXLEN + 1], given[BG_DIGEST_STRLEN];
+
+  store(&c, &a); /* hashed as it is compressed */
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_file("image", raw, NULL, &err), 0);
+  bg_hex(raw, sizeof(raw), hex);
+  CHECK_STR(a.image.hex, hex);
+  /* given: the manifest says it, the image is not hashed again (a wrong one would be caught
+   * by the next restore, which checks the image's sha256) */
+  snprintf(given, sizeof(given), "sha256:%s", hex);
+  m.image_sha256 = given;
+  CHECK_INT(bg_rootfs_store(&c, "image", &m, &b, &err), 0);
+  CHECK_STR(b.image.hex, hex);
+  CHECK_STR(b.digest, a.digest);
+  m.image_sha256 = "sha256:" "44444444444444444444444444444444444444444444444444444444444444";
+  CHECK_INT(bg_rootfs_store(&c, "image", &m, &b, &err), -1);
+  CHECK_CONTAINS(err.msg, "invalid digest");
 }

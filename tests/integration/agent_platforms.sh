@@ -63,6 +63,13 @@ expect_eq "$(json_field arm64.ext4.json 'd["agent"]["machine"]')" aarch64 "--jso
 expect_eq "$(json_field arm64.ext4.json 'd["agent"]["path"]')" "$agent_path" "--json agent.path"
 expect_eq "$(json_field arm64.ext4.json 'd["agent"]["sha256"]')" \
   "sha256:$(sha256sum < arm64.agent | cut -d' ' -f1)" "--json agent.sha256 is what was injected"
+# the same build again is restored from its artifact: --json says the same of the agent
+build linux/arm64 again.ext4; rc=$?
+expect_eq "$rc" 0 "the arm64 build again ($(cat again.ext4.err))"
+expect_eq "$(json_field again.ext4.json 'd["cache"]')" local "the second build is restored"
+expect_eq "$(json_field again.ext4.json 'sorted(d["agent"].items())')" \
+  "$(json_field arm64.ext4.json 'sorted(d["agent"].items())')" \
+  "a restored build's --json names the agent as the build did"
 
 # --plan names the agent the build would inject for the platform
 "$BANGER" -q --cache-dir cache "$BANGER_SOURCE_DIR/recipes/default.lua" \

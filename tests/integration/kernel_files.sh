@@ -103,6 +103,13 @@ expect_eq "$(json_field $j 'd["kernel"]["unpacked"]["format"]')" elf "--json vml
 expect_eq "$(json_field $j 'd["kernel"]["unpacked"]["machine"]')" x86-64 "--json vmlinux machine"
 expect_eq "$(json_field $j 'd["kernel"]["unpacked"]["sha256"]')" \
   "sha256:$(sha256sum < "$elf" | cut -d' ' -f1)" "--json vmlinux sha256"
+# the provenance record names the boot files as products beside the image, by sha256sum
+expect_eq "$(python3 -c 'import json, sys
+for s in json.load(open(sys.argv[1]))["subject"]: print(s["name"], s["digest"]["sha256"])
+' deb.ext4.intoto.json)" "$(printf 'deb.ext4 %s\nvmlinuz %s\ninitrd.img %s\nvmlinux %s' \
+  "$(sha256sum < deb.ext4 | cut -d' ' -f1)" "$(sha256sum < kdir/vmlinuz | cut -d' ' -f1)" \
+  "$(sha256sum < kdir/initrd.img | cut -d' ' -f1)" "$(sha256sum < kdir/vmlinux | cut -d' ' -f1)")" \
+  "the provenance subjects: the image and the boot files"
 # the same build again replaces the files in place
 build debian deb2.ext4 "$PWD/kdir"; expect_eq "$?" 0 "a second build into the same DIR"
 cmp -s kdir/vmlinux "$elf"; expect_eq "$?" 0 "vmlinux after the second build"

@@ -149,3 +149,54 @@ it("is reproducible with a seed and a time", function()
 end)
 
 spec.done()
+
+it("gives the sha256 of the image it closes, as sha256sum sees it", function()
+  local digest = require "banger.digest"
+  local t <close> = sample()
+  local path = dir .. "/sum.ext4"
+  local img = assert(ext4.create(path, { size = 64 * MiB, tree = t, seed = "s" }))
+  assert(img:write("/late", "written after create"))
+  local ok, sum, size = img:close { sha256 = true }
+  assert(ok)
+  eq(size, 64 * MiB)
+  eq(sum, (digest.file(path)))
+  local p = assert(io.popen("sha256sum " .. path))
+  local line = p:read("l")
+  p:close()
+  eq(sum, "sha256:" .. line:sub(1, 64))
+  -- an opened image edited in place: hashed once written back
+  local ed = assert(ext4.open(path, { write = true }))
+  assert(ed:write("/later", "x"))
+  local ok2, sum2, size2 = ed:close { sha256 = true }
+  assert(ok2)
+  eq(size2, 64 * MiB)
+  eq(sum2, (digest.file(path)))
+  assert(sum2 ~= sum)
+  -- closed already: nothing more to say
+  eq(select("#", img:close { sha256 = true }), 1)
+  spec.raises(function() img:close("yes") end, "table expected")
+end)
+
+it("runs meanwhile during the sync, after the write-back, and raises its error after", function()
+  local t <close> = sample()
+  local path = dir .. "/meanwhile.ext4"
+  local img = assert(ext4.create(path, { size = 64 * MiB, tree = t, seed = "s" }))
+  local seen
+  local ok, sum = img:close { sha256 = true, meanwhile = function()
+    -- the image is written back (complete under its temporary name), not yet in place
+    seen = io.open(path, "rb") == nil
+    spec.raises(function() img:stat("/") end, "attempt to use a closed image")
+    t:close()
+  end }
+  assert(ok and sum)
+  eq(seen, true)
+  eq(sum, (require("banger.digest").file(path)))
+  local t2 <close> = sample()
+  local img2 = assert(ext4.create(dir .. "/raises.ext4", { size = 64 * MiB, tree = t2 }))
+  spec.raises(function()
+    img2:close { meanwhile = function() error("from meanwhile") end }
+  end, "from meanwhile")
+  -- the image itself was finished: the error is the function's, not the close's
+  local ro <close> = assert(ext4.open(dir .. "/raises.ext4"))
+  spec.raises(function() img2:close { meanwhile = 5 } end, "meanwhile as a function")
+end)

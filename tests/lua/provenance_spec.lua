@@ -110,3 +110,23 @@ it("takes its times from SOURCE_DATE_EPOCH when it is set", function()
 end)
 
 spec.done()
+
+it("names the boot files taken out of the image as subjects too", function()
+  local k = {
+    kernel = { path = "/k/vmlinuz", sha256 = "sha256:" .. string.rep("a1", 32) },
+    unpacked = { path = "/k/vmlinux", sha256 = "sha256:" .. string.rep("a3", 32) },
+  }
+  local s = provenance.statement { output = "vm.ext4", sha256 = "sha256:" .. HEX, img = img(),
+    recipe = recipe(), kernel = k }
+  eq(#s.subject, 3)
+  eq(s.subject[1].name, "vm.ext4")
+  eq(s.subject[2].name, "vmlinuz")
+  eq(s.subject[2].digest.sha256, string.rep("a1", 32))
+  eq(s.subject[3].name, "vmlinux")
+  eq(s.subject[3].digest.sha256, string.rep("a3", 32))
+  k.initrd = { path = "/k/initrd.img", sha256 = "sha256:" .. string.rep("a2", 32) }
+  s = provenance.statement { output = "vm.ext4", sha256 = "sha256:" .. HEX, img = img(),
+    recipe = recipe(), kernel = k }
+  eq(s.subject[3].name, "initrd.img")
+  eq(#cjson.decode(provenance.encode(s)).subject, 4)
+end)

@@ -131,10 +131,14 @@ function Image:warnings() end
 
 --- Writes everything back, syncs and (for a new image) renames it into place; idempotent. A
 --- `<close>` scope closes and raises on failure, or drops the image when left by an error;
---- garbage collection drops it silently.
+--- garbage collection drops it silently. With `{ sha256 = true }` it also returns the image's
+--- "sha256:<hex>" and size as closed (a new image is hashed while it is synced, its holes not
+--- read). `meanwhile`, a function, runs once the image is written back, during the sync and the
+--- hash (not when the write-back failed); its error is raised once they are done.
+---@param opts? { sha256?: boolean, meanwhile?: fun() }
 ---@return boolean|nil ok
----@return string? err
----@return string? code
-function Image:close() end
+---@return string? err_or_sha256
+---@return string|integer|nil code_or_size
+function Image:close(opts) end
 
 return ext4

@@ -108,8 +108,10 @@ function oci.gc(dir, opts) end
 ---@field platform? string      fetch_rootfs, restore_rootfs: recorded in index.json
 
 --- Stores the ext4 image at path as a rootfs artifact in the cache, recorded under meta.key.
+--- meta.sha256, the image's when the caller has it (`img:close{sha256 = true}`), is taken as
+--- given instead of hashing the image again.
 ---@param path string
----@param meta {key: string, recipe: string, created: string, platform?: string, subject: {media_type: string, digest: string, size: integer}}
+---@param meta {key: string, recipe: string, created: string, platform?: string, subject: {media_type: string, digest: string, size: integer}, sha256?: string}
 ---@param opts? {cache_dir?: string}
 ---@return banger.oci.Rootfs|nil
 ---@return string? err

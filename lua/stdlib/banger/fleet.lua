@@ -266,14 +266,20 @@ function Job:restore(out, timings)
   return self:result()
 end
 
+--- Whether finishing the build stores an artifact (which carries the image's sha256).
+function Job:stores()
+  return not (self.mode == "off" and not self.opts.push)
+end
+
 --- After a build: stores the output as an artifact (cache local or a registry, or a push),
 --- publishes it, pushes it.
 ---@param out string
 ---@param timings table
-function Job:finish(out, timings)
+---@param sha256? string  the output's, when its writer took it ("sha256:<hex>")
+function Job:finish(out, timings, sha256)
   local oci = require "banger.oci"
   self.timings = timings
-  if self.mode == "off" and not self.opts.push then return self:result() end
+  if not self:stores() then return self:result() end
   local img = self.img
   local t0 = runtime.clock()
   local art, err = oci.store_rootfs(out, {
@@ -282,6 +288,7 @@ function Job:finish(out, timings)
     created = M.created(),
     platform = img.platform,
     subject = { media_type = img.media_type, digest = img.digest, size = img.manifest_size },
+    sha256 = sha256,
   })
   timings.artifact = runtime.clock() - t0
   if not art then

@@ -429,19 +429,31 @@ local function file_row(e, bytes, from, agent)
     from and must("digest of " .. from, digest.file(from)) or digest.sha256(bytes) }
 end
 
+-- The agent row of --json: {path, arch, machine, sha256, source}.
+local function agent_row(e, agent)
+  return { path = e.path, arch = agent.arch, machine = agent.machine, sha256 = agent.sha256,
+    source = agent.source }
+end
+
 --- What the payload's file entries hold, without a tree: {path, source, sha256} each, in order
---- (what `install` returns as `files`; for an image restored from an artifact).
+--- (what `install` returns as `files`; for an image restored from an artifact), and the agent
+--- as `install` gives it, when the payload has one.
 ---@param payload banger.guest.Entry[]
 ---@param opts? banger.guest.InstallOpts
----@return {path: string, source: string, sha256: string}[]
+---@return {path: string, source: string, sha256: string}[] files
+---@return table? agent
 function M.files(payload, opts)
   opts = opts or {}
   M.validate(payload)
-  local rows = {}
+  local rows, found = {}, nil
   for _, e in ipairs(payload) do
-    if e.kind == "file" then rows[#rows + 1] = file_row(e, source_of(e, opts)) end
+    if e.kind == "file" then
+      local bytes, from, agent = source_of(e, opts)
+      if agent then found = agent_row(e, agent) end
+      rows[#rows + 1] = file_row(e, bytes, from, agent)
+    end
   end
-  return rows
+  return rows, found
 end
 
 --- Puts every entry of a payload into the tree, in order (validated first): files and symlinks
@@ -475,10 +487,7 @@ function M.install(tree, payload, opts)
       else
         local bytes, from, agent = source_of(e, opts)
         M.file(tree, e.path, bytes, { mode = e.mode, uid = uid, gid = gid, from = from })
-        if agent then
-          done.agent = { path = e.path, arch = agent.arch, machine = agent.machine,
-            sha256 = agent.sha256, source = agent.source }
-        end
+        if agent then done.agent = agent_row(e, agent) end
         done.files[#done.files + 1] = file_row(e, bytes, from, agent)
       end
       if was then

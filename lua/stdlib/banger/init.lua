@@ -281,7 +281,8 @@ end
 --- banger.guest.install injected).
 ---@param r table  image, digest, platform, output; agent and kernel when injected, written;
 ---                report (a path), provenance (a boolean), img, files, checks (what
----                banger.run's pre-flight checks found)
+---                banger.run's pre-flight checks found); sha256 and size when known (taken
+---                as the image was closed: then it is not read again)
 function M.report(r)
   local digest = require "banger.digest"
   if r.img then
@@ -290,7 +291,7 @@ function M.report(r)
   end
   local f = r.fleet or {}
   -- an image written from a verified artifact has a known sha256: no second pass over it
-  local sum, size = f.sha256, f.size
+  local sum, size = f.sha256 or r.sha256, f.size or r.size
   if not sum and (r.provenance or runtime.json) then sum, size = digest.file(r.output) end
   if not size then
     local h = io.open(r.output, "rb")
@@ -331,7 +332,7 @@ function M.report(r)
       local provenance = require "banger.provenance"
       local path = provenance.path_for(r.output)
       save(path, provenance.encode(provenance.statement {
-        output = r.output, sha256 = sum, img = r.img, files = r.files,
+        output = r.output, sha256 = sum, img = r.img, files = r.files, kernel = r.kernel,
         args = rawget(_G, "args"), started = M.started, internal = { key = f.key },
       }))
       written[#written + 1], result.provenance = path, path
@@ -471,6 +472,7 @@ function M.run(opts)
   local function report(img, r, more)
     local ok, res = pcall(M.report, { img = img, output = out, fleet = r, report = opts.report,
       provenance = opts.provenance, files = more.files, agent = more.agent,
+      sha256 = more.sha256, size = more.size,
       kernel = more.kernel, checks = more.checks, restored = more.restored })
     if not ok then
       if more.kernel then require("banger.bootfiles").remove(more.kernel) end
@@ -488,10 +490,15 @@ function M.run(opts)
   elseif job.hit then
     local r = job:restore(out, M.timings)
     if r then
-      local files = opts.provenance and opts.payload ~= false and guest.files(
-        opts.payload or guest.payload(opts.agents == nil and "systemd" or opts.agents or "none"),
-        { dispatch = dispatch, platform = job.img.platform }) or nil
-      return report(job.img, r, { restored = true, files = files })
+      -- what the payload put in the image, as a build would say it: the same files, the agent
+      local files, agent
+      if (opts.provenance or runtime.json) and opts.payload ~= false then
+        files, agent = guest.files(opts.payload or
+          guest.payload(opts.agents == nil and "systemd" or opts.agents or "none"),
+          { dispatch = dispatch, platform = job.img.platform })
+      end
+      return report(job.img, r, { restored = true, files = opts.provenance and files or nil,
+        agent = agent })
     end
   end
   local img = M.pull(opts.image, { platform = opts.platform, insecure = opts.insecure,
@@ -566,14 +573,19 @@ function M.run(opts)
   -- the kernel files before the image is committed: a kernel that fails to unpack leaves no
   -- image (and an image that fails to commit takes its kernel files with it)
   local kernel = boot and timed("kernel", bootfiles.write, boot) or nil
-  local ok, err = fs:close()
+  -- the sha256 the report needs is taken while the image is synced, not in a pass after; the
+  -- tree (its spool's pages) is freed meanwhile, nothing reads it after the build
+  local ok, err, size = timed("write", fs.close, fs, {
+    sha256 = opts.provenance or runtime.json or job:stores(),
+    meanwhile = function() tree:close() end,
+  })
   if not ok then
     if kernel then bootfiles.remove(kernel) end
     raise(string.format("writing %s: %s", out, err))
   end
-  local res = report(img, job:finish(out, M.timings), {
+  local res = report(img, job:finish(out, M.timings, err), {
     files = installed and installed.files, agent = installed and installed.agent,
-    kernel = kernel, checks = checked,
+    kernel = kernel, checks = checked, sha256 = err, size = size,
   })
   if kernel then
     local files = { kernel.kernel.path }

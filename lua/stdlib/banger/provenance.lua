@@ -126,6 +126,8 @@ end
 ---@field args? table<string, string>  the command line's key=value arguments, as given
 ---@field internal? table    more internalParameters (a build key, ...)
 ---@field started? integer   when the build began (os.time())
+---@field kernel? table      banger.bootfiles.write's result: kernel, initrd, unpacked (each
+---                          {path, sha256}), subjects beside the image
 
 --- The statement for a build.
 ---@param ctx banger.provenance.Context
@@ -157,10 +159,18 @@ function M.statement(ctx)
   for k, v in pairs(ctx.args or {}) do args[k] = tostring(v) end
   local internal = { platform = img.platform }
   for k, v in pairs(ctx.internal or {}) do internal[k] = v end
-  local name = ctx.output:match("([^/]*)$")
+  local subject = M.array { { name = ctx.output:match("([^/]*)$"),
+    digest = digest_set(ctx.sha256) } }
+  -- the boot files taken out of the image are products of the build as much as the image
+  local k = ctx.kernel
+  for _, f in ipairs(k and { k.kernel, k.initrd, k.unpacked } or {}) do
+    if f then
+      subject[#subject + 1] = { name = f.path:match("([^/]*)$"), digest = digest_set(f.sha256) }
+    end
+  end
   return {
     _type = M.STATEMENT,
-    subject = M.array { { name = name, digest = digest_set(ctx.sha256) } },
+    subject = subject,
     predicateType = M.PREDICATE,
     predicate = {
       buildDefinition = {
