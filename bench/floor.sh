@@ -69,18 +69,8 @@ mkimage() { # DIR TAG LAYER...
 }
 mkimage "$cache/oci-bookworm" bookworm "$TARBALL"
 mkimage "$cache/oci-sshd-upper" sshd "$TARBALL" "$delta"
-blob() { # DIR: the layer blobs of the image's one manifest, oldest first
-  python3 - "$1" <<'PY'
-import json, sys
-d = sys.argv[1]
-idx = json.load(open(d + "/index.json"))
-m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"].split(":")[1]))
-for l in m["layers"]:
-    print(d + "/blobs/sha256/" + l["digest"].split(":")[1])
-PY
-}
-mapfile -t bookworm_layers < <(blob "$cache/oci-bookworm")
-mapfile -t sshd_layers < <(blob "$cache/oci-sshd-upper")
+mapfile -t bookworm_layers < <(bench_blobs "$cache/oci-bookworm")
+mapfile -t sshd_layers < <(bench_blobs "$cache/oci-sshd-upper")
 
 work=$(mktemp -d /dev/shm/banger-floor.XXXXXX)
 disk=$(mktemp -d "$cache/floor-work.XXXXXX")
@@ -92,24 +82,8 @@ registry_start
 registry_push "$cache/oci-bookworm" bookworm bench/bookworm:1
 registry_push "$cache/oci-sshd-upper" sshd bench/sshd:1
 
-# flatten recipes: the layers as files, and the time of the flatten alone
-flatten_lua() { # NAME LAYER...
-  local name=$1 l
-  shift
-  {
-    echo 'local tree, runtime = require "banger.tree", require "banger.runtime"'
-    echo 'local t0 = runtime.clock()'
-    echo 'local t = assert(tree.from_layers({'
-    for l in "$@"; do
-      echo "  { path = \"$l\", media_type = \"application/vnd.oci.image.layer.v1.tar+gzip\" },"
-    done
-    echo '}, { image = "bench" }))'
-    echo 'io.write(string.format("%.3f\n", runtime.clock() - t0))'
-    echo 't:close()'
-  } > "$name.lua"
-}
-flatten_lua flat1 "${bookworm_layers[0]}"
-flatten_lua flat2 "${sshd_layers[@]}"
+bench_flatten_lua flat1.lua "${bookworm_layers[0]}"
+bench_flatten_lua flat2.lua "${sshd_layers[@]}"
 cat > many.lua <<LUA
 local tree, ext4, runtime = require "banger.tree", require "banger.ext4", require "banger.runtime"
 local t0 = runtime.clock()
