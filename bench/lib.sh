@@ -17,3 +17,33 @@ bench_minbase() {
     mv "$LAYER.part" "$LAYER"
   fi
 }
+
+# The layer blobs of the OCI image in DIR (its one manifest), oldest first, one a line.
+bench_blobs() {
+  python3 - "$1" <<'PY'
+import json, sys
+d = sys.argv[1]
+idx = json.load(open(d + "/index.json"))
+m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"].split(":")[1]))
+for l in m["layers"]:
+    print(d + "/blobs/sha256/" + l["digest"].split(":")[1])
+PY
+}
+
+# A Lua script at FILE that flattens the gzip layers LAYER... into a tree and prints the time
+# of the flatten alone.
+bench_flatten_lua() { # FILE LAYER...
+  local file=$1 l
+  shift
+  {
+    echo 'local tree, runtime = require "banger.tree", require "banger.runtime"'
+    echo 'local t0 = runtime.clock()'
+    echo 'local t = assert(tree.from_layers({'
+    for l in "$@"; do
+      echo "  { path = \"$l\", media_type = \"application/vnd.oci.image.layer.v1.tar+gzip\" },"
+    done
+    echo '}, { image = "bench" }))'
+    echo 'io.write(string.format("%.3f\n", runtime.clock() - t0))'
+    echo 't:close()'
+  } > "$file"
+}

@@ -1,7 +1,8 @@
 /* Replaying layers into the tree: each layer read on threads of its own (decode.c), up to
  * policy->parallel at once, each writing a spool of its own, and applied in order on the
- * caller's thread (apply.c). A layer is started when one before it is done, so a few are ever
- * in flight, whatever the image holds. */
+ * caller's thread (apply.c). A reader done with its layer takes the next one, a few layers at
+ * most ahead of the one being applied, so a small layer read beside a large one leaves no core
+ * idle and a few are ever in flight, whatever the image holds. */
 #include "layer.h"
 
 #include <pthread.h>
@@ -17,6 +18,8 @@
 #define DEFAULT_PARALLEL 2
 /* batches a reader may be ahead of the tree: what a layer read ahead of its turn holds */
 #define AHEAD_BATCHES 32
+/* layers taken by the workers and not yet applied, the one being applied included */
+#define AHEAD_LAYERS 4
 
 int bg_layer_compression_of(const char *media_type)
 {
@@ -44,18 +47,26 @@ int bg_layer_compression_of(const char *media_type)
   return -1;
 }
 
-/* A layer in flight: its reader's thread and what it sends. */
+/* A layer taken by a worker: what its reader sends, and whether the reader is done with it. */
 struct job {
   struct bg_decode d;
   struct bg_chan out;
   int chan_live;
-  pthread_t thread;
-  int thread_live;
   atomic_int cancel;
   char diff_id[BG_DIGEST_STRLEN]; /* expected, "" when not asked */
   char blob_hex[BG_SHA256_HEXLEN + 1];
-  int spool; /* the tree's spool it writes, -1 before it has one */
   struct bg_error early; /* what failed before its reader could start */
+  int taken;             /* set up by a worker (under the flatten's mutex) */
+  int done;              /* its reader returned: the worker touches it no more */
+};
+
+struct flatten;
+
+/* A reader thread: it writes a spool of its own, one layer after another. */
+struct worker {
+  struct flatten *f;
+  struct bg_spool *spool;
+  pthread_t thread;
 };
 
 struct flatten {
@@ -65,22 +76,25 @@ struct flatten {
   const struct bg_layer_policy *policy;
   uint64_t max_bytes, max_entries;
   struct job *jobs;
-  int free_spools[BG_TREE_SPOOLS];
-  int nfree;
+  struct worker workers[BG_TREE_SPOOLS];
+  size_t nworkers;
+  /* under mu; cv says that a job was taken or done, a layer applied, or that all stops */
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  size_t next;    /* the next layer a worker takes */
+  size_t applied; /* layers applied to the tree */
+  int stopping;
+  uint64_t below_bytes, below_content; /* the tree's totals after the layers applied */
 };
 
-/* Checks a layer's description and starts its reader; what fails is kept for its turn. */
-static void start(struct flatten *f, size_t k)
+/* Checks layer k's description and sets up what its reader needs (under f->mu); what fails is
+ * kept for its turn. */
+static void take(struct flatten *f, size_t k, struct bg_spool *spool)
 {
   const struct bg_layer_src *src = &f->layers[k];
-  struct bg_tree_layer_totals *tot = bg_tree_layer_totals(f->t);
   struct job *j = &f->jobs[k];
   struct bg_digest want;
-  struct bg_spool *s;
 
-  bg_error_clear(&j->early);
-  atomic_init(&j->cancel, 0);
-  j->spool = -1;
   j->d.compression = bg_layer_compression_of(src->media_type);
   if (j->d.compression < 0) {
     bg_error_set(&j->early, BG_EINVAL, "unsupported layer media type %s",
@@ -102,10 +116,6 @@ static void start(struct flatten *f, size_t k)
     memcpy(j->blob_hex, want.hex, sizeof(j->blob_hex));
     j->d.blob_hex = j->blob_hex;
   }
-  j->spool = f->free_spools[--f->nfree];
-  s = bg_tree_spool(f->t, (unsigned)j->spool, &j->early);
-  if (s == NULL)
-    return;
   if (bg_chan_init(&j->out, AHEAD_BATCHES) != 0) {
     bg_error_set(&j->early, BG_ENOMEM, "out of memory");
     return;
@@ -115,43 +125,69 @@ static void start(struct flatten *f, size_t k)
   j->d.policy = f->policy;
   j->d.max_bytes = f->max_bytes;
   j->d.max_entries = f->max_entries;
-  j->d.used_bytes = tot->bytes;
-  j->d.used_content = tot->content;
-  j->d.spool = s;
+  j->d.used_bytes = f->below_bytes;
+  j->d.used_content = f->below_content;
+  j->d.spool = spool;
   j->d.out = &j->out;
   j->d.cancel = &j->cancel;
-  if (pthread_create(&j->thread, NULL, bg_layer_decode, &j->d) != 0) {
-    bg_error_set(&j->early, BG_ENOMEM, "cannot start a thread to read the layer");
-    return;
-  }
-  j->thread_live = 1;
 }
 
-/* Stops a job's reader if it still runs and frees what it sent. */
-static void stop(struct flatten *f, struct job *j)
+/* A worker: takes the next layer, at most AHEAD_LAYERS past the first one not yet applied, and
+ * reads it into the worker's spool; then the next, until none is left or all stops. A worker
+ * that is done with a small layer so starts the one after it while a large one is still being
+ * read, and one spool is written by one thread at a time. */
+static void *work(void *arg)
+{
+  struct worker *w = arg;
+  struct flatten *f = w->f;
+  struct job *j;
+  size_t k;
+
+  for (;;) {
+    pthread_mutex_lock(&f->mu);
+    while (!f->stopping && f->next < f->n && f->next >= f->applied + AHEAD_LAYERS)
+      pthread_cond_wait(&f->cv, &f->mu);
+    if (f->stopping || f->next >= f->n) {
+      pthread_mutex_unlock(&f->mu);
+      return NULL;
+    }
+    k = f->next++;
+    j = &f->jobs[k];
+    take(f, k, w->spool);
+    j->taken = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    if (j->chan_live)
+      bg_layer_decode(&j->d); /* closes j->out when it returns */
+    pthread_mutex_lock(&f->mu);
+    j->done = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+  }
+}
+
+/* Stops job k's reader if it still runs, waits until it is done with the job, and frees what
+ * it sent. */
+static void release(struct flatten *f, struct job *j)
 {
   struct bg_batch *b;
 
   atomic_store(&j->cancel, 1);
   if (j->chan_live)
     bg_chan_close(&j->out);
-  if (j->thread_live) {
-    pthread_join(j->thread, NULL);
-    j->thread_live = 0;
-  }
+  pthread_mutex_lock(&f->mu);
+  while (j->taken && !j->done)
+    pthread_cond_wait(&f->cv, &f->mu);
+  pthread_mutex_unlock(&f->mu);
   if (j->chan_live) {
     while ((b = bg_chan_get(&j->out)) != NULL)
       bg_batch_free(b);
     bg_chan_destroy(&j->out);
     j->chan_live = 0;
   }
-  if (j->spool >= 0) {
-    f->free_spools[f->nfree++] = j->spool;
-    j->spool = -1;
-  }
 }
 
-/* Replays job k's records as they come. */
+/* Replays job k's records as they come, once a worker has taken it. */
 static int replay(struct flatten *f, size_t k, struct bg_error *err)
 {
   struct job *j = &f->jobs[k];
@@ -159,6 +195,10 @@ static int replay(struct flatten *f, size_t k, struct bg_error *err)
   struct bg_batch *b;
   int rc = 0;
 
+  pthread_mutex_lock(&f->mu);
+  while (!j->taken)
+    pthread_cond_wait(&f->cv, &f->mu);
+  pthread_mutex_unlock(&f->mu);
   if (j->early.code != 0)
     return bg_error_set(err, j->early.code, "%s", j->early.msg);
   memset(&ap, 0, sizeof(ap));
@@ -181,12 +221,37 @@ static int replay(struct flatten *f, size_t k, struct bg_error *err)
   return rc;
 }
 
+/* The workers and their spools; 0, or -1 when not one could start. */
+static int start_workers(struct flatten *f, size_t width, struct bg_error *err)
+{
+  struct worker *w;
+  size_t i;
+
+  for (i = 0; i < width; i++) {
+    w = &f->workers[i];
+    w->f = f;
+    w->spool = bg_tree_spool(f->t, (unsigned)i, err);
+    if (w->spool == NULL)
+      break;
+    if (pthread_create(&w->thread, NULL, work, w) != 0) {
+      bg_error_set(err, BG_ENOMEM, "cannot start a thread to read the layers");
+      break;
+    }
+    f->nworkers++;
+  }
+  if (f->nworkers == 0)
+    return -1;
+  bg_error_clear(err); /* fewer workers than asked for: slower, not wrong */
+  return 0;
+}
+
 int bg_layer_apply_all(struct bg_tree *t, const struct bg_layer_src *layers, size_t n,
                        const struct bg_layer_policy *policy, struct bg_error *err)
 {
   static const struct bg_layer_policy defaults;
+  struct bg_tree_layer_totals *tot = bg_tree_layer_totals(t);
   struct flatten f;
-  size_t k, next, width, i;
+  size_t k, width, i;
   int rc = 0;
 
   memset(&f, 0, sizeof(f));
@@ -201,29 +266,51 @@ int bg_layer_apply_all(struct bg_tree *t, const struct bg_layer_src *layers, siz
   f.jobs = calloc(n, sizeof(*f.jobs));
   if (f.jobs == NULL)
     return bg_error_set(err, BG_ENOMEM, "out of memory");
+  for (k = 0; k < n; k++)
+    atomic_init(&f.jobs[k].cancel, 0);
+  f.below_bytes = tot->bytes;
+  f.below_content = tot->content;
+  pthread_mutex_init(&f.mu, NULL);
+  pthread_cond_init(&f.cv, NULL);
   width = f.policy->parallel ? f.policy->parallel : DEFAULT_PARALLEL;
   if (width > BG_TREE_SPOOLS)
     width = BG_TREE_SPOOLS;
+  if (width > AHEAD_LAYERS)
+    width = AHEAD_LAYERS;
   if (width > n)
     width = n;
-  for (i = width; i > 0; i--)
-    f.free_spools[f.nfree++] = (int)(i - 1);
-  for (next = 0; next < width; next++)
-    start(&f, next);
-  for (k = 0; k < n; k++) {
+  if (start_workers(&f, width, err) != 0) {
+    bg_error_prefix(err, "%s", layers[0].label ? layers[0].label : "layer");
+    rc = -1;
+  }
+  for (k = 0; rc == 0 && k < n; k++) {
     rc = replay(&f, k, err);
-    stop(&f, &f.jobs[k]);
+    release(&f, &f.jobs[k]);
     if (rc != 0) {
       bg_error_prefix(err, "%s", layers[k].label ? layers[k].label : "layer");
       break;
     }
+    pthread_mutex_lock(&f.mu);
+    f.applied = k + 1;
+    f.below_bytes = tot->bytes;
+    f.below_content = tot->content;
+    pthread_cond_broadcast(&f.cv);
+    pthread_mutex_unlock(&f.mu);
     if (f.policy->layer_done != NULL)
       f.policy->layer_done(f.policy->progress_ctx, k);
-    if (next < n)
-      start(&f, next++);
   }
-  for (i = k + 1; i < next; i++)
-    stop(&f, &f.jobs[i]);
+  /* on failure: no layer more is taken, and what was taken stops */
+  pthread_mutex_lock(&f.mu);
+  f.stopping = 1;
+  pthread_cond_broadcast(&f.cv);
+  pthread_mutex_unlock(&f.mu);
+  for (i = 0; i < n; i++)
+    if (f.jobs[i].chan_live || f.jobs[i].taken)
+      release(&f, &f.jobs[i]);
+  for (i = 0; i < f.nworkers; i++)
+    pthread_join(f.workers[i].thread, NULL);
+  pthread_cond_destroy(&f.cv);
+  pthread_mutex_destroy(&f.mu);
   free(f.jobs);
   return rc;
 }

@@ -21,7 +21,7 @@
 #include "layer.h"
 #include "../util/chan.h"
 
-#define IN_SIZE (256 * 1024)
+#define IN_SIZE (64 * 1024)
 #define IN_SLACK 16 /* room to put back the bytes ISA-L's bit buffer held past a gzip member */
 #define CHUNK_SIZE (256 * 1024)
 #define CHUNKS 4

@@ -149,6 +149,7 @@ unsigned bg_spool_index(const struct bg_spool *s)
 
 int bg_spool_begin(struct bg_spool *s, uint64_t size, uint64_t *offset, struct bg_error *err)
 {
+  struct bg_spool_extent *x;
   uint64_t pad = (SPOOL_ALIGN - s->size % SPOOL_ALIGN) % SPOOL_ALIGN;
 
   if (s->size > s->limit || pad > s->limit - s->size || size > s->limit - s->size - pad)
@@ -156,6 +157,14 @@ int bg_spool_begin(struct bg_spool *s, uint64_t size, uint64_t *offset, struct b
                         (unsigned long long)s->limit);
   if (spool_grow(s, pad, err) != 0)
     return -1;
+  /* the rest of the block the last file's bytes end in goes out as zeros with them, so that
+   * file and this one reach the file in one write (the block holds data either way) */
+  x = s->next > 0 ? &s->ext[s->next - 1] : NULL;
+  if (pad > 0 && x != NULL && x->off + x->len == s->size && pad <= SPOOL_BUFSIZE - s->buffered) {
+    memset(s->buf + s->buffered, 0, (size_t)pad);
+    s->buffered += (size_t)pad;
+    x->len += (size_t)pad;
+  }
   s->size += pad;
   *offset = s->size;
   return 0;

@@ -331,3 +331,130 @@ BG_TEST(no_entry_deeper_than_path_max)
   CHECK_INT(last_err.code, BG_ETOOBIG);
   bg_tree_free(t);
 }
+
+/* ---- more layers than readers ---- */
+
+#define MANY 9
+
+/* Layer 1 large (20,000 files and 4 MiB that do not compress), slow to read beside the small
+ * ones after it: layer k (k > 1) writes f ("layer k") and wk, whites out the w of the layer
+ * before and holds a fifo, whose note (devices=skip) carries its number. */
+static void many_layers(struct bg_layer_src *src, char (*files)[32], char (*labels)[32])
+{
+  static unsigned char noise[4 << 20];
+  struct ent x = {NULL, 'f', NULL, 0, 0, 0};
+  char name[64], data[32];
+  struct archive *a;
+  uint32_t r = 1;
+  size_t i, k;
+
+  a = lw_open("m0.tar.gz", GZIP, 0);
+  for (i = 0; i < 20000; i++) {
+    snprintf(name, sizeof(name), "base/%zu", i);
+    x.name = name;
+    x.data = "base";
+    lw_put(a, mk(&x), "base", 4);
+  }
+  for (i = 0; i < sizeof(noise); i++) {
+    r = r * 1103515245u + 12345u;
+    noise[i] = (unsigned char)(r >> 24);
+  }
+  x.name = "base/noise";
+  x.data = NULL;
+  {
+    struct archive_entry *e = mk(&x);
+
+    archive_entry_set_size(e, (la_int64_t)sizeof(noise));
+    lw_put(a, e, noise, sizeof(noise));
+  }
+  lw_close(a);
+  for (k = 1; k < MANY; k++) {
+    snprintf(name, sizeof(name), "m%zu.tar", k);
+    a = lw_open(name, PLAIN, 0);
+    snprintf(data, sizeof(data), "layer %zu", k + 1);
+    x = (struct ent){"f", 'f', data, 0, 0, 0};
+    lw_put(a, mk(&x), data, strlen(data));
+    snprintf(data, sizeof(data), "w%zu", k + 1);
+    lw_empty(a, data);
+    if (k > 1) {
+      snprintf(data, sizeof(data), ".wh.w%zu", k);
+      lw_empty(a, data);
+    }
+    snprintf(data, sizeof(data), "p%zu", k + 1);
+    x = (struct ent){data, 'p', NULL, 0, 0, 0};
+    lw_put(a, mk(&x), NULL, 0);
+    lw_close(a);
+  }
+  memset(src, 0, MANY * sizeof(*src));
+  for (k = 0; k < MANY; k++) {
+    snprintf(files[k], 32, k == 0 ? "m0.tar.gz" : "m%zu.tar", k);
+    snprintf(labels[k], 32, "L%zu", k + 1);
+    src[k].path = files[k];
+    src[k].media_type = media[k == 0 ? GZIP : PLAIN];
+    src[k].label = labels[k];
+  }
+}
+
+/* More layers than readers: read ahead in whatever order the readers finish them, applied in
+ * order, with one reader or several: what each layer whites out, the notes and their layer
+ * numbers, the cap on entries met in the layer where it would be met alone, and the first
+ * failing layer named even when a later one fails sooner. */
+BG_TEST(more_layers_than_readers_apply_in_order)
+{
+  static const unsigned widths[] = {1, 2, 4};
+  struct bg_layer_src src[MANY];
+  char files[MANY][32], labels[MANY][32], name[32];
+  const struct bg_notes *ns;
+  struct bg_layer_policy p;
+  struct bg_error err;
+  struct bg_tree *t;
+  size_t w, i, k;
+
+  many_layers(src, files, labels);
+  for (w = 0; w < sizeof(widths) / sizeof(widths[0]); w++) {
+    memset(&p, 0, sizeof(p));
+    p.parallel = widths[w];
+    t = new_tree();
+    bg_error_clear(&err);
+    CHECK_INT(bg_layer_apply_all(t, src, MANY, &p, &err), 0);
+    CHECK_STR(content(t, "f"), "layer 9");
+    CHECK(find(t, "base/19999") != NULL && find(t, "w9") != NULL);
+    for (k = 2; k < MANY; k++) {
+      snprintf(name, sizeof(name), "w%zu", k);
+      CHECK(find(t, name) == NULL);
+    }
+    CHECK_INT(bg_tree_entries(t), 20004); /* base/, its files and noise, f and w9 */
+    ns = bg_tree_notes(t);
+    CHECK_INT(ns->n, MANY - 1);
+    for (i = 0; i < ns->n; i++) {
+      snprintf(name, sizeof(name), "/p%zu", i + 2);
+      CHECK_STR(ns->v[i].path, name);
+      CHECK_INT(ns->v[i].layer, i + 2);
+    }
+    bg_tree_free(t);
+
+    /* entries: 20,001 in layer 1, 3 in layer 2, 4 in each after; the cap is passed in layer 7 */
+    p.max_entries = 20001 + 3 + 4 * 4 + 2;
+    t = new_tree();
+    CHECK_INT(bg_layer_apply_all(t, src, MANY, &p, &err), -1);
+    CHECK_STR(err.msg, "L7: more than 20022 entries in the layers");
+    CHECK_INT(err.code, BG_ETOOBIG);
+    bg_tree_free(t);
+    p.max_entries = 0;
+
+    /* layer 4 refused, layer 8 missing: read sooner, it still waits for its turn */
+    src[3].media_type = "application/x-nothing";
+    src[7].path = "nowhere.tar";
+    t = new_tree();
+    CHECK_INT(bg_layer_apply_all(t, src, MANY, &p, &err), -1);
+    CHECK_STR(err.msg, "L4: unsupported layer media type application/x-nothing");
+    bg_tree_free(t);
+    src[3].media_type = "application/vnd.oci.image.layer.v1.tar";
+    t = new_tree();
+    CHECK_INT(bg_layer_apply_all(t, src, MANY, &p, &err), -1);
+    CHECK_STR(err.msg, "L8: cannot open nowhere.tar: No such file or directory");
+    CHECK_INT(err.code, BG_EIO);
+    bg_tree_free(t);
+    src[7].path = files[7];
+  }
+}
