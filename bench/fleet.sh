@@ -3,7 +3,7 @@
 # one gzip layer of ~170 MB) in a loopback docker-registry, built with recipes/default.lua:
 #   warm build   the layers in the cache, cache=off: pull (from the cache), flatten, build
 #   restore      the same key again: the image restored from its artifact in the cache
-#   disk floor   dd writing as many MiB as the image has allocated, O_DIRECT, synced: what
+#   disk floor   dd writing as many MiB as the image has allocated and syncing them: what
 #                both must spend on this disk at least
 # interleaved, medians of RUNS each, and their ratio (the target: restore at least 3x faster),
 # with the ratio of their processor times and the load average beside it (a busy machine takes
@@ -70,15 +70,15 @@ fetch=$(since "$t0")
 cmp -s out.ext4 fetched.ext4 || { echo "the fetched image differs" >&2; exit 1; }
 layer=$(printf 'print(require("banger.oci").find_rootfs(args.key).layer.size)\n' >size.lua &&
   "$BANGER" -q --cache-dir cache size.lua "key=$key")
-# the disk's part of both: writing the image's allocated bytes straight to the disk here
+# the disk's part of both: writing as many bytes as the image has allocated, and syncing them
 alloc_mib=$(( ($(du -k out.ext4 | cut -f1) + 1023) / 1024 ))
 t0=$(now)
-dd if=/dev/zero of=floor.bin bs=1M count="$alloc_mib" oflag=direct conv=fsync status=none
+dd if=/dev/zero of=floor.bin bs=1M count="$alloc_mib" conv=fsync status=none
 floor=$(since "$t0")
 rm -f floor.bin
 printf 'image: %s, %d bytes (%d KiB allocated), artifact layer %d bytes\n' "$image" \
   "$(stat -c %s out.ext4)" "$(du -k out.ext4 | cut -f1)" "$layer"
-printf 'disk floor: %d MiB written with O_DIRECT and synced (dd): %s s\n' "$alloc_mib" "$floor"
+printf 'disk floor: %d MiB written and synced (dd conv=fsync): %s s\n' "$alloc_mib" "$floor"
 printf 'cold build (layers pulled):  %s s\n' "$first"
 printf 'miss (build + artifact):     %s s\n' "$miss"
 printf 'warm build, cache=off:       %s s (runs: %s)\n' "$b" "${builds[*]}"
