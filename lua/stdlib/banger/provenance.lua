@@ -163,7 +163,8 @@ function M.statement(ctx)
     digest = digest_set(ctx.sha256) } }
   -- the boot files taken out of the image are products of the build as much as the image
   local k = ctx.kernel
-  for _, f in ipairs(k and { k.kernel, k.initrd, k.unpacked } or {}) do
+  for _, which in ipairs(k and { "kernel", "initrd", "unpacked" } or {}) do
+    local f = k[which]
     if f then
       subject[#subject + 1] = { name = f.path:match("([^/]*)$"), digest = digest_set(f.sha256) }
     end
