@@ -1,7 +1,7 @@
 -- A tiny spec runner for tests/lua/*_spec.lua, which banger-build runs like recipes.
 -- Each `it` runs in protected mode; the spec fails (raises) if any case failed.
 local M = {}
-local failures, count, prefix = 0, 0, ""
+local failures, count, prefix, finished = 0, 0, "", false
 
 function M.describe(name, fn)
   local old = prefix
@@ -11,6 +11,8 @@ function M.describe(name, fn)
 end
 
 function M.it(name, fn)
+  -- a case after done() would run with its result counted nowhere
+  if finished then error("spec.it after spec.done(): " .. prefix .. name, 2) end
   count = count + 1
   local ok, err = xpcall(fn, require("banger.runtime").traceback)
   if ok then
@@ -55,6 +57,7 @@ end
 
 --- Ends the spec: raises if any case failed.
 function M.done()
+  finished = true
   if count == 0 then error("no cases ran") end
   if failures > 0 then error(string.format("%d of %d cases failed", failures, count), 0) end
   io.stdout:write(string.format("%d passed, 0 failed\n", count))
