@@ -12,6 +12,7 @@ T="$BANGER_SOURCE_DIR/tests/tools"
 export BANGER_OCI_BACKOFF_SCALE=0.01
 python3 "$T/mkimage.py" src --tag img --random-layer 3000 --random-layer 4000 >img.json
 registry_push src img x/img:1
+L1=$(python3 -c "import json; print(json.load(open('img.json'))['layers'][0]['digest'])")
 L2=$(python3 -c "import json; print(json.load(open('img.json'))['layers'][1]['digest'])")
 OK="OK $(python3 -c "import json; print(json.load(open('img.json'))['manifest'])")"
 printf '[{"path": "/blobs/%s", "action": "trickle", "interval": 0.05, "times": -1}]' "$L2" \
@@ -46,6 +47,8 @@ done
 # kill -9 leaves the temp blob; the next pull into the cache sweeps it
 "$BANGER" "$PULL" ref="$F/x/img:1" cache=cache-9 >/dev/null 2>&1 &
 pid=$!
+# the first layer whole (its temp file gone), so the temp file then seen is the trickled layer's
+wait_for "cache-9/blobs/sha256/${L1#sha256:}"
 wait_for "cache-9/blobs/sha256/.tmp-*"
 kill -9 $pid
 wait $pid 2>/dev/null
