@@ -9,6 +9,8 @@
 
 #include <openssl/evp.h>
 
+#include "../util/sparse.h"
+
 struct bg_sha256 {
   EVP_MD_CTX *ctx;
 };
@@ -116,89 +118,33 @@ out:
   return rc;
 }
 
-/* Hashes n zero bytes. */
-static int hash_zeros(struct bg_sha256 *h, uint64_t n, struct bg_error *err)
+static int hash_piece(void *h, const void *p, size_t n, struct bg_error *err)
 {
-  static const unsigned char zeros[64 << 10];
-
-  while (n > 0) {
-    size_t k = n < sizeof(zeros) ? (size_t)n : sizeof(zeros);
-    if (bg_sha256_update(h, zeros, k, err) != 0)
-      return -1;
-    n -= k;
-  }
-  return 0;
+  return bg_sha256_update(h, p, n, err);
 }
 
 int bg_sha256_sparse(int fd, const char *name, unsigned char out[BG_SHA256_LEN], uint64_t *size,
                      struct bg_error *err)
 {
-  const size_t blocksize = 64 << 10; /* as bg_sha256_fd: the copy stays in the cache */
-  struct bg_sha256 *h = NULL;
-  unsigned char *block = NULL;
+  struct bg_sha256 *h;
   struct stat st;
-  uint64_t at = 0, end, data, hole;
   int rc = -1;
-  off_t o, pos = lseek(fd, 0, SEEK_CUR); /* SEEK_DATA and SEEK_HOLE move it: put back at the end */
 
-  if (fstat(fd, &st) != 0) {
-    bg_error_errno(err, errno, "cannot stat %s", name);
-    goto out;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    bg_error_set(err, BG_EINVAL, "%s is not a regular file", name);
-    goto out;
-  }
-  end = (uint64_t)st.st_size;
-  block = malloc(blocksize);
+  if (fstat(fd, &st) != 0)
+    return bg_error_errno(err, errno, "cannot stat %s", name);
+  if (!S_ISREG(st.st_mode))
+    return bg_error_set(err, BG_EINVAL, "%s is not a regular file", name);
   h = bg_sha256_new(err);
-  if (block == NULL || h == NULL) {
-    if (block == NULL)
-      bg_error_set(err, BG_ENOMEM, "out of memory hashing %s", name);
-    goto out;
+  if (h == NULL)
+    return -1;
+  /* 64 KiB reads, as bg_sha256_fd: the copy stays in the cache */
+  if (bg_sparse_walk(fd, name, (uint64_t)st.st_size, 64 << 10, hash_piece, h, err) == 0 &&
+      bg_sha256_final(h, out, err) == 0) {
+    if (size != NULL)
+      *size = (uint64_t)st.st_size;
+    rc = 0;
   }
-  while (at < end) {
-    /* the next run of data and the hole after it; a filesystem that cannot tell has no holes */
-    o = lseek(fd, (off_t)at, SEEK_DATA);
-    if (o < 0 && errno == ENXIO)
-      data = end;
-    else
-      data = o < 0 ? at : (uint64_t)o;
-    if (data > end)
-      data = end;
-    o = data < end ? lseek(fd, (off_t)data, SEEK_HOLE) : -1;
-    hole = o < 0 || (uint64_t)o > end ? end : (uint64_t)o;
-    if (hash_zeros(h, data - at, err) != 0)
-      goto out;
-    at = data;
-    while (at < hole) {
-      size_t want = hole - at < blocksize ? (size_t)(hole - at) : blocksize;
-      ssize_t n = pread(fd, block, want, (off_t)at);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0) {
-        bg_error_errno(err, errno, "cannot read %s", name);
-        goto out;
-      }
-      if (n == 0) {
-        bg_error_set(err, BG_EIO, "%s shrank while it was hashed", name);
-        goto out;
-      }
-      if (bg_sha256_update(h, block, (size_t)n, err) != 0)
-        goto out;
-      at += (uint64_t)n;
-    }
-  }
-  if (bg_sha256_final(h, out, err) != 0)
-    goto out;
-  if (size != NULL)
-    *size = end;
-  rc = 0;
-out:
-  if (pos >= 0)
-    lseek(fd, pos, SEEK_SET);
   bg_sha256_free(h);
-  free(block);
   return rc;
 }
 

@@ -28,9 +28,9 @@ int bg_sha256_file(const char *path, unsigned char out[BG_SHA256_LEN], uint64_t 
 /* Hashes what is left to read of fd; name is for messages. */
 int bg_sha256_fd(int fd, const char *name, unsigned char out[BG_SHA256_LEN], uint64_t *size,
                  struct bg_error *err);
-/* Hashes the whole regular file open as fd from offset 0 (its position is put back); its
- * holes are hashed from memory instead of read, so a sparse image costs reads of its data only.
- * A file that shrinks meanwhile is an error. */
+/* Hashes the whole regular file open as fd from offset 0 (its position is put back);
+ * its holes are hashed from memory instead of read, so a sparse image costs reads of its data
+ * only. A file that shrinks meanwhile is an error. */
 int bg_sha256_sparse(int fd, const char *name, unsigned char out[BG_SHA256_LEN], uint64_t *size,
                      struct bg_error *err);
 void bg_hex(const unsigned char *in, size_t n, char *out);

@@ -17,6 +17,7 @@
 #include <ext2fs/ext3_extents.h>
 
 #include "ext4_internal.h"
+#include "../util/sparse.h"
 
 #define CHUNK BG_EXT4_CHUNK
 
@@ -332,26 +333,9 @@ int bg_ext4_host_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
                       struct bg_error *err)
 {
   struct bg_ext4_host *h = ctx;
-  off_t s, e;
 
-  s = lseek(h->fd, (off_t)off, SEEK_DATA);
-  if (s < 0 && errno == ENXIO) { /* nothing but a hole from off on */
-    *start = *end = UINT64_MAX;
-    return 0;
-  }
-  if (s < 0 && errno == EINVAL) { /* a filesystem that cannot tell: all data */
-    *start = off;
-    *end = UINT64_MAX;
-    return 0;
-  }
-  if (s < 0)
-    return bg_error_errno(err, errno, "cannot look for data in %s", h->path);
-  e = lseek(h->fd, s, SEEK_HOLE);
-  if (e < 0)
-    return bg_error_errno(err, errno, "cannot look for holes in %s", h->path);
-  *start = (uint64_t)s;
-  *end = (uint64_t)e;
-  return 0;
+  /* nothing but a hole from off on: both UINT64_MAX */
+  return bg_sparse_next(h->fd, h->path, off, UINT64_MAX, start, end, err);
 }
 
 int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,

@@ -312,8 +312,7 @@ int bg_rootfs_restore(const struct bg_cache *c, const struct bg_rootfs *a, const
   if (in < 0)
     goto out;
   for (i = 0; i < RING; i++) {
-    if (posix_memalign((void **)&g.buf[i], BLOCK, SLOT) != 0)
-      g.buf[i] = NULL;
+    g.buf[i] = malloc(SLOT);
     if (g.buf[i] == NULL) {
       bg_error_set(err, BG_ENOMEM, "out of memory");
       goto out;

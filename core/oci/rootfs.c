@@ -18,6 +18,7 @@
 #include "../util/escape.h"
 #include "../util/json.h"
 #include "../util/log.h"
+#include "../util/sparse.h"
 
 #define ZSTD_LEVEL 3
 #define ZSTD_WORKERS 4
@@ -191,50 +192,19 @@ static int feed(struct squeeze *q, const void *p, size_t n, ZSTD_EndDirective ho
   return 0;
 }
 
+static int feed_piece(void *q, const void *p, size_t n, struct bg_error *err)
+{
+  return feed(q, p, n, ZSTD_e_continue, err);
+}
+
 /* Every byte of the image through zstd; holes are read as the zeros they are, without
  * reading them from the disk. */
 static int squeeze_file(struct squeeze *q, int fd, const char *path, uint64_t size,
                         struct bg_error *err)
 {
-  char *buf = malloc(IO_CHUNK), *zero = calloc(1, IO_CHUNK);
-  uint64_t off = 0, data, hole, n;
-  ssize_t got;
-  off_t at;
-  int rc = -1;
-
-  if (buf == NULL || zero == NULL) {
-    bg_error_set(err, BG_ENOMEM, "out of memory");
-    goto out;
-  }
-  while (off < size) {
-    at = lseek(fd, (off_t)off, SEEK_DATA);
-    data = at < 0 ? size : (uint64_t)at;
-    at = data < size ? lseek(fd, (off_t)data, SEEK_HOLE) : (off_t)size;
-    hole = at < 0 ? size : (uint64_t)at;
-    for (; off < data; off += n) {
-      n = data - off < IO_CHUNK ? data - off : IO_CHUNK;
-      if (feed(q, zero, (size_t)n, ZSTD_e_continue, err) != 0)
-        goto out;
-    }
-    while (off < hole) {
-      n = hole - off < IO_CHUNK ? hole - off : IO_CHUNK;
-      got = pread(fd, buf, (size_t)n, (off_t)off);
-      if (got < 0 && errno == EINTR)
-        continue;
-      if (got <= 0) {
-        bg_error_errno(err, got < 0 ? errno : EIO, "cannot read %s", path);
-        goto out;
-      }
-      if (feed(q, buf, (size_t)got, ZSTD_e_continue, err) != 0)
-        goto out;
-      off += (uint64_t)got;
-    }
-  }
-  rc = feed(q, "", 0, ZSTD_e_end, err);
-out:
-  free(buf);
-  free(zero);
-  return rc;
+  if (bg_sparse_walk(fd, path, size, IO_CHUNK, feed_piece, q, err) != 0)
+    return -1;
+  return feed(q, "", 0, ZSTD_e_end, err);
 }
 
 static long workers(void)

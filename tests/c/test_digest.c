@@ -106,17 +106,31 @@ BG_TEST(file_missing)
   CHECK_CONTAINS(err.msg, "cannot open does-not-exist");
 }
 
+/* sha256sum's digest of a file. */
+static void sha256sum_of(const char *name, char *hex)
+{
+  char cmd[256], line[256];
+  FILE *p;
+
+  snprintf(cmd, sizeof(cmd), "sha256sum %s", name);
+  p = popen(cmd, "r");
+  CHECK(p != NULL);
+  CHECK(fgets(line, sizeof(line), p) != NULL);
+  CHECK_INT(pclose(p), 0);
+  line[BG_SHA256_HEXLEN] = '\0';
+  memcpy(hex, line, BG_SHA256_HEXLEN + 1);
+}
+
 /* Hashes a file written here and compares with what sha256sum prints. */
 static void compare_with_sha256sum(const char *name, size_t size)
 {
   unsigned char raw[BG_SHA256_LEN];
-  char hex[BG_SHA256_HEXLEN + 1];
-  char cmd[256], line[256];
+  char hex[BG_SHA256_HEXLEN + 1], want[BG_SHA256_HEXLEN + 1];
   unsigned char *block;
   struct bg_error err;
   uint64_t got = 0;
   size_t done = 0, i, n;
-  FILE *f, *p;
+  FILE *f;
 
   block = malloc(1 << 16);
   CHECK(block != NULL);
@@ -136,13 +150,8 @@ static void compare_with_sha256sum(const char *name, size_t size)
   CHECK_INT(bg_sha256_file(name, raw, &got, &err), 0);
   CHECK_INT(got, size);
   bg_hex(raw, sizeof(raw), hex);
-  snprintf(cmd, sizeof(cmd), "sha256sum %s", name);
-  p = popen(cmd, "r");
-  CHECK(p != NULL);
-  CHECK(fgets(line, sizeof(line), p) != NULL);
-  CHECK_INT(pclose(p), 0);
-  line[BG_SHA256_HEXLEN] = '\0';
-  CHECK_STR(hex, line);
+  sha256sum_of(name, want);
+  CHECK_STR(hex, want);
 }
 
 BG_TEST(file_0_bytes)
@@ -159,21 +168,6 @@ BG_TEST(file_100_mib)
 {
   compare_with_sha256sum("big", (size_t)100 << 20);
   unlink("big");
-}
-
-/* sha256sum's digest of a file. */
-static void sha256sum_of(const char *name, char *hex)
-{
-  char cmd[256], line[256];
-  FILE *p;
-
-  snprintf(cmd, sizeof(cmd), "sha256sum %s", name);
-  p = popen(cmd, "r");
-  CHECK(p != NULL);
-  CHECK(fgets(line, sizeof(line), p) != NULL);
-  CHECK_INT(pclose(p), 0);
-  line[BG_SHA256_HEXLEN] = '\0';
-  memcpy(hex, line, BG_SHA256_HEXLEN + 1);
 }
 
 /* Data at the given offsets of a sparse file of size bytes: holes before, between and after. */

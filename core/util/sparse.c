@@ -1,0 +1,80 @@
+#include "sparse.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t *data,
+                   uint64_t *hole, struct bg_error *err)
+{
+  off_t s, e;
+
+  *data = *hole = end;
+  if (at >= end)
+    return 0;
+  s = lseek(fd, (off_t)at, SEEK_DATA);
+  if (s < 0 && errno == ENXIO) /* nothing but a hole from at on */
+    return 0;
+  if (s < 0 && errno == EINVAL) { /* a filesystem that cannot tell: all data */
+    *data = at;
+    return 0;
+  }
+  if (s < 0)
+    return bg_error_errno(err, errno, "cannot look for data in %s", name);
+  if ((uint64_t)s >= end)
+    return 0;
+  e = lseek(fd, s, SEEK_HOLE);
+  if (e < 0)
+    return bg_error_errno(err, errno, "cannot look for holes in %s", name);
+  *data = (uint64_t)s;
+  *hole = (uint64_t)e < end ? (uint64_t)e : end;
+  return 0;
+}
+
+int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
+                   int (*fn)(void *ctx, const void *p, size_t n, struct bg_error *err), void *ctx,
+                   struct bg_error *err)
+{
+  static const unsigned char zeros[64 << 10];
+  unsigned char *buf = malloc(chunk);
+  uint64_t at = 0, data, hole;
+  off_t pos = lseek(fd, 0, SEEK_CUR); /* SEEK_DATA and SEEK_HOLE move it: put back at the end */
+  size_t k;
+  ssize_t n;
+  int rc = -1;
+
+  if (buf == NULL)
+    return bg_error_set(err, BG_ENOMEM, "out of memory reading %s", name);
+  while (at < end) {
+    if (bg_sparse_next(fd, name, at, end, &data, &hole, err) != 0)
+      goto out;
+    for (; at < data; at += k) {
+      k = data - at < sizeof(zeros) ? (size_t)(data - at) : sizeof(zeros);
+      if (fn(ctx, zeros, k, err) != 0)
+        goto out;
+    }
+    while (at < hole) {
+      k = hole - at < chunk ? (size_t)(hole - at) : chunk;
+      n = pread(fd, buf, k, (off_t)at);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0) {
+        bg_error_errno(err, errno, "cannot read %s", name);
+        goto out;
+      }
+      if (n == 0) {
+        bg_error_set(err, BG_EIO, "%s shrank while it was read", name);
+        goto out;
+      }
+      if (fn(ctx, buf, (size_t)n, err) != 0)
+        goto out;
+      at += (uint64_t)n;
+    }
+  }
+  rc = 0;
+out:
+  if (pos >= 0)
+    lseek(fd, pos, SEEK_SET);
+  free(buf);
+  return rc;
+}

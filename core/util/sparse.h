@@ -1,0 +1,24 @@
+/* Reading a regular file as the runs of data and holes it is made of: holes are found with
+ * SEEK_DATA/SEEK_HOLE and never read. */
+#ifndef BG_SPARSE_H
+#define BG_SPARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "error.h"
+
+/* The next run of data at or after at in fd: [*data, *hole), both at most end; *data is end
+ * when only a hole is left before it. A filesystem that cannot tell (EINVAL) has no holes.
+ * name is for messages. */
+int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t *data,
+                   uint64_t *hole, struct bg_error *err);
+
+/* Every byte of fd from 0 to end, in order, to fn in pieces of at most chunk bytes: data as
+ * read (pread; the file position is put back), holes as zeros from memory. A file that ends
+ * before end is an error. fn returns 0, or -1 with err to stop. */
+int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
+                   int (*fn)(void *ctx, const void *p, size_t n, struct bg_error *err), void *ctx,
+                   struct bg_error *err);
+
+#endif
