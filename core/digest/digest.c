@@ -123,8 +123,8 @@ static int hash_piece(void *h, const void *p, size_t n, struct bg_error *err)
   return bg_sha256_update(h, p, n, err);
 }
 
-int bg_sha256_sparse(int fd, const char *name, unsigned char out[BG_SHA256_LEN], uint64_t *size,
-                     struct bg_error *err)
+int bg_sha256_sparse(int fd, const char *name, const struct bg_sparse_gate *gate,
+                     unsigned char out[BG_SHA256_LEN], uint64_t *size, struct bg_error *err)
 {
   struct bg_sha256 *h;
   struct stat st;
@@ -138,7 +138,7 @@ int bg_sha256_sparse(int fd, const char *name, unsigned char out[BG_SHA256_LEN],
   if (h == NULL)
     return -1;
   /* 64 KiB reads, as bg_sha256_fd: the copy stays in the cache */
-  if (bg_sparse_walk(fd, name, (uint64_t)st.st_size, 64 << 10, hash_piece, h, err) == 0 &&
+  if (bg_sparse_walk(fd, name, (uint64_t)st.st_size, 64 << 10, gate, hash_piece, h, err) == 0 &&
       bg_sha256_final(h, out, err) == 0) {
     if (size != NULL)
       *size = (uint64_t)st.st_size;
@@ -163,7 +163,7 @@ int bg_sha256_file(const char *path, unsigned char out[BG_SHA256_LEN], uint64_t 
   }
   /* a regular file's holes are not read; anything else is read to its end */
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-    rc = bg_sha256_sparse(fd, path, out, size, err);
+    rc = bg_sha256_sparse(fd, path, NULL, out, size, err);
   else
     rc = bg_sha256_fd(fd, path, out, size, err);
   close(fd);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "../util/error.h"
+#include "../util/sparse.h"
 
 #define BG_SHA256_LEN 32
 #define BG_SHA256_HEXLEN 64
@@ -30,9 +31,10 @@ int bg_sha256_fd(int fd, const char *name, unsigned char out[BG_SHA256_LEN], uin
                  struct bg_error *err);
 /* Hashes the whole regular file open as fd from offset 0 (its position is put back);
  * its holes are hashed from memory instead of read, so a sparse image costs reads of its data
- * only. A file that shrinks meanwhile is an error. */
-int bg_sha256_sparse(int fd, const char *name, unsigned char out[BG_SHA256_LEN], uint64_t *size,
-                     struct bg_error *err);
+ * only. With a gate (NULL: none), a file still being written is hashed as it becomes final. A
+ * file that shrinks meanwhile is an error. */
+int bg_sha256_sparse(int fd, const char *name, const struct bg_sparse_gate *gate,
+                     unsigned char out[BG_SHA256_LEN], uint64_t *size, struct bg_error *err);
 void bg_hex(const unsigned char *in, size_t n, char *out);
 
 /* A parsed digest: only sha256 is accepted (the algorithm every registry uses). */

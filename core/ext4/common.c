@@ -350,9 +350,13 @@ int bg_ext4_tree_copy(void *ctx, uint64_t off, uint64_t n, uint64_t dst, struct 
 {
   struct bg_ext4_treesrc *s = ctx;
 
-  if (s->copier != NULL)
-    return bg_ext4_copier_add(s->copier, s->ti, off, n, dst, err);
-  return bg_tree_copy(s->tree, s->ti, off, n, s->fd, dst, err);
+  struct bg_tree_range r;
+
+  if (s->copier == NULL)
+    return bg_tree_copy(s->tree, s->ti, off, n, s->fd, dst, err);
+  if (bg_tree_spool_range(s->tree, s->ti, off, n, &r, err) != 0)
+    return -1;
+  return bg_ext4_copier_add(s->copier, &r, n, dst, err);
 }
 
 int bg_ext4_tree_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,

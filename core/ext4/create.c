@@ -525,15 +525,15 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
   }
   bg_ext4_itable_hook(img, &wr.it);
   wr.fd = img->tmp.fd;
-  wr.copier = bg_ext4_copier_start(tree, wr.fd, err);
+  img->copier = wr.copier = bg_ext4_copier_start(wr.fd, err);
   if (wr.copier == NULL)
     goto out;
+  bg_ext4_guard_copies(img);
   wr.at.goal = fs->super->s_first_data_block;
   wr.at.wb = &wr.wb;
   wr.at.scratch = wr.scratch;
   if (populate(&wr) != 0 || bg_ext4_itable_flush(&wr.it, err) != 0 ||
-      bg_ext4_wbuf_flush(fs, &wr.wb, err) != 0 ||
-      bg_ext4_copier_finish(wr.copier, err) != 0 || bg_ext4_writes_ok(img, path, err) != 0) {
+      bg_ext4_wbuf_flush(fs, &wr.wb, err) != 0 || bg_ext4_writes_ok(img, path, err) != 0) {
     bg_error_prefix(err, "building %s", path);
     goto out;
   }
@@ -542,7 +542,6 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
 out:
   if (img != NULL && img->fs != NULL)
     bg_ext4_itable_hook(img, NULL);
-  bg_ext4_copier_free(wr.copier);
   bg_ext4_wbuf_free(&wr.wb);
   bg_ext4_itable_free(&wr.it);
   free(wr.scratch);
@@ -551,6 +550,7 @@ out:
   free(wr.split.vals);
   if (ok)
     return img;
+  bg_ext4_copier_free(img->copier); /* before the file goes: it writes there */
   if (fs != NULL)
     ext2fs_free(fs); /* discards: nothing more reaches the file */
   bg_tmpfile_discard(&img->tmp); /* removes it */

@@ -32,6 +32,93 @@ void bg_ext4_watch_writes(struct bg_ext4 *img)
   img->fs->io->write_error = on_write_error;
 }
 
+/* ---- the guard of the copies still running (copier.c) ---- */
+
+static struct struct_io_manager guarded;
+static pthread_once_t guarded_once = PTHREAD_ONCE_INIT;
+
+/* Waits for the copies into bytes start..start+len of the image the channel is on. A copy that
+ * failed is left for the close to report (the callers here cannot). */
+static void settle(io_channel channel, unsigned long long start, unsigned long long len)
+{
+  ext2_filsys fs = channel->app_data;
+  struct bg_ext4 *img = fs != NULL ? fs->priv_data : NULL;
+  struct bg_error e;
+
+  if (img != NULL && img->copier != NULL)
+    bg_ext4_copier_settle(img->copier, start, start + len, &e);
+}
+
+static unsigned long long span(io_channel channel, int count)
+{
+  /* a negative count is bytes (io_channel_read_blk's convention) */
+  return count < 0 ? (unsigned long long)-(long long)count
+                   : (unsigned long long)count * (unsigned)channel->block_size;
+}
+
+static errcode_t g_read_blk(io_channel ch, unsigned long block, int count, void *data)
+{
+  settle(ch, (unsigned long long)block * (unsigned)ch->block_size, span(ch, count));
+  return unix_io_manager->read_blk(ch, block, count, data);
+}
+
+static errcode_t g_write_blk(io_channel ch, unsigned long block, int count, const void *data)
+{
+  settle(ch, (unsigned long long)block * (unsigned)ch->block_size, span(ch, count));
+  return unix_io_manager->write_blk(ch, block, count, data);
+}
+
+static errcode_t g_read_blk64(io_channel ch, unsigned long long block, int count, void *data)
+{
+  settle(ch, block * (unsigned)ch->block_size, span(ch, count));
+  return unix_io_manager->read_blk64(ch, block, count, data);
+}
+
+static errcode_t g_write_blk64(io_channel ch, unsigned long long block, int count,
+                               const void *data)
+{
+  settle(ch, block * (unsigned)ch->block_size, span(ch, count));
+  return unix_io_manager->write_blk64(ch, block, count, data);
+}
+
+static errcode_t g_write_byte(io_channel ch, unsigned long offset, int count, const void *data)
+{
+  settle(ch, offset, count < 0 ? 0 : (unsigned long long)count);
+  return unix_io_manager->write_byte(ch, offset, count, data);
+}
+
+static errcode_t g_discard(io_channel ch, unsigned long long block, unsigned long long count)
+{
+  settle(ch, block * (unsigned)ch->block_size, count * (unsigned)ch->block_size);
+  return unix_io_manager->discard(ch, block, count);
+}
+
+static errcode_t g_zeroout(io_channel ch, unsigned long long block, unsigned long long count)
+{
+  settle(ch, block * (unsigned)ch->block_size, count * (unsigned)ch->block_size);
+  return unix_io_manager->zeroout(ch, block, count);
+}
+
+static void make_guarded(void)
+{
+  guarded = *unix_io_manager;
+  guarded.name = "banger guarded unix I/O";
+  guarded.read_blk = g_read_blk;
+  guarded.write_blk = g_write_blk;
+  guarded.read_blk64 = g_read_blk64;
+  guarded.write_blk64 = g_write_blk64;
+  guarded.write_byte = unix_io_manager->write_byte ? g_write_byte : NULL;
+  guarded.discard = unix_io_manager->discard ? g_discard : NULL;
+  guarded.zeroout = unix_io_manager->zeroout ? g_zeroout : NULL;
+  guarded.cache_readahead = NULL; /* a hint; it would read blocks unguarded */
+}
+
+void bg_ext4_guard_copies(struct bg_ext4 *img)
+{
+  pthread_once(&guarded_once, make_guarded);
+  img->fs->io->manager = &guarded;
+}
+
 int bg_ext4_writes_ok(struct bg_ext4 *img, const char *path, struct bg_error *err)
 {
   if (img->write_error == 0)
@@ -103,6 +190,7 @@ static void dir_of(const char *path, char *dir, size_t size)
 
 static void release(struct bg_ext4 *img)
 {
+  bg_ext4_copier_free(img->copier); /* copies not done are dropped, before the file goes */
   bg_ext4_dir_cache_free(img);
   bg_tmpfile_discard(&img->tmp); /* a built image not put in place goes */
   bg_notes_free(&img->notes);
@@ -130,11 +218,11 @@ static errcode_t write_back(struct bg_ext4 *img)
 struct hashing {
   int fd;
   const char *name;
+  const struct bg_sparse_gate *gate;
   unsigned char *sum;
   uint64_t size;
   int rc;
   struct bg_error err;
-  int synced; /* 0, or the fsync's errno */
 };
 
 static void *hash_image(void *arg)
@@ -143,46 +231,42 @@ static void *hash_image(void *arg)
 
   pthread_setname_np(pthread_self(), "bg-hash");
   bg_error_clear(&h->err);
-  h->rc = bg_sha256_sparse(h->fd, h->name, h->sum, &h->size, &h->err);
+  h->rc = bg_sha256_sparse(h->fd, h->name, h->gate, h->sum, &h->size, &h->err);
   return NULL;
 }
 
-static void *sync_image(void *arg)
+/* The end of a built image's file once its metadata is written: the copies of file data still
+ * running finish, with the file's sha256 (when sum is not NULL) taken on a thread of its own
+ * right behind them, and meanwhile(arg) run here in the time; then the fsync, with the hash
+ * still going on beside it. */
+static int finish_built(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
+                        void (*meanwhile)(void *), void *arg, struct bg_error *err)
 {
-  struct hashing *h = arg;
+  struct bg_sparse_gate gate = {bg_ext4_copier_ready, img->copier};
+  struct hashing h = {.fd = img->tmp.fd, .name = img->tmp.path, .rc = -1, .sum = sum};
+  pthread_t th;
+  int hashing = 0, rc;
 
-  pthread_setname_np(pthread_self(), "bg-sync");
-  h->synced = fsync(h->fd) == 0 ? 0 : errno;
-  return NULL;
-}
-
-/* fsync of a built image's file, with its sha256 (when sum is not NULL) on a thread of its own
- * meanwhile: the hash costs the processor what the sync costs the disk. With meanwhile, the
- * sync has a thread too, and this one runs meanwhile(arg) in the time. */
-static int sync_and_hash(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
-                         void (*meanwhile)(void *), void *arg, struct bg_error *err)
-{
-  struct hashing h = {.fd = img->tmp.fd, .name = img->tmp.path, .sum = sum, .rc = -1};
-  pthread_t th, ts;
-  int hashing = 0, syncing = 0;
-
+  bg_ext4_copier_seal(img->copier);
   if (sum != NULL) {
+    h.gate = img->copier != NULL ? &gate : NULL;
     hashing = pthread_create(&th, NULL, hash_image, &h) == 0;
-    if (!hashing)
-      hash_image(&h);
   }
   if (meanwhile != NULL)
-    syncing = pthread_create(&ts, NULL, sync_image, &h) == 0;
-  if (!syncing)
-    sync_image(&h);
-  if (meanwhile != NULL)
     meanwhile(arg);
-  if (syncing)
-    pthread_join(ts, NULL);
+  rc = bg_ext4_copier_finish(img->copier, err);
+  if (rc == 0 && sum != NULL && !hashing) {
+    h.gate = NULL;
+    hash_image(&h);
+  }
+  if (rc == 0 && fsync(img->tmp.fd) != 0)
+    rc = bg_error_errno(err, errno, "cannot sync %s", img->tmp.path);
   if (hashing)
     pthread_join(th, NULL);
-  if (h.synced != 0)
-    return bg_error_errno(err, h.synced, "cannot sync %s", img->tmp.path);
+  bg_ext4_copier_free(img->copier);
+  img->copier = NULL;
+  if (rc != 0)
+    return -1;
   if (sum != NULL) {
     if (h.rc != 0) {
       *err = h.err;
@@ -214,7 +298,7 @@ int bg_ext4_close_sum(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
     goto out;
   }
   if (img->tmp.fd >= 0) { /* a built image: in place only once complete and on disk */
-    if (sync_and_hash(img, sum, size, meanwhile, arg, err) != 0)
+    if (finish_built(img, sum, size, meanwhile, arg, err) != 0)
       goto out;
     if (bg_tmpfile_commit(&img->tmp, img->path, err) != 0 ||
         bg_tmpfile_close(&img->tmp, err) != 0)

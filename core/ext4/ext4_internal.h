@@ -170,13 +170,26 @@ int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
 /* Copies spool content into the image (fd), or hands the copy to the copier. */
 int bg_ext4_tree_copy(void *ctx, uint64_t off, uint64_t n, uint64_t dst, struct bg_error *err);
 
-/* The writer's copies of file data, on a thread of its own (copier.c): added in any order (the
- * ranges of the image never overlap), all done and checked by finish. */
+/* The writer's copies of file data into the image file out, on a thread of its own
+ * (copier.c), owned by the image's handle from the build to its close. Copies are queued in any
+ * order (their ranges of the image never overlap) and run in that order, when something waits
+ * for them, when the queue is full, or once sealed; one that goes before the last queued waits
+ * for the rest first, so what is queued is always in image order. */
 struct bg_ext4_copier;
-struct bg_ext4_copier *bg_ext4_copier_start(struct bg_tree *tree, int fd, struct bg_error *err);
-int bg_ext4_copier_add(struct bg_ext4_copier *c, const struct bg_inode *ti, uint64_t off,
-                       uint64_t n, uint64_t dst, struct bg_error *err);
-/* Waits for every copy: the first one's error, if any. */
+struct bg_ext4_copier *bg_ext4_copier_start(int out, struct bg_error *err);
+/* Queues a copy of n bytes of the spool range r (r->at on) to byte dst of the image. */
+int bg_ext4_copier_add(struct bg_ext4_copier *c, const struct bg_tree_range *r, uint64_t n,
+                       uint64_t dst, struct bg_error *err);
+/* Waits for every queued copy into bytes start..end of the image (c may be NULL: none). */
+int bg_ext4_copier_settle(struct bg_ext4_copier *c, uint64_t start, uint64_t end,
+                          struct bg_error *err);
+/* No more copies come; everything queued runs. */
+void bg_ext4_copier_seal(struct bg_ext4_copier *c);
+/* Once sealed: waits until the image's bytes from at on are final up to the returned offset
+ * (more than at; UINT64_MAX: all of them), or returns 0 with err once a copy failed. A
+ * bg_sparse_gate's ready. */
+uint64_t bg_ext4_copier_ready(void *c, uint64_t at, struct bg_error *err);
+/* Seals it and waits for every copy: the first one's error, if any. */
 int bg_ext4_copier_finish(struct bg_ext4_copier *c, struct bg_error *err);
 /* Stops it (what is still queued is dropped) and frees it. */
 void bg_ext4_copier_free(struct bg_ext4_copier *c);
@@ -319,6 +332,7 @@ struct bg_ext4 {
   struct bg_notes notes;
   struct bg_ext4_dircache *dirs; /* directory blocks read and checked (dir.c), or NULL */
   struct bg_ext4_itable *itable; /* the writer's inode runs while it builds, else NULL */
+  struct bg_ext4_copier *copier; /* a built image's file data still being copied, or NULL */
   errcode_t write_error;         /* the first write libext2fs could only report to a handler */
   unsigned long long write_block;
 };
@@ -326,6 +340,10 @@ struct bg_ext4 {
 /* Sends the writes libext2fs fails to report (its block cache evicts a dirty block and drops the
  * error) to the handle, which then fails the edit and the close. */
 void bg_ext4_watch_writes(struct bg_ext4 *img);
+/* Makes every read and write of the handle's I/O channel wait for the copies still to come into
+ * the blocks it touches (img->copier). Everything but the copier reaches the image's blocks
+ * through that channel: a block freed and taken again is written there too. */
+void bg_ext4_guard_copies(struct bg_ext4 *img);
 /* A recorded write failure as an error ("while writing block N of path"); 0 when none. */
 int bg_ext4_writes_ok(struct bg_ext4 *img, const char *path, struct bg_error *err);
 

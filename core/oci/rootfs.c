@@ -202,7 +202,7 @@ static int feed_piece(void *q, const void *p, size_t n, struct bg_error *err)
 static int squeeze_file(struct squeeze *q, int fd, const char *path, uint64_t size,
                         struct bg_error *err)
 {
-  if (bg_sparse_walk(fd, path, size, IO_CHUNK, feed_piece, q, err) != 0)
+  if (bg_sparse_walk(fd, path, size, IO_CHUNK, NULL, feed_piece, q, err) != 0)
     return -1;
   return feed(q, "", 0, ZSTD_e_end, err);
 }

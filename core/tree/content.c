@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "tree_internal.h"
+#include "../util/copy.h"
 
 #define SPOOL_BUFSIZE (1 << 20)
 
@@ -383,58 +384,11 @@ int bg_tree_read(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, vo
   return bg_error_set(err, BG_EINVAL, "unknown content kind %d", c->kind);
 }
 
-/* pread and pwrite through a buffer, where copy_file_range cannot go (another filesystem type,
- * an old kernel). */
-static int copy_through(int in, uint64_t src, int out, uint64_t dst, uint64_t n,
-                        const char *dir, struct bg_error *err)
-{
-  const size_t cap = 256 * 1024;
-  unsigned char *buf = malloc(cap);
-  size_t want, done;
-  ssize_t r;
-  int rc = -1;
-
-  if (buf == NULL)
-    return bg_error_set(err, BG_ENOMEM, "out of memory");
-  while (n > 0) {
-    want = n < cap ? (size_t)n : cap;
-    r = pread(in, buf, want, (off_t)src);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r <= 0) {
-      if (r < 0)
-        bg_error_errno(err, errno, "cannot read the spool file in %s", dir);
-      else
-        bg_error_set(err, BG_EIO, "the spool file is shorter than expected");
-      goto out;
-    }
-    for (done = 0; done < (size_t)r;) {
-      ssize_t w = pwrite(out, buf + done, (size_t)r - done, (off_t)(dst + done));
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0) {
-        bg_error_errno(err, errno, "cannot write the image");
-        goto out;
-      }
-      done += (size_t)w;
-    }
-    src += (uint64_t)r;
-    dst += (uint64_t)r;
-    n -= (uint64_t)r;
-  }
-  rc = 0;
-out:
-  free(buf);
-  return rc;
-}
-
-int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n, int fd,
-                 uint64_t dst, struct bg_error *err)
+int bg_tree_spool_range(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n,
+                        struct bg_tree_range *r, struct bg_error *err)
 {
   const struct bg_content *c = &ino->content;
   struct bg_spool *s;
-  loff_t in, out;
-  ssize_t r;
 
   if (!S_ISREG(ino->mode) || c->kind != BG_CONTENT_SPOOL)
     return bg_error_set(err, BG_EINVAL, "not content of the spool");
@@ -443,26 +397,23 @@ int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, ui
   s = spool_of(t, c, c->offset + off + n, err);
   if (s == NULL)
     return -1;
-  in = (loff_t)(c->offset + off);
-  out = (loff_t)dst;
-  while (n > 0 && !atomic_load(&s->no_copy_range)) {
-    r = copy_file_range(s->fd, &in, fd, &out, n, 0);
-    if (r < 0 && errno == EINTR)
-      continue;
-    if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
-                  errno == EBADF)) {
-      atomic_store(&s->no_copy_range, 1); /* the same answer every time: ask no more */
-      break;
-    }
-    if (r < 0)
-      return bg_error_errno(err, errno, "cannot copy from the spool file in %s", s->dir);
-    if (r == 0)
-      return bg_error_set(err, BG_EIO, "the spool file is shorter than expected");
-    n -= (uint64_t)r;
-  }
-  if (n == 0)
-    return 0;
-  return copy_through(s->fd, (uint64_t)in, fd, (uint64_t)out, n, s->dir, err);
+  r->fd = s->fd;
+  r->at = c->offset + off;
+  r->dir = s->dir;
+  r->no_range = &s->no_copy_range;
+  return 0;
+}
+
+int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n, int fd,
+                 uint64_t dst, struct bg_error *err)
+{
+  struct bg_tree_range r;
+  char from[4200];
+
+  if (bg_tree_spool_range(t, ino, off, n, &r, err) != 0)
+    return -1;
+  snprintf(from, sizeof(from), "the spool file in %s", r.dir);
+  return bg_copy_range(r.fd, r.at, fd, dst, n, r.no_range, from, err);
 }
 
 /* Where the spool's next run of data (SEEK_DATA) or hole (SEEK_HOLE) starts in a file's content,

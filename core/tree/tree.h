@@ -11,6 +11,7 @@
 #ifndef BG_TREE_H
 #define BG_TREE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
@@ -245,6 +246,19 @@ int bg_tree_next_hole(struct bg_tree *t, const struct bg_inode *ino, uint64_t of
  * Safe beside other readers once the spools are flushed (every layer's are when it is done). */
 int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n, int fd,
                  uint64_t dst, struct bg_error *err);
+
+/* Where n bytes of a regular file's spool content from off are: the spool's descriptor (the
+ * tree's: dup it to read past the tree's life), the offset in it, the spool's directory (for
+ * messages), and the flag bg_copy_range keeps for copies from that spool. The spool is flushed
+ * up to there first. */
+struct bg_tree_range {
+  int fd;
+  uint64_t at;
+  const char *dir;
+  atomic_int *no_range;
+};
+int bg_tree_spool_range(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n,
+                        struct bg_tree_range *r, struct bg_error *err);
 
 /* Layers. Each layer replayed into the tree gets a generation number, so whiteouts can tell
  * what lower layers put there from what the current layer did. Returns the new generation (1 for

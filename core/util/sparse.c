@@ -32,12 +32,13 @@ int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t
 }
 
 int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
+                   const struct bg_sparse_gate *gate,
                    int (*fn)(void *ctx, const void *p, size_t n, struct bg_error *err), void *ctx,
                    struct bg_error *err)
 {
   static const unsigned char zeros[64 << 10];
   unsigned char *buf = malloc(chunk);
-  uint64_t at = 0, data, hole;
+  uint64_t at = 0, data, hole, final = end, r;
   off_t pos = lseek(fd, 0, SEEK_CUR); /* SEEK_DATA and SEEK_HOLE move it: put back at the end */
   size_t k;
   ssize_t n;
@@ -46,7 +47,13 @@ int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
   if (buf == NULL)
     return bg_error_set(err, BG_ENOMEM, "out of memory reading %s", name);
   while (at < end) {
-    if (bg_sparse_next(fd, name, at, end, &data, &hole, err) != 0)
+    if (gate != NULL) { /* what lies past final is still being written */
+      r = gate->ready(gate->ctx, at, err);
+      if (r == 0)
+        goto out;
+      final = r < end ? r : end;
+    }
+    if (bg_sparse_next(fd, name, at, final, &data, &hole, err) != 0)
       goto out;
     for (; at < data; at += k) {
       k = data - at < sizeof(zeros) ? (size_t)(data - at) : sizeof(zeros);

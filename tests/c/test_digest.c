@@ -207,7 +207,7 @@ static void check_sparse(const char *name, const uint64_t *at, size_t n, uint64_
   CHECK(fd >= 0);
   CHECK_INT(lseek(fd, 3, SEEK_SET), 3);
   got = 0;
-  CHECK_INT(bg_sha256_sparse(fd, name, raw, &got, &err), 0);
+  CHECK_INT(bg_sha256_sparse(fd, name, NULL, raw, &got, &err), 0);
   CHECK_INT(got, size);
   CHECK_INT(lseek(fd, 0, SEEK_CUR), 3);
   close(fd);
@@ -229,6 +229,67 @@ BG_TEST(sparse_files_match_sha256sum)
   check_sparse("odd-size", mid, 1, (1 << 20) + 7777);
 }
 
+/* A file written as it is hashed: each ask of the gate writes the file's data up to the next
+ * MiB and says it is final up to there; what lies past is still a hole. */
+struct growing {
+  int fd;
+  const uint64_t *at;
+  size_t n, next; /* the data pieces, the first not yet written */
+  uint64_t final;
+  int asked, fail_at;
+};
+
+static uint64_t grow(void *ctx, uint64_t at, struct bg_error *err)
+{
+  struct growing *g = ctx;
+  unsigned char block[5000];
+  size_t j;
+
+  if (++g->asked == g->fail_at) {
+    bg_error_set(err, BG_EIO, "the writer failed");
+    return 0;
+  }
+  g->final = (at / (1 << 20) + 1) << 20; /* never less than before: at is below it or past it */
+  for (; g->next < g->n && g->at[g->next] < g->final; g->next++) {
+    for (j = 0; j < sizeof(block); j++)
+      block[j] = (unsigned char)(g->next * 131 + j * 7 + 1);
+    CHECK_INT(pwrite(g->fd, block, sizeof(block), (off_t)g->at[g->next]), sizeof(block));
+  }
+  return g->final;
+}
+
+/* With a gate, nothing is looked at before the gate calls it final: a file still being written
+ * hashes as it ends up (what sha256sum says of it then); a gate's failure stops the hash. */
+BG_TEST(sparse_hashes_a_file_being_written_behind_its_gate)
+{
+  static const uint64_t at[] = {0, 1 << 20, (3 << 20) - 100, 5 << 20, (5 << 20) + 70000};
+  struct growing g = {-1, at, 5, 0, 0, 0, 0};
+  struct bg_sparse_gate gate = {grow, &g};
+  unsigned char raw[BG_SHA256_LEN];
+  char hex[BG_SHA256_HEXLEN + 1], want[BG_SHA256_HEXLEN + 1];
+  struct bg_error err;
+  uint64_t got = 0;
+
+  sparse_file("final", at, 5, 7 << 20);
+  sha256sum_of("final", want);
+  g.fd = open("growing", O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(g.fd >= 0);
+  CHECK_INT(ftruncate(g.fd, 7 << 20), 0);
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_sparse(g.fd, "growing", &gate, raw, &got, &err), 0);
+  CHECK_INT(got, 7 << 20);
+  bg_hex(raw, sizeof(raw), hex);
+  CHECK_STR(hex, want);
+  CHECK(g.asked >= 7); /* once a MiB at least */
+  g.final = 0;
+  g.next = 0;
+  g.asked = 0;
+  g.fail_at = 3;
+  CHECK_INT(bg_sha256_sparse(g.fd, "growing", &gate, raw, &got, &err), -1);
+  CHECK_STR(err.msg, "the writer failed");
+  CHECK_INT(close(g.fd), 0);
+}
+
 BG_TEST(sparse_needs_a_regular_file)
 {
   unsigned char raw[BG_SHA256_LEN];
@@ -237,7 +298,7 @@ BG_TEST(sparse_needs_a_regular_file)
 
   CHECK_INT(pipe(p), 0);
   bg_error_clear(&err);
-  CHECK_INT(bg_sha256_sparse(p[0], "the pipe", raw, NULL, &err), -1);
+  CHECK_INT(bg_sha256_sparse(p[0], "the pipe", NULL, raw, NULL, &err), -1);
   CHECK_CONTAINS(err.msg, "the pipe is not a regular file");
   close(p[0]);
   close(p[1]);

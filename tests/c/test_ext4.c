@@ -1,10 +1,14 @@
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
 
+#include "digest/digest.h"
 #include "ext4/ext4.h"
+#include "ext4/ext4_internal.h"
 #include "ext4/layout.h"
 #include "fixtures.h"
 
@@ -1287,4 +1291,176 @@ BG_TEST(inline_data_files_live_in_their_inodes)
   CHECK_CONTAINS(dstat("img", "/x/99/f19999"), "Flags: 0x10000000");
   CHECK(strstr(dstat("img", "/x/99/f19999"), "File ACL: 0") == NULL);
   bg_tree_free(t);
+}
+
+/* A file of the tree whose bytes are in the spool, as a layer leaves it (no block of zeros). */
+static void add_spooled(struct bg_tree *t, const char *path, const unsigned char *data, size_t n)
+{
+  struct bg_meta m = meta(0644, 0, 0, 1);
+  struct bg_content c;
+  struct bg_error err;
+  uint64_t off;
+
+  bg_error_clear(&err);
+  CHECK_INT(bg_tree_spool_begin(t, n, &off, &err), 0);
+  CHECK_INT(bg_tree_spool_append(t, data, n, NULL, &err), 0);
+  memset(&c, 0, sizeof(c));
+  c.kind = BG_CONTENT_SPOOL;
+  c.offset = off;
+  c.flags = BG_CONTENT_DENSE;
+  CHECK_INT(bg_tree_add_file(t, path, &m, &c, n, BG_PARENTS, NULL, &err), 0);
+}
+
+static unsigned char *pattern(size_t n, unsigned seed)
+{
+  unsigned char *p = malloc(n);
+  size_t i;
+
+  CHECK(p != NULL);
+  for (i = 0; i < n; i++)
+    p[i] = (unsigned char)(seed * 131 + i * 7 + i / 4096 + 1); /* no block of zeros */
+  return p;
+}
+
+static void same_as(const char *img, const char *path, const unsigned char *want, size_t n)
+{
+  char cmd[512];
+  unsigned char *got = malloc(n + 1);
+  FILE *f;
+  size_t k;
+
+  snprintf(cmd, sizeof(cmd), "debugfs -R 'cat %s' %s 2>/dev/null", path, img);
+  f = popen(cmd, "r");
+  CHECK(f != NULL && got != NULL);
+  k = fread(got, 1, n + 1, f);
+  pclose(f);
+  if (k != n || memcmp(got, want, n) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s in %s: %zu bytes, not the %zu given", path, img, k, n);
+  free(got);
+}
+
+/* A built image's file data is copied from the spool after its metadata, at the close: whatever
+ * needs those blocks first waits for their copies (and the copies before them, no more). Read
+ * right after the build, a file's bytes are there; a file removed and its blocks taken by a new
+ * one keeps the new bytes (its old copy goes first); the tree may be freed with copies still to
+ * come; the sha256 the close takes behind the copies is the file's. debugfs and e2fsck judge. */
+BG_TEST(file_data_copied_after_the_build_is_there_for_whoever_needs_it)
+{
+  enum { A = (3 << 20) / 2 + 5, B = 200 << 10, C = 300 << 10 };
+  unsigned char *a = pattern(A, 1), *b = pattern(B, 2), *c = pattern(C, 3), *n = pattern(B, 4);
+  unsigned char sum[32], want[32];
+  struct bg_tree *t = new_tree();
+  struct bg_ext4_opts o = opts(64);
+  struct bg_ext4_source src;
+  struct bg_error err;
+  struct bg_ext4 *img;
+  unsigned char *got = NULL;
+  char before[256];
+  uint64_t size = 0;
+  size_t len = 0;
+
+  need_e2fsprogs();
+  add_spooled(t, "/a", a, A); /* laid out in this order */
+  add_spooled(t, "/b", b, B);
+  add_spooled(t, "/c", c, C);
+  create_ok(t, "ref", &o);
+  img = build_ok(t, "img", &o);
+  bg_error_clear(&err);
+  CHECK_INT(bg_ext4_read(img, "/a", 0, &got, &len, &err), 0);
+  CHECK(len == A && memcmp(got, a, A) == 0);
+  free(got);
+  CHECK_INT(bg_ext4_remove(img, "/b", 0, &err), 0);
+  memset(&src, 0, sizeof(src));
+  src.mem = n;
+  src.len = B;
+  CHECK_INT(bg_ext4_write(img, "/n", &src, &((struct bg_meta){.mode = 0644}), 0, &err), 0);
+  bg_tree_free(t); /* /c is still to be copied: from the spool, on the copier's own */
+  CHECK_INT(bg_ext4_close_sum(img, sum, &size, NULL, NULL, &err), 0);
+  CHECK_INT(bg_sha256_file("img", want, NULL, &err), 0);
+  CHECK(memcmp(sum, want, sizeof(sum)) == 0);
+  CHECK_INT(size, 64 << 20);
+  fsck_clean("img");
+  same_as("img", "/a", a, A);
+  same_as("img", "/n", n, B);
+  same_as("img", "/c", c, C);
+  /* the new file took the blocks of the one removed (in the same build left alone): what
+   * that file's copy would have overwritten */
+  snprintf(before, sizeof(before), "%s", capture("debugfs -R 'bmap /b 0' %s 2>/dev/null", "ref"));
+  CHECK_STR(capture("debugfs -R 'bmap /n 0' %s 2>/dev/null", "img"), before);
+  free(a);
+  free(b);
+  free(c);
+  free(n);
+}
+
+/* The copier alone: copies wait until asked for (settle runs those up to the one asked for and
+ * no more); once sealed, ready never calls a byte final before its copy is done; a copy from a
+ * source shorter than said fails settle, ready and finish with the source named. */
+BG_TEST(copier_runs_copies_in_image_order_when_asked)
+{
+  enum { PIECES = 40, LEN = 300000, GAP = 1 << 20 };
+  unsigned char *src = pattern((size_t)PIECES * LEN, 5), *got = malloc(GAP);
+  static atomic_int no_range;
+  struct bg_tree_range r = {-1, 0, "here", &no_range};
+  struct bg_ext4_copier *c;
+  struct bg_error err;
+  uint64_t at, end = (uint64_t)PIECES * GAP, k, i, fin;
+  int in, out;
+
+  CHECK(got != NULL);
+  in = open("source", O_RDWR | O_CREAT | O_TRUNC, 0644);
+  out = open("out", O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(in >= 0 && out >= 0);
+  CHECK_INT(pwrite(in, src, (size_t)PIECES * LEN, 0), PIECES * LEN);
+  CHECK_INT(ftruncate(out, (off_t)end), 0);
+  bg_error_clear(&err);
+  c = bg_ext4_copier_start(out, &err);
+  CHECK(c != NULL);
+  r.fd = in;
+  for (i = 0; i < PIECES; i++) { /* piece i of the source at MiB i of the image */
+    r.at = i * LEN;
+    CHECK_INT(bg_ext4_copier_add(c, &r, LEN, i * GAP + 4096, &err), 0);
+  }
+  CHECK_INT(bg_ext4_copier_settle(c, 10 * GAP + 5000, 10 * GAP + 5001, &err), 0);
+  CHECK_INT(pread(out, got, LEN, 10 * GAP + 4096), LEN);
+  CHECK(memcmp(got, src + 10 * LEN, LEN) == 0);
+  CHECK_INT(pread(out, got, LEN, 11 * GAP + 4096), LEN);
+  for (k = 0; k < LEN && got[k] == 0; k++)
+    ;
+  CHECK_INT(k, LEN); /* not asked for: not copied */
+  CHECK_INT(bg_ext4_copier_settle(c, 11 * GAP, 11 * GAP + 4096, &err), 0); /* no copy there */
+  CHECK_INT(pread(out, got, 1, 11 * GAP + 4096), 1);
+  CHECK_INT(got[0], 0);
+  bg_ext4_copier_seal(c);
+  for (at = 0; at < end; at = fin) {
+    fin = bg_ext4_copier_ready(c, at, &err);
+    CHECK(fin > at);
+    /* everything it calls final is: the piece of each MiB below fin is in place (the last
+     * first: the one the copier would be at if it were not) */
+    for (i = PIECES; i-- > at / GAP;) {
+      if (i * GAP + 4096 + LEN > fin)
+        continue;
+      CHECK_INT(pread(out, got, LEN, (off_t)(i * GAP + 4096)), LEN);
+      CHECK(memcmp(got, src + i * LEN, LEN) == 0);
+    }
+  }
+  CHECK_INT(bg_ext4_copier_finish(c, &err), 0);
+  bg_ext4_copier_free(c);
+
+  c = bg_ext4_copier_start(out, &err);
+  CHECK(c != NULL);
+  r.at = (uint64_t)PIECES * LEN - 10;
+  CHECK_INT(bg_ext4_copier_add(c, &r, 100, 0, &err), 0); /* 90 bytes past its end */
+  CHECK_INT(bg_ext4_copier_settle(c, 0, 1, &err), -1);
+  CHECK_STR(err.msg, "writing file data: the spool file in here is shorter than expected");
+  bg_error_clear(&err);
+  bg_ext4_copier_seal(c);
+  CHECK(bg_ext4_copier_ready(c, 0, &err) == 0);
+  CHECK_CONTAINS(err.msg, "shorter than expected");
+  CHECK_INT(bg_ext4_copier_finish(c, &err), -1);
+  bg_ext4_copier_free(c);
+  close(in);
+  close(out);
+  free(src);
+  free(got);
 }
