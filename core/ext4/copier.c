@@ -266,6 +266,16 @@ uint64_t bg_ext4_copier_ready(void *ctx, uint64_t at, struct bg_error *err)
   return r;
 }
 
+/* The spools are read-only here: closing them loses nothing. */
+static void drop_sources(struct bg_ext4_copier *c)
+{
+  unsigned i;
+
+  for (i = 0; i < c->nsrc; i++)
+    close(c->src[i].fd);
+  c->nsrc = 0;
+}
+
 int bg_ext4_copier_finish(struct bg_ext4_copier *c, struct bg_error *err)
 {
   int rc;
@@ -277,14 +287,13 @@ int bg_ext4_copier_finish(struct bg_ext4_copier *c, struct bg_error *err)
     pthread_join(c->thread, NULL);
     c->live = 0;
   }
+  drop_sources(c); /* the last reference to a spool of a tree gone: its pages go now */
   rc = c->failed ? failure(c, err) : 0;
   return rc;
 }
 
 void bg_ext4_copier_free(struct bg_ext4_copier *c)
 {
-  unsigned i;
-
   if (c == NULL)
     return;
   if (c->live) { /* an image given up: what is queued is not copied */
@@ -294,8 +303,7 @@ void bg_ext4_copier_free(struct bg_ext4_copier *c)
     pthread_mutex_unlock(&c->mu);
     pthread_join(c->thread, NULL);
   }
-  for (i = 0; i < c->nsrc; i++)
-    close(c->src[i].fd);
+  drop_sources(c);
   pthread_cond_destroy(&c->more);
   pthread_cond_destroy(&c->done);
   pthread_mutex_destroy(&c->mu);
