@@ -21,6 +21,7 @@
 
 #define RING 65536      /* copies queued at most: 2 MiB of jobs */
 #define PIECE (1 << 20) /* a copy's largest piece: how far the hash may wait behind the copier */
+#define WRITEBACK (8 << 20) /* once sealed, the disk gets the image's bytes in runs of this much */
 
 struct job {
   uint64_t at, n, dst;
@@ -62,7 +63,8 @@ static void *run(void *arg)
   struct bg_ext4_copier *c = arg;
   struct bg_error e;
   struct job j;
-  int rc;
+  uint64_t from = 0; /* where the writeback not yet started begins */
+  int rc, sealed;
 
   pthread_setname_np(pthread_self(), "bg-copy");
   pthread_mutex_lock(&c->mu);
@@ -72,10 +74,17 @@ static void *run(void *arg)
     if (c->failed || c->tail == c->head)
       break;
     j = c->ring[c->tail % RING];
+    sealed = c->sealed;
     pthread_mutex_unlock(&c->mu);
     bg_error_clear(&e);
     rc = bg_copy_range(c->src[j.src].fd, j.at, c->out, j.dst, j.n, &c->src[j.src].no_range,
                        c->src[j.src].from, &e);
+    /* sealed, the fsync comes next: the disk starts on what is done (the metadata before the
+     * copies too) instead of waiting for the last copy; its errors come back from the fsync */
+    if (rc == 0 && sealed && j.dst + j.n - from >= WRITEBACK) {
+      sync_file_range(c->out, (off_t)from, (off_t)(j.dst + j.n - from), SYNC_FILE_RANGE_WRITE);
+      from = j.dst + j.n;
+    }
     pthread_mutex_lock(&c->mu);
     if (rc != 0) {
       c->failed = 1;
