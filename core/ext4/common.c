@@ -349,11 +349,8 @@ int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
 int bg_ext4_tree_copy(void *ctx, uint64_t off, uint64_t n, uint64_t dst, struct bg_error *err)
 {
   struct bg_ext4_treesrc *s = ctx;
-
   struct bg_tree_range r;
 
-  if (s->copier == NULL)
-    return bg_tree_copy(s->tree, s->ti, off, n, s->fd, dst, err);
   if (bg_tree_spool_range(s->tree, s->ti, off, n, &r, err) != 0)
     return -1;
   return bg_ext4_copier_add(s->copier, &r, n, dst, err);

@@ -44,7 +44,6 @@ struct writer {
   uint64_t nw;
   uint32_t next; /* next free inode number */
   struct bg_ext4_cursor at; /* where the next run goes, through a buffer joining the runs */
-  int fd;        /* the image file, for what is copied into it past libext2fs */
   struct bg_ext4_copier *copier;
   struct bg_ext4_wbuf wb;
   struct bg_ext4_itable it;
@@ -292,7 +291,7 @@ static int write_file(struct writer *wr, ext2_ino_t ino, struct ext2_inode_large
 {
   const int flags = BG_EXT4_PUT_HOLES | BG_EXT4_PUT_SWEEP;
   const int inl = wr->opts->inline_data && bg_ext4_goes_inline(ti);
-  struct bg_ext4_treesrc ts = {wr->tree, ti, wr->fd, wr->copier};
+  struct bg_ext4_treesrc ts = {wr->tree, ti, wr->copier};
   struct bg_ext4_src src = {bg_ext4_tree_read, bg_ext4_tree_data, &ts, NULL};
   struct bg_ext4_host h;
   int rc;
@@ -524,8 +523,7 @@ struct bg_ext4 *bg_ext4_build(const char *path, const struct bg_ext4_opts *opts,
     goto out;
   }
   bg_ext4_itable_hook(img, &wr.it);
-  wr.fd = img->tmp.fd;
-  img->copier = wr.copier = bg_ext4_copier_start(wr.fd, err);
+  img->copier = wr.copier = bg_ext4_copier_start(img->tmp.fd, err);
   if (wr.copier == NULL)
     goto out;
   bg_ext4_guard_copies(img);

@@ -162,12 +162,11 @@ int bg_ext4_host_data(void *ctx, uint64_t off, uint64_t *start, uint64_t *end,
 struct bg_ext4_treesrc {
   struct bg_tree *tree;
   const struct bg_inode *ti;
-  int fd;                          /* the image file, for bg_ext4_tree_copy */
-  struct bg_ext4_copier *copier;   /* which does the copies when not NULL */
+  struct bg_ext4_copier *copier;   /* which does the copies (bg_ext4_tree_copy) */
 };
 int bg_ext4_tree_read(void *ctx, uint64_t off, void *buf, size_t n, size_t *got,
                       struct bg_error *err);
-/* Copies spool content into the image (fd), or hands the copy to the copier. */
+/* Hands a copy of spool content into the image to the copier. */
 int bg_ext4_tree_copy(void *ctx, uint64_t off, uint64_t n, uint64_t dst, struct bg_error *err);
 
 /* The writer's copies of file data into the image file out, on a thread of its own

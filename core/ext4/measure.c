@@ -138,7 +138,7 @@ static int file_cost(struct mctx *c, struct bg_node *node, const struct bg_inode
   char what[BG_TREE_PATH_MAX];
   const uint64_t bs = BG_EXT4_BLOCK_SIZE;
   uint64_t nb = (ti->size + bs - 1) / bs, runs = 1, extents;
-  struct bg_ext4_treesrc ts = {c->tree, ti, -1, NULL};
+  struct bg_ext4_treesrc ts = {c->tree, ti, NULL};
   struct bg_ext4_src src = {bg_ext4_tree_read, bg_ext4_tree_data, &ts, NULL};
   struct bg_ext4_host h;
   int rc;

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "tree_internal.h"
-#include "../util/copy.h"
 
 #define SPOOL_BUFSIZE (1 << 20)
 
@@ -402,18 +401,6 @@ int bg_tree_spool_range(struct bg_tree *t, const struct bg_inode *ino, uint64_t 
   r->dir = s->dir;
   r->no_range = &s->no_copy_range;
   return 0;
-}
-
-int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n, int fd,
-                 uint64_t dst, struct bg_error *err)
-{
-  struct bg_tree_range r;
-  char from[4200];
-
-  if (bg_tree_spool_range(t, ino, off, n, &r, err) != 0)
-    return -1;
-  snprintf(from, sizeof(from), "the spool file in %s", r.dir);
-  return bg_copy_range(r.fd, r.at, fd, dst, n, r.no_range, from, err);
 }
 
 /* Where the spool's next run of data (SEEK_DATA) or hole (SEEK_HOLE) starts in a file's content,

@@ -241,12 +241,6 @@ int bg_tree_next_data(struct bg_tree *t, const struct bg_inode *ino, uint64_t of
 int bg_tree_next_hole(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t *hole,
                       struct bg_error *err);
 
-/* Copies n bytes of a regular file's spool content from off to fd at dst without passing them
- * through memory where the kernel can (copy_file_range; pread and pwrite where it cannot).
- * Safe beside other readers once the spools are flushed (every layer's are when it is done). */
-int bg_tree_copy(struct bg_tree *t, const struct bg_inode *ino, uint64_t off, uint64_t n, int fd,
-                 uint64_t dst, struct bg_error *err);
-
 /* Where n bytes of a regular file's spool content from off are: the spool's descriptor (the
  * tree's: dup it to read past the tree's life), the offset in it, the spool's directory (for
  * messages), and the flag bg_copy_range keeps for copies from that spool. The spool is flushed
