@@ -2,10 +2,12 @@
  * comes out. Doing it here rather than through libarchive's filters means no external program
  * can ever be spawned, and the DiffID is computed over exactly the bytes the tar reader sees.
  *
- * Threaded, the stream's thread fills CHUNKS buffers in turn (read, blob hash, inflate, cap,
- * and the DiffID with hash_ahead) and hands them over through a channel; the reader gives each
- * back when it asks for the next. An error travels in the chunk where it happened, so the
- * reader meets it at the same byte as it would unthreaded. */
+ * Threaded, the stream's thread fills CHUNKS buffers in turn (read, inflate, cap, and the
+ * DiffID with hash_ahead) and hands them over through a channel; the reader gives each back
+ * when it asks for the next. A compressed blob's own bytes travel in the chunk they were read
+ * for, and the reader hashes them there, in order, so the inflate thread does nothing but
+ * inflate: exactly the bytes inflated are the bytes checked. An error travels in the chunk
+ * where it happened, so the reader meets it at the same byte as it would unthreaded. */
 #include "stream.h"
 
 #include <errno.h>
@@ -25,11 +27,19 @@
 #define IN_SLACK 16 /* room to put back the bytes ISA-L's bit buffer held past a gzip member */
 #define CHUNK_SIZE (256 * 1024)
 #define CHUNKS 4
+/* A chunk's copy of the blob bytes read for it. One step of an inflate loop reads at most
+ * 3 * IN_SIZE (a fill, and at a gzip member's end two more), so a chunk is cut short, even
+ * with no output, before its copy could overflow. */
+#define RAW_SIZE (8 * IN_SIZE)
+#define RAW_ROOM (3 * IN_SIZE)
 
 struct chunk {
   unsigned char *data;
   size_t len;
   uint64_t blob_bytes; /* of the blob read when the chunk was done */
+  unsigned char *raw;  /* with defer_blob: the blob bytes read for this chunk, to hash */
+  size_t raw_len;
+  int cut; /* ended short of CHUNK_SIZE with more to come: its copy of the blob was full */
   int failed;
   struct bg_error err;
 };
@@ -46,6 +56,8 @@ struct bg_lstream {
   int hash_ahead;
   struct bg_sha256 *sha;
   struct bg_sha256 *blob_sha;
+  int defer_blob;        /* the blob's bytes are hashed by the reader, from the chunks */
+  struct chunk *filling; /* with defer_blob: the chunk being produced */
   char blob_hex[BG_SHA256_HEXLEN + 1];
   unsigned char *in;
   size_t in_pos, in_len; /* unconsumed input is in[in_pos..in_len) */
@@ -107,8 +119,14 @@ static int read_blob(struct bg_lstream *s, unsigned char *dst, size_t cap, size_
     return 0;
   }
   s->blob_bytes += (uint64_t)r;
-  if (s->blob_sha != NULL && bg_sha256_update(s->blob_sha, dst, (size_t)r, err) != 0)
+  if (s->filling != NULL) {
+    if ((size_t)r > RAW_SIZE - s->filling->raw_len) /* the inflate loops cut chunks before */
+      return bg_error_set(err, BG_EIO, "the layer blob was read past its chunk's room");
+    memcpy(s->filling->raw + s->filling->raw_len, dst, (size_t)r);
+    s->filling->raw_len += (size_t)r;
+  } else if (s->blob_sha != NULL && bg_sha256_update(s->blob_sha, dst, (size_t)r, err) != 0) {
     return -1;
+  }
   *got = (size_t)r;
   return 0;
 }
@@ -129,6 +147,13 @@ static int fill(struct bg_lstream *s, struct bg_error *err)
     return -1;
   s->in_len += got;
   return 0;
+}
+
+/* Whether the chunk being produced must end here: its copy of the blob has no room for another
+ * step's reads. */
+static int raw_full(const struct bg_lstream *s)
+{
+  return s->filling != NULL && s->filling->raw_len > RAW_SIZE - RAW_ROOM;
 }
 
 static const char *isal_message(int rc)
@@ -179,7 +204,7 @@ static int next_gzip(struct bg_lstream *s, unsigned char *out, size_t cap, size_
   size_t before_in, before_out, had;
   int rc, stalled = 0;
 
-  while (*n < cap && !s->done) {
+  while (*n < cap && !s->done && !raw_full(s)) {
     if ((s->in_pos == s->in_len || stalled) && !s->in_eof) {
       had = s->in_len - s->in_pos;
       if (fill(s, err) != 0)
@@ -230,7 +255,7 @@ static int next_zstd(struct bg_lstream *s, unsigned char *dst, size_t cap, size_
   ZSTD_outBuffer out;
   size_t ret, before;
 
-  while (*n < cap && !s->done) {
+  while (*n < cap && !s->done && !raw_full(s)) {
     if (s->in_pos == s->in_len && !s->in_eof && fill(s, err) != 0)
       return -1;
     in.src = s->in;
@@ -288,15 +313,20 @@ static int produce(struct bg_lstream *s, struct chunk *c, int hash, struct bg_er
   int rc;
 
   c->len = 0;
+  c->raw_len = 0;
+  c->cut = 0;
+  s->filling = s->defer_blob ? c : NULL;
   if (s->compression == BG_LAYER_GZIP)
     rc = next_gzip(s, c->data, CHUNK_SIZE, &c->len, err);
   else if (s->compression == BG_LAYER_ZSTD)
     rc = next_zstd(s, c->data, CHUNK_SIZE, &c->len, err);
   else
     rc = next_plain(s, c->data, CHUNK_SIZE, &c->len, err);
+  s->filling = NULL;
   c->blob_bytes = s->blob_bytes;
   if (rc != 0)
     return -1;
+  c->cut = c->len < CHUNK_SIZE && !s->done;
   if (c->len > s->max_bytes - s->used - s->total)
     return bg_error_set(err, BG_ETOOBIG, "the uncompressed layers exceed the limit of %llu bytes",
                         (unsigned long long)s->max_bytes);
@@ -320,7 +350,7 @@ static void *producer(void *arg)
     c->failed = produce(s, c, s->hash_ahead, &c->err) != 0;
     if (c->failed)
       c->len = 0;
-    if (bg_chan_put(&s->full_chunks, c) != 0 || c->failed || c->len == 0)
+    if (bg_chan_put(&s->full_chunks, c) != 0 || c->failed || (c->len == 0 && !c->cut))
       break;
   }
   return NULL;
@@ -348,8 +378,10 @@ void bg_lstream_close(struct bg_lstream *s)
   ZSTD_freeDStream(s->zs);
   bg_sha256_free(s->sha);
   bg_sha256_free(s->blob_sha);
-  for (i = 0; i < CHUNKS; i++)
+  for (i = 0; i < CHUNKS; i++) {
     free(s->chunks[i].data);
+    free(s->chunks[i].raw);
+  }
   free(s->in);
   free(s);
 }
@@ -373,9 +405,14 @@ struct bg_lstream *bg_lstream_open(const char *path, const struct bg_lstream_opt
   s->in = malloc(IN_SIZE + IN_SLACK);
   if (s->in == NULL)
     goto nomem;
+  /* threaded, a compressed blob's digest is the reader's work (stored blobs: nothing to
+   * gain, the inflate thread only copies) */
+  s->defer_blob = s->threaded && o->blob_hex != NULL && o->compression != BG_LAYER_PLAIN;
   for (i = 0; i < (s->threaded ? CHUNKS : 1); i++) {
     s->chunks[i].data = malloc(CHUNK_SIZE);
     if (s->chunks[i].data == NULL)
+      goto nomem;
+    if (s->defer_blob && (s->chunks[i].raw = malloc(RAW_SIZE)) == NULL)
       goto nomem;
   }
   s->sha = bg_sha256_new(err);
@@ -464,11 +501,22 @@ int bg_lstream_read(struct bg_lstream *s, const void **p, size_t *n, struct bg_e
   }
   if (s->finished)
     return 0;
-  c = bg_chan_get(&s->full_chunks);
-  if (c == NULL)
-    return bg_error_set(err, BG_EIO, "the layer's reader stopped");
-  s->current = c;
-  s->reader_blob_bytes = c->blob_bytes;
+  for (;;) {
+    c = bg_chan_get(&s->full_chunks);
+    if (c == NULL)
+      return bg_error_set(err, BG_EIO, "the layer's reader stopped");
+    s->current = c;
+    s->reader_blob_bytes = c->blob_bytes;
+    if (c->raw_len > 0 && !c->failed &&
+        bg_sha256_update(s->blob_sha, c->raw, c->raw_len, err) != 0) {
+      s->finished = 1;
+      return -1;
+    }
+    if (c->failed || c->len > 0 || !c->cut)
+      break;
+    bg_chan_put(&s->free_chunks, c); /* blob bytes only: on to the next */
+    s->current = NULL;
+  }
   if (c->failed) {
     s->finished = 1;
     return bg_error_set(err, c->err.code, "%s", c->err.msg);

@@ -866,6 +866,113 @@ BG_TEST(zstd_skippable_frames)
             "L: the blob does not match its media type: expected gzip data, found zstd");
 }
 
+/* ---- the blob's own digest, checked as it is read ---- */
+
+/* Applies file (comp) with blob digest digest (NULL: its own sha256); 0 or -1 with last_err. */
+static int apply_blob(struct bg_tree *t, const char *file, int comp, const char *digest,
+                      const char *diff_id)
+{
+  unsigned char raw[BG_SHA256_LEN];
+  char own[BG_DIGEST_STRLEN];
+  struct bg_layer_src src;
+  uint64_t n;
+
+  bg_error_clear(&last_err);
+  if (digest == NULL) {
+    CHECK_INT(bg_sha256_file(file, raw, &n, &last_err), 0);
+    bg_digest_format(raw, own);
+    digest = own;
+  }
+  src = (struct bg_layer_src){file, media[comp], diff_id, digest, "L"};
+  return bg_layer_apply_all(t, &src, 1, NULL, &last_err);
+}
+
+/* Flips one bit of file at offset at. */
+static void flip_at(const char *file, long at)
+{
+  FILE *f = fopen(file, "r+b");
+  int c;
+
+  CHECK(f != NULL);
+  CHECK_INT(fseek(f, at, SEEK_SET), 0);
+  c = fgetc(f);
+  CHECK(c != EOF);
+  CHECK_INT(fseek(f, at, SEEK_SET), 0);
+  CHECK_INT(fputc(c ^ 0x10, f), c ^ 0x10);
+  CHECK_INT(fclose(f), 0);
+}
+
+/* The blob digest covers every byte of the file, those that inflate to nothing too: a blob of
+ * MiBs that give no tar bytes (empty gzip members, a zstd skippable frame) before the layer
+ * checks whole, and one flipped bit there, which leaves the tar and its DiffID as they were,
+ * is found by the blob digest alone. Plain tars are checked the same way. */
+BG_TEST(blob_digest_covers_bytes_that_inflate_to_nothing)
+{
+  static char tar[1 << 16], pad[3 << 20];
+  unsigned char raw[BG_SHA256_LEN];
+  char diff_id[BG_DIGEST_STRLEN], msg[512];
+  struct bg_tree *t;
+  uint64_t n;
+  FILE *f;
+  int i;
+
+  LAYER("l.tar", PLAIN, E("etc/", 'd'), E("etc/os-release", 'f', "ID=debian\n"));
+  f = fopen("l.tar", "rb");
+  CHECK(f != NULL);
+  n = fread(tar, 1, sizeof(tar), f);
+  fclose(f);
+  CHECK(n > 1024 && n < sizeof(tar));
+  bg_error_clear(&last_err);
+  CHECK_INT(bg_sha256_file("l.tar", raw, NULL, &last_err), 0);
+  bg_digest_format(raw, diff_id);
+  /* 100,000 empty gzip members (2 MB), then the tar's */
+  CHECK_INT(system("printf '' | gzip -n -c > empty.gz && for i in $(seq 100); do cat empty.gz; "
+                   "done > e100.gz && for i in $(seq 1000); do cat e100.gz; done > pad.gz && "
+                   "gzip -n -c l.tar > tail.gz && cat pad.gz tail.gz > g.tar.gz"), 0);
+  CHECK_INT(size_of("empty.gz"), 20);
+  /* a skippable frame of 3 MiB, then the tar */
+  f = fopen("z.tar.zst", "wb");
+  CHECK(f != NULL);
+  for (i = 0; i < (int)sizeof(pad); i++)
+    pad[i] = (char)(i * 7);
+  put_skippable(f, 0x184D2A50, pad, sizeof(pad));
+  put_zstd(f, tar, (size_t)n);
+  CHECK_INT(fclose(f), 0);
+
+  t = new_tree();
+  if (apply_blob(t, "g.tar.gz", GZIP, NULL, diff_id) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s", last_err.msg);
+  if (apply_blob(t, "z.tar.zst", ZSTD, NULL, diff_id) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s", last_err.msg);
+  if (apply_blob(t, "l.tar", PLAIN, NULL, diff_id) != 0)
+    bg_test_fail(__FILE__, __LINE__, "%s", last_err.msg);
+  CHECK_STR(listing(t), "/ /etc/ /etc/os-release");
+  bg_tree_free(t);
+
+  /* the blob digests of the files as they were, then a bit flipped in the middle of the part
+   * that inflates to nothing: a member's mtime, the frame's payload; in the plain tar, the
+   * file's content, which the DiffID would find too, so none is given */
+  {
+    static const char *const files[] = {"g.tar.gz", "z.tar.zst", "l.tar"};
+    static const int comps[] = {GZIP, ZSTD, PLAIN};
+    const long at[] = {20 * 55555 + 5, 8 + (long)sizeof(pad) / 2, 1024 + 3};
+    char want[3][BG_DIGEST_STRLEN];
+
+    for (i = 0; i < 3; i++) {
+      CHECK_INT(bg_sha256_file(files[i], raw, NULL, &last_err), 0);
+      bg_digest_format(raw, want[i]);
+      flip_at(files[i], at[i]);
+      t = new_tree();
+      CHECK_INT(apply_blob(t, files[i], comps[i], want[i], i < 2 ? diff_id : NULL), -1);
+      snprintf(msg, sizeof(msg), "L: blob digest mismatch: expected %s, got sha256:",
+               want[i]);
+      CHECK_CONTAINS(last_err.msg, msg);
+      CHECK_INT(last_err.code, BG_EMISMATCH);
+      bg_tree_free(t);
+    }
+  }
+}
+
 /* ---- times before the epoch, with a fraction ---- */
 
 static void check_time(struct bg_tree *t, const char *path, int64_t sec, uint32_t nsec)
