@@ -242,7 +242,7 @@ static void *hash_image(void *arg)
 static int finish_built(struct bg_ext4 *img, unsigned char *sum, uint64_t *size,
                         void (*meanwhile)(void *), void *arg, struct bg_error *err)
 {
-  struct bg_sparse_gate gate = {bg_ext4_copier_ready, img->copier};
+  struct bg_sparse_gate gate = {bg_ext4_copier_ready, img->copier, 1};
   struct hashing h = {.fd = img->tmp.fd, .name = img->tmp.path, .rc = -1, .sum = sum};
   pthread_t th;
   int hashing = 0, rc;

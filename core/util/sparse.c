@@ -2,7 +2,10 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
+
+#define MAP_WINDOW (8 << 20) /* a mapped read's window */
 
 int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t *data,
                    uint64_t *hole, struct bg_error *err)
@@ -29,6 +32,35 @@ int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t
   *data = (uint64_t)s;
   *hole = (uint64_t)e < end ? (uint64_t)e : end;
   return 0;
+}
+
+/* The data from *at to hole to fn through windows of a mapping, *at moved past what was
+ * done; a mapping refused leaves the rest to pread. */
+static int mapped(int fd, uint64_t *at, uint64_t hole, size_t chunk,
+                  int (*fn)(void *ctx, const void *p, size_t n, struct bg_error *err), void *ctx,
+                  struct bg_error *err)
+{
+  uint64_t base, len, i, k;
+  unsigned char *m;
+  int rc = 0;
+
+  while (*at < hole && rc == 0) {
+    base = *at & ~(uint64_t)(MAP_WINDOW - 1);
+    len = hole - base < MAP_WINDOW ? hole - base : MAP_WINDOW;
+    m = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, (off_t)base);
+    if (m == MAP_FAILED)
+      return 0;
+    madvise(m, (size_t)len, MADV_SEQUENTIAL | MADV_WILLNEED);
+    for (i = *at - base; i < len && rc == 0; i += k) {
+      k = len - i < chunk ? len - i : chunk;
+      rc = fn(ctx, m + i, (size_t)k, err);
+    }
+    if (munmap(m, (size_t)len) != 0 && rc == 0)
+      rc = bg_error_errno(err, errno, "cannot unmap a file read");
+    if (rc == 0)
+      *at = base + len;
+  }
+  return rc;
 }
 
 int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
@@ -60,7 +92,9 @@ int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
       if (fn(ctx, zeros, k, err) != 0)
         goto out;
     }
-    while (at < hole) {
+    if (gate != NULL && gate->mapped && mapped(fd, &at, hole, chunk, fn, ctx, err) != 0)
+      goto out;
+    while (at < hole) { /* what the mapping did not take */
       k = hole - at < chunk ? (size_t)(hole - at) : chunk;
       n = pread(fd, buf, k, (off_t)at);
       if (n < 0 && errno == EINTR)

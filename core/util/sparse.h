@@ -15,14 +15,18 @@ int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t
                    uint64_t *hole, struct bg_error *err);
 
 /* What may be read of a file still being written: ready(ctx, at, err) waits until the bytes
- * from at on are final up to the offset it returns (more than at), or returns 0 with err. */
+ * from at on are final up to the offset it returns (more than at), or returns 0 with err.
+ * mapped: the file is the writer's own (no one else truncates it), so its data is read
+ * through a mapping, one copy fewer than pread. */
 struct bg_sparse_gate {
   uint64_t (*ready)(void *ctx, uint64_t at, struct bg_error *err);
   void *ctx;
+  int mapped;
 };
 
 /* Every byte of fd from 0 to end, in order, to fn in pieces of at most chunk bytes: data as
- * read (pread; the file position is put back), holes as zeros from memory. With a gate (NULL:
+ * read (pread, or mapped as the gate says; the file position is put back), holes as zeros
+ * from memory. With a gate (NULL:
  * the file is final), nothing is looked at before the gate says it is final. A file that ends
  * before end is an error. fn returns 0, or -1 with err to stop. */
 int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,

@@ -259,12 +259,13 @@ static uint64_t grow(void *ctx, uint64_t at, struct bg_error *err)
 }
 
 /* With a gate, nothing is looked at before the gate calls it final: a file still being written
- * hashes as it ends up (what sha256sum says of it then); a gate's failure stops the hash. */
+ * hashes as it ends up (what sha256sum says of it then), read or mapped; a gate's failure stops
+ * the hash. */
 BG_TEST(sparse_hashes_a_file_being_written_behind_its_gate)
 {
   static const uint64_t at[] = {0, 1 << 20, (3 << 20) - 100, 5 << 20, (5 << 20) + 70000};
-  struct growing g = {-1, at, 5, 0, 0, 0, 0};
-  struct bg_sparse_gate gate = {grow, &g};
+  struct growing g;
+  struct bg_sparse_gate gate = {grow, &g, 0};
   unsigned char raw[BG_SHA256_LEN];
   char hex[BG_SHA256_HEXLEN + 1], want[BG_SHA256_HEXLEN + 1];
   struct bg_error err;
@@ -272,22 +273,25 @@ BG_TEST(sparse_hashes_a_file_being_written_behind_its_gate)
 
   sparse_file("final", at, 5, 7 << 20);
   sha256sum_of("final", want);
-  g.fd = open("growing", O_RDWR | O_CREAT | O_TRUNC, 0644);
-  CHECK(g.fd >= 0);
-  CHECK_INT(ftruncate(g.fd, 7 << 20), 0);
-  bg_error_clear(&err);
-  CHECK_INT(bg_sha256_sparse(g.fd, "growing", &gate, raw, &got, &err), 0);
-  CHECK_INT(got, 7 << 20);
-  bg_hex(raw, sizeof(raw), hex);
-  CHECK_STR(hex, want);
-  CHECK(g.asked >= 7); /* once a MiB at least */
-  g.final = 0;
-  g.next = 0;
-  g.asked = 0;
-  g.fail_at = 3;
-  CHECK_INT(bg_sha256_sparse(g.fd, "growing", &gate, raw, &got, &err), -1);
-  CHECK_STR(err.msg, "the writer failed");
-  CHECK_INT(close(g.fd), 0);
+  for (gate.mapped = 0; gate.mapped <= 1; gate.mapped++) {
+    g = (struct growing){-1, at, 5, 0, 0, 0, 0};
+    g.fd = open("growing", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK(g.fd >= 0);
+    CHECK_INT(ftruncate(g.fd, 7 << 20), 0);
+    bg_error_clear(&err);
+    CHECK_INT(bg_sha256_sparse(g.fd, "growing", &gate, raw, &got, &err), 0);
+    CHECK_INT(got, 7 << 20);
+    bg_hex(raw, sizeof(raw), hex);
+    CHECK_STR(hex, want);
+    CHECK(g.asked >= 7); /* once a MiB at least */
+    g.final = 0;
+    g.next = 0;
+    g.asked = 0;
+    g.fail_at = 3;
+    CHECK_INT(bg_sha256_sparse(g.fd, "growing", &gate, raw, &got, &err), -1);
+    CHECK_STR(err.msg, "the writer failed");
+    CHECK_INT(close(g.fd), 0);
+  }
 }
 
 BG_TEST(sparse_needs_a_regular_file)
