@@ -5,7 +5,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define MAP_WINDOW (8 << 20) /* a mapped read's window */
 
 int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t *data,
                    uint64_t *hole, struct bg_error *err)
@@ -34,33 +33,29 @@ int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t
   return 0;
 }
 
-/* The data from *at to hole to fn through windows of a mapping, *at moved past what was
- * done; a mapping refused leaves the rest to pread. */
-static int mapped(int fd, uint64_t *at, uint64_t hole, size_t chunk,
-                  int (*fn)(void *ctx, const void *p, size_t n, struct bg_error *err), void *ctx,
-                  struct bg_error *err)
+/* The data from *at to hole to fn through a mapping of the file up to end (made at the first
+ * call, *map; the caller unmaps it), *at moved past what was done; a mapping refused
+ * (MAP_FAILED) leaves the rest to pread. One mapping for the walk: unmapping is dear beside
+ * the threads writing the file. */
+static int mapped(int fd, unsigned char **map, uint64_t end, uint64_t *at, uint64_t hole,
+                  size_t chunk, int (*fn)(void *ctx, const void *p, size_t n, struct bg_error *err),
+                  void *ctx, struct bg_error *err)
 {
-  uint64_t base, len, i, k;
-  unsigned char *m;
-  int rc = 0;
+  size_t k;
 
-  while (*at < hole && rc == 0) {
-    base = *at & ~(uint64_t)(MAP_WINDOW - 1);
-    len = hole - base < MAP_WINDOW ? hole - base : MAP_WINDOW;
-    m = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, (off_t)base);
-    if (m == MAP_FAILED)
-      return 0;
-    madvise(m, (size_t)len, MADV_SEQUENTIAL | MADV_WILLNEED);
-    for (i = *at - base; i < len && rc == 0; i += k) {
-      k = len - i < chunk ? len - i : chunk;
-      rc = fn(ctx, m + i, (size_t)k, err);
-    }
-    if (munmap(m, (size_t)len) != 0 && rc == 0)
-      rc = bg_error_errno(err, errno, "cannot unmap a file read");
-    if (rc == 0)
-      *at = base + len;
+  if (*map == NULL) {
+    *map = mmap(NULL, (size_t)end, PROT_READ, MAP_SHARED, fd, 0);
+    if (*map != MAP_FAILED)
+      madvise(*map, (size_t)end, MADV_SEQUENTIAL);
   }
-  return rc;
+  if (*map == MAP_FAILED) /* asked once */
+    return 0;
+  for (; *at < hole; *at += k) {
+    k = hole - *at < chunk ? (size_t)(hole - *at) : chunk;
+    if (fn(ctx, *map + *at, k, err) != 0)
+      return -1;
+  }
+  return 0;
 }
 
 int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
@@ -69,7 +64,7 @@ int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
                    struct bg_error *err)
 {
   static const unsigned char zeros[64 << 10];
-  unsigned char *buf = malloc(chunk);
+  unsigned char *buf = malloc(chunk), *map = NULL;
   uint64_t at = 0, data, hole, final = end, r;
   off_t pos = lseek(fd, 0, SEEK_CUR); /* SEEK_DATA and SEEK_HOLE move it: put back at the end */
   size_t k;
@@ -92,7 +87,8 @@ int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
       if (fn(ctx, zeros, k, err) != 0)
         goto out;
     }
-    if (gate != NULL && gate->mapped && mapped(fd, &at, hole, chunk, fn, ctx, err) != 0)
+    if (gate != NULL && gate->mapped && end > 0 && (uint64_t)(size_t)end == end &&
+        mapped(fd, &map, end, &at, hole, chunk, fn, ctx, err) != 0)
       goto out;
     while (at < hole) { /* what the mapping did not take */
       k = hole - at < chunk ? (size_t)(hole - at) : chunk;
@@ -114,6 +110,8 @@ int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
   }
   rc = 0;
 out:
+  if (map != NULL && map != MAP_FAILED && munmap(map, (size_t)end) != 0 && rc == 0)
+    rc = bg_error_errno(err, errno, "cannot unmap %s", name);
   if (pos >= 0)
     lseek(fd, pos, SEEK_SET);
   free(buf);
