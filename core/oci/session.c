@@ -92,6 +92,8 @@ int bg_session_init(struct bg_reg *r, const struct bg_oci_ref *ref, const struct
   r->https = 1;
   r->fallback = o->insecure || r->loopback;
   r->verify = !r->fallback;
+  if (bg_curl_load(err) != 0)
+    return -1;
   if (bg_tls_load(&r->tls, r->registry, r->host, err) != 0)
     return -1;
   r->multi = curl_multi_init();

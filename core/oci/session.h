@@ -5,9 +5,11 @@
 #ifndef BG_OCI_SESSION_H
 #define BG_OCI_SESSION_H
 
+#define CURL_DISABLE_TYPECHECK /* the curl_* names are curl_dl.h's */
 #include <curl/curl.h>
 
 #include "auth.h"
+#include "curl_dl.h"
 #include "registry.h"
 
 #define BG_URL_MAX 8192
