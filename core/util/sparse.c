@@ -5,6 +5,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#define DROP (8 << 20) /* a mapped walk lets its pages go behind it in runs of this much */
+
 
 int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t *data,
                    uint64_t *hole, struct bg_error *err)
@@ -33,27 +35,39 @@ int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t
   return 0;
 }
 
+/* A walk's mapping of its file, and how much of it has been let go behind the walk. */
+struct mapping {
+  unsigned char *p; /* NULL: not made yet; MAP_FAILED: refused */
+  uint64_t dropped;
+};
+
 /* The data from *at to hole to fn through a mapping of the file up to end (made at the first
- * call, *map; the caller unmaps it), *at moved past what was done; a mapping refused
- * (MAP_FAILED) leaves the rest to pread. One mapping for the walk: unmapping is dear beside
- * the threads writing the file. */
-static int mapped(int fd, unsigned char **map, uint64_t end, uint64_t *at, uint64_t hole,
+ * call; the caller unmaps it), *at moved past what was done; a mapping refused leaves the rest
+ * to pread. One mapping for the walk (unmapping windows one by one is dear beside the threads
+ * writing the file), whose pages are let go every DROP bytes behind the walk, so the walk's
+ * resident size stays small. */
+static int mapped(int fd, struct mapping *m, uint64_t end, uint64_t *at, uint64_t hole,
                   size_t chunk, int (*fn)(void *ctx, const void *p, size_t n, struct bg_error *err),
                   void *ctx, struct bg_error *err)
 {
   size_t k;
 
-  if (*map == NULL) {
-    *map = mmap(NULL, (size_t)end, PROT_READ, MAP_SHARED, fd, 0);
-    if (*map != MAP_FAILED)
-      madvise(*map, (size_t)end, MADV_SEQUENTIAL);
+  if (m->p == NULL) {
+    m->p = mmap(NULL, (size_t)end, PROT_READ, MAP_SHARED, fd, 0);
+    if (m->p != MAP_FAILED)
+      madvise(m->p, (size_t)end, MADV_SEQUENTIAL);
   }
-  if (*map == MAP_FAILED) /* asked once */
+  if (m->p == MAP_FAILED) /* asked once */
     return 0;
   for (; *at < hole; *at += k) {
     k = hole - *at < chunk ? (size_t)(hole - *at) : chunk;
-    if (fn(ctx, *map + *at, k, err) != 0)
+    if (fn(ctx, m->p + *at, k, err) != 0)
       return -1;
+    if (*at + k - m->dropped >= DROP) { /* the file keeps them: only the mapping lets go */
+      uint64_t to = (*at + k) & ~(uint64_t)4095;
+      madvise(m->p + m->dropped, (size_t)(to - m->dropped), MADV_DONTNEED);
+      m->dropped = to;
+    }
   }
   return 0;
 }
@@ -64,7 +78,8 @@ int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
                    struct bg_error *err)
 {
   static const unsigned char zeros[64 << 10];
-  unsigned char *buf = malloc(chunk), *map = NULL;
+  unsigned char *buf = malloc(chunk);
+  struct mapping map = {NULL, 0};
   uint64_t at = 0, data, hole, final = end, r;
   off_t pos = lseek(fd, 0, SEEK_CUR); /* SEEK_DATA and SEEK_HOLE move it: put back at the end */
   size_t k;
@@ -110,7 +125,7 @@ int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
   }
   rc = 0;
 out:
-  if (map != NULL && map != MAP_FAILED && munmap(map, (size_t)end) != 0 && rc == 0)
+  if (map.p != NULL && map.p != MAP_FAILED && munmap(map.p, (size_t)end) != 0 && rc == 0)
     rc = bg_error_errno(err, errno, "cannot unmap %s", name);
   if (pos >= 0)
     lseek(fd, pos, SEEK_SET);
