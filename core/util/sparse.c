@@ -7,7 +7,6 @@
 
 #define DROP (8 << 20) /* a mapped walk lets its pages go behind it in runs of this much */
 
-
 int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t *data,
                    uint64_t *hole, struct bg_error *err)
 {
