@@ -371,9 +371,9 @@ static int setup(struct bg_xfer *x)
   }
   /* the registry's certificates serve its token service too, as Docker's transport does */
   if (x->kind == XK_TOKEN)
-    bg_tls_apply(&r->tls, e, 1, x->verify);
+    bg_tls_apply(&r->tls, e, BG_TLS_REGISTRY, x->verify);
   else
-    bg_tls_apply(&r->tls, e, x->on_origin, r->verify);
+    bg_tls_apply(&r->tls, e, x->on_origin ? BG_TLS_REGISTRY : BG_TLS_REDIRECTED, r->verify);
   if ((x->accept != NULL && add_header(&x->hdrs, "Accept", x->accept) != 0) ||
       (auth != NULL && add_header(&x->hdrs, "Authorization", auth) != 0))
     return bg_error_set(&x->err, BG_ENOMEM, "out of memory");

@@ -27,9 +27,12 @@ struct bg_tls {
  * ($SSL_CERT_FILE, else libcurl's), NAME.cert + NAME.key a client certificate. */
 int bg_tls_load(struct bg_tls *t, const char *registry, const char *api_host,
                 struct bg_error *err);
-/* Sets the certificate options of e; registry says the request goes to the registry itself
- * (certs.d and the insecure rule apply only there). */
-void bg_tls_apply(const struct bg_tls *t, CURL *e, int registry, int verify);
+/* Sets the certificate options of e for a request to the registry itself (its token service
+ * too: certs.d's CAs and client certificate, and the insecure rule) or to a host it redirected
+ * the request to (certs.d's CAs only: the client certificate is not shown there, and its
+ * certificate is verified). */
+enum { BG_TLS_REDIRECTED = 0, BG_TLS_REGISTRY = 1 };
+void bg_tls_apply(const struct bg_tls *t, CURL *e, int scope, int verify);
 void bg_tls_free(struct bg_tls *t);
 
 /* What authentication does for the engine (auth.c's, wired by registry.c): the engine never

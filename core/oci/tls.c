@@ -149,7 +149,7 @@ out:
   return rc;
 }
 
-void bg_tls_apply(const struct bg_tls *t, CURL *e, int registry, int verify)
+void bg_tls_apply(const struct bg_tls *t, CURL *e, int scope, int verify)
 {
   struct curl_blob blob;
   const char *file = env("SSL_CERT_FILE"), *dir = env("SSL_CERT_DIR");
@@ -159,14 +159,16 @@ void bg_tls_apply(const struct bg_tls *t, CURL *e, int registry, int verify)
     curl_easy_setopt(e, CURLOPT_CAINFO, file);
   if (dir != NULL)
     curl_easy_setopt(e, CURLOPT_CAPATH, dir);
-  if (!registry)
-    return;
+  /* the registry's CAs vouch for the hosts it sends requests on to (its storage), as they do
+   * in Docker's transport */
   if (t->ca != NULL) {
     blob.data = t->ca;
     blob.len = t->ca_len;
     blob.flags = CURL_BLOB_NOCOPY;
     curl_easy_setopt(e, CURLOPT_CAINFO_BLOB, &blob);
   }
+  if (scope != BG_TLS_REGISTRY)
+    return;
   if (t->cert[0] != '\0') {
     curl_easy_setopt(e, CURLOPT_SSLCERT, t->cert);
     curl_easy_setopt(e, CURLOPT_SSLKEY, t->key);

@@ -143,6 +143,30 @@ expect_eq "$(pull "self.test:$S/x/img:1" 1)" "$OK" "self-signed: insecure"
 expect_contains "$(pull "plain.test:$H/x/img:1")" "ERR network pulling plain.test:$H/x/img:1: manifest from plain.test:$H: " "plain http: refused without insecure"
 expect_eq "$(pull "plain.test:$H/x/img:1" 1)" "$OK" "plain http: insecure falls back"
 
+# a registry whose blobs are redirected to its storage on another host (as with S3 or MinIO
+# behind a registry): the CAs certs.d gives for the registry vouch for that host too, as in
+# Docker's transport; the insecure rule does not reach it (its certificate is verified)
+rm -r "/etc/docker/certs.d/other.test:$P"
+echo '[{"path": "/blobs/", "action": "redirect", "location": "https://other.test:'"$P"'", "times": -1}]' \
+  > redir.faults
+faultserver_start redir --bind 127.0.0.2 --upstream "http://127.0.0.3:$H" \
+  --tls-cert "$PWD/srv.crt" --tls-key "$PWD/srv.key"
+R=$FRONT_PORT
+expect_contains "$(pull "registry.test:$R/x/img:1")" "SSL certificate problem" \
+  "redirecting registry: its private CA not trusted by default"
+out=$(pull "registry.test:$R/x/img:1" 1)
+expect_contains "$out" "ERR network pulling registry.test:$R/x/img:1: " \
+  "insecure redirecting registry: refused"
+expect_contains "$out" "from other.test: SSL certificate problem" "insecure: the redirect's host is verified, and named"
+mkdir -p "/etc/containers/certs.d/registry.test:$R"
+cp ca.crt "/etc/containers/certs.d/registry.test:$R/ca.crt"
+expect_eq "$(pull "registry.test:$R/x/img:1")" "$OK" "certs.d of the registry vouches for its storage"
+expect_eq "$(python3 -c "
+import json
+print(sum(1 for l in open('redir.log') if '/blobs/' in json.loads(l)['path'] and json.loads(l)['status'] == 307) > 0)")" \
+  True "the blobs were redirected"
+rm -r "/etc/containers/certs.d/registry.test:$R"
+
 # Basic credentials never go over plain http to a host that is not this one
 echo '[{"basic": true}]' > basic.faults
 faultserver_start basic --bind 127.0.0.3 --upstream "http://127.0.0.3:$H"

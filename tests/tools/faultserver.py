@@ -3,6 +3,7 @@
 
   faultserver.py --port-file F --log LOG [--upstream http://127.0.0.1:PORT] [--faults F.json]
                  [--auth] [--token-ttl S] [--expires-in S] [--bind 127.0.0.1]
+                 [--tls-cert CERT --tls-key KEY]   (https instead of http)
 
 Proxies /v2/ requests to --upstream (a real registry), applying the first matching rule of
 the faults file, which is re-read whenever it changes (rule counters start again then):
@@ -48,6 +49,7 @@ import os
 import re
 import secrets
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -363,9 +365,15 @@ def main():
     ap.add_argument("--token-ttl", type=float, default=3600)
     ap.add_argument("--expires-in", type=int)
     ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     ARGS = ap.parse_args()
     srv = ThreadingHTTPServer((ARGS.bind, 0), Handler)
     srv.daemon_threads = True
+    if ARGS.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(ARGS.tls_cert, ARGS.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     tmp = ARGS.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(srv.server_address[1]))
