@@ -3,10 +3,10 @@
  * close comes, with the image's hash right behind them (bg_ext4_copier_ready), or when the
  * queue is full (half of it, while the writer goes on), or when something needs their blocks
  * first: whatever would read or write blocks still to be copied waits for those copies
- * (bg_ext4_copier_settle, from the handle's I/O channel). Metadata is then written
- * alone, on one core, and the data on two beside the hash. Copies are queued in the order of
- * their places in the image, and the spools are read through descriptors of the copier's own,
- * so the tree may go before the copies are done. */
+ * (bg_ext4_copier_settle, from the handle's I/O channel). So the metadata is written first,
+ * alone, and the data at the close, on one core beside the hash on the other. Copies are
+ * queued in the order of their places in the image, and the spools are read through
+ * descriptors of the copier's own, so the tree may go before the copies are done. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -51,6 +51,8 @@ static int mapped(int fd, struct mapping *m, uint64_t end, uint64_t *at, uint64_
 {
   size_t k;
 
+  if (m->p == NULL && (uint64_t)(size_t)end != end) /* larger than the address space */
+    m->p = MAP_FAILED;
   if (m->p == NULL) {
     m->p = mmap(NULL, (size_t)end, PROT_READ, MAP_SHARED, fd, 0);
     if (m->p != MAP_FAILED)
@@ -101,7 +103,7 @@ int bg_sparse_walk(int fd, const char *name, uint64_t end, size_t chunk,
       if (fn(ctx, zeros, k, err) != 0)
         goto out;
     }
-    if (gate != NULL && gate->mapped && end > 0 && (uint64_t)(size_t)end == end &&
+    if (gate != NULL && gate->mapped && at < hole &&
         mapped(fd, &map, end, &at, hole, chunk, fn, ctx, err) != 0)
       goto out;
     while (at < hole) { /* what the mapping did not take */

@@ -780,6 +780,25 @@ BG_TEST(header_sizes_are_capped)
 
 /* ---- zstd skippable frames ---- */
 
+/* Reads the tar at path into buf (more than 1024 bytes, less than cap) and its sha256, the
+ * DiffID of any layer that inflates to it; returns its length. */
+static size_t read_tar(const char *path, char *buf, size_t cap, char diff_id[BG_DIGEST_STRLEN])
+{
+  unsigned char raw[BG_SHA256_LEN];
+  struct bg_error err;
+  size_t n;
+  FILE *f = fopen(path, "rb");
+
+  CHECK(f != NULL);
+  n = fread(buf, 1, cap, f);
+  fclose(f);
+  CHECK(n > 1024 && n < cap);
+  bg_error_clear(&err);
+  CHECK_INT(bg_sha256_file(path, raw, NULL, &err), 0);
+  bg_digest_format(raw, diff_id);
+  return n;
+}
+
 static void put_skippable(FILE *f, unsigned magic, const char *payload, size_t n)
 {
   unsigned char h[8];
@@ -811,30 +830,21 @@ static void put_zstd(FILE *f, const void *p, size_t n)
 BG_TEST(zstd_skippable_frames)
 {
   static char tar[1 << 16];
-  unsigned char raw[BG_SHA256_LEN];
   char want[BG_DIGEST_STRLEN];
-  struct bg_error err;
   struct bg_tree *t;
-  uint64_t n;
+  size_t n;
   FILE *f;
 
   LAYER("l.tar", PLAIN, E("etc/", 'd'), E("etc/os-release", 'f', "ID=debian\n"),
         E("bin", 'l', "usr/bin"));
-  f = fopen("l.tar", "rb");
-  CHECK(f != NULL);
-  n = fread(tar, 1, sizeof(tar), f);
-  fclose(f);
-  CHECK(n > 1024 && n < sizeof(tar));
-  bg_error_clear(&err);
-  CHECK_INT(bg_sha256_file("l.tar", raw, &n, &err), 0);
-  bg_digest_format(raw, want);
+  n = read_tar("l.tar", tar, sizeof(tar), want);
   f = fopen("s.tar.zst", "wb");
   CHECK(f != NULL);
   put_skippable(f, 0x184D2A50, "metadata", 8);
   put_zstd(f, tar, 1024);
   put_skippable(f, 0x184D2A5F, "", 0);
   put_skippable(f, 0x184D2A57, "x", 1);
-  put_zstd(f, tar + 1024, (size_t)n - 1024);
+  put_zstd(f, tar + 1024, n - 1024);
   put_skippable(f, 0x184D2A5A, "trailer", 7);
   CHECK_INT(fclose(f), 0);
   t = new_tree();
@@ -856,7 +866,7 @@ BG_TEST(zstd_skippable_frames)
   f = fopen("cut.zst", "wb");
   CHECK(f != NULL);
   put_skippable(f, 0x184D2A50, "meta", 4);
-  put_zstd(f, tar, (size_t)n);
+  put_zstd(f, tar, n);
   put_skippable(f, 0x184D2A50, "abcdefghijklmnop", 16);
   CHECK_INT(fclose(f), 0);
   truncate_to("cut.zst", size_of("cut.zst") - 5);
@@ -912,19 +922,12 @@ BG_TEST(blob_digest_covers_bytes_that_inflate_to_nothing)
   unsigned char raw[BG_SHA256_LEN];
   char diff_id[BG_DIGEST_STRLEN], msg[512];
   struct bg_tree *t;
-  uint64_t n;
+  size_t n;
   FILE *f;
   int i;
 
   LAYER("l.tar", PLAIN, E("etc/", 'd'), E("etc/os-release", 'f', "ID=debian\n"));
-  f = fopen("l.tar", "rb");
-  CHECK(f != NULL);
-  n = fread(tar, 1, sizeof(tar), f);
-  fclose(f);
-  CHECK(n > 1024 && n < sizeof(tar));
-  bg_error_clear(&last_err);
-  CHECK_INT(bg_sha256_file("l.tar", raw, NULL, &last_err), 0);
-  bg_digest_format(raw, diff_id);
+  n = read_tar("l.tar", tar, sizeof(tar), diff_id);
   /* 100,000 empty gzip members (2 MB), then the tar's */
   CHECK_INT(system("printf '' | gzip -n -c > empty.gz && for i in $(seq 100); do cat empty.gz; "
                    "done > e100.gz && for i in $(seq 1000); do cat e100.gz; done > pad.gz && "
@@ -936,7 +939,7 @@ BG_TEST(blob_digest_covers_bytes_that_inflate_to_nothing)
   for (i = 0; i < (int)sizeof(pad); i++)
     pad[i] = (char)(i * 7);
   put_skippable(f, 0x184D2A50, pad, sizeof(pad));
-  put_zstd(f, tar, (size_t)n);
+  put_zstd(f, tar, n);
   CHECK_INT(fclose(f), 0);
 
   t = new_tree();
