@@ -199,7 +199,8 @@ int bg_ext4_copier_add(struct bg_ext4_copier *c, const struct bg_tree_range *r, 
     c->ring[c->head % RING] = (struct job){at, k, dst, (unsigned)(s - c->src)};
     c->head++;
     c->last_end = dst + k;
-    pthread_cond_signal(&c->more);
+    if (may_run(c)) /* a copier that may not run yet is not woken for nothing */
+      pthread_cond_signal(&c->more);
   }
 out:
   pthread_mutex_unlock(&c->mu);
