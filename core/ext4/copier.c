@@ -168,6 +168,27 @@ static struct source *source_of(struct bg_ext4_copier *c, const struct bg_tree_r
   return s;
 }
 
+/* Whether the copy of n bytes from at to dst could join the last job queued: from the same
+ * spool, right after it in both files once its last block is rounded up (the spool's bytes
+ * there are zeros, which is what the image's block holds past the file's end), within a piece,
+ * and not the job the copier may be running. Small files copied one by one cost the copier a
+ * read and a write each, and a sha256 right behind it a wait at every one. */
+static int extend(struct bg_ext4_copier *c, unsigned src, uint64_t at, uint64_t dst, uint64_t n)
+{
+  struct job *j;
+  uint64_t len;
+
+  if (c->head <= c->tail + 1)
+    return 0;
+  j = &c->ring[(c->head - 1) % RING];
+  len = (j->n + BG_EXT4_BLOCK_SIZE - 1) / BG_EXT4_BLOCK_SIZE * BG_EXT4_BLOCK_SIZE;
+  if (j->src != src || j->at + len != at || j->dst + len != dst || len + n > PIECE)
+    return 0;
+  j->n = len + n;
+  c->last_end = dst + n;
+  return 1;
+}
+
 int bg_ext4_copier_add(struct bg_ext4_copier *c, const struct bg_tree_range *r, uint64_t n,
                        uint64_t dst, struct bg_error *err)
 {
@@ -190,6 +211,8 @@ int bg_ext4_copier_add(struct bg_ext4_copier *c, const struct bg_tree_range *r, 
     goto out;
   for (; n > 0; n -= k, at += k, dst += k) {
     k = n < PIECE ? n : PIECE;
+    if (extend(c, (unsigned)(s - c->src), at, dst, k))
+      continue;
     if (c->head - c->tail == RING) { /* full: half of it goes, this waits for one */
       c->allowed = c->tail + RING / 2;
       pthread_cond_signal(&c->more);
