@@ -398,11 +398,6 @@ int bg_ext4_extent_count(const struct bg_ext4_src *src, uint64_t size, uint32_t 
 
 /* ---- data runs ---- */
 
-static int block_is_zero(const unsigned char *p, size_t n)
-{
-  return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
-}
-
 /* Extents of one file: the first few in place, so that small files allocate nothing. */
 struct extents {
   struct ext2fs_extent *v;
@@ -683,12 +678,12 @@ int bg_ext4_put_data(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode_large *in
     if (!copying)
       memset(buf + want, 0, (size_t)(cnt * bs - want));
     for (i = 0; i < cnt; i = j) {
-      if (!copying && holes && block_is_zero(buf + i * bs, (size_t)bs)) {
+      if (!copying && holes && bg_all_zero(buf + i * bs, (size_t)bs)) {
         j = i + 1;
         continue;
       }
       for (j = i + 1;
-           j < cnt && (copying || !(holes && block_is_zero(buf + j * bs, (size_t)bs))); j++)
+           j < cnt && (copying || !(holes && bg_all_zero(buf + j * bs, (size_t)bs))); j++)
         ;
       for (k = i; k < j; k += remain) {
         if (pused == plen) {

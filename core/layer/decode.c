@@ -15,6 +15,7 @@
 
 #include "../util/log.h"
 #include "../util/path.h"
+#include "../util/sparse.h"
 #include "stream.h"
 
 #define BLOCK 4096 /* the unit of holes: the spool's and the image's blocks */
@@ -404,11 +405,6 @@ static int entry_meta(struct archive_entry *e, struct bg_meta *m, struct bg_erro
 
 /* ---- contents ---- */
 
-static int all_zero(const unsigned char *p, size_t n)
-{
-  return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
-
 /* A file's bytes at [pos, pos + len) of it, into the spool: runs of zeros as holes, cut at
  * BLOCK boundaries so a block is a hole exactly when it is all zeros. Counts the blocks that
  * hold data. */
@@ -425,7 +421,7 @@ static int spool_data(struct reader *rd, const unsigned char *p, size_t len, uin
     piece = BLOCK - (size_t)(*pos % BLOCK);
     if (piece > len)
       piece = len;
-    if (all_zero(p, piece)) {
+    if (bg_all_zero(p, piece)) {
       if (p > run && bg_spool_append(s, run, (size_t)(p - run), NULL, err) != 0)
         return -1;
       if (bg_spool_hole(s, piece, err) != 0)

@@ -17,6 +17,8 @@
 
 #include <zstd.h>
 
+#include "../util/sparse.h"
+
 #define RING 4
 #define SLOT (4u << 20) /* a multiple of the block size: every slot but the last is full */
 #define BLOCK 4096
@@ -36,13 +38,6 @@ struct ring {
   uint64_t at;
   struct bg_error err;
 };
-
-/* A block of data is told by its first bytes as a rule: only a block of zeros is read to its
- * end. */
-static int zero_block(const char *p, size_t n)
-{
-  return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
-}
 
 static int write_all_at(int fd, const char *p, size_t n, uint64_t at, const char *path,
                         struct bg_error *err)
@@ -69,10 +64,10 @@ static int write_sparse(struct ring *g, const char *p, size_t n)
 
   /* a last slot that is not whole blocks is the stream's mistake, found by the size check */
   while (i < n) {
-    while (i < n && zero_block(p + i, n - i < BLOCK ? n - i : BLOCK))
+    while (i < n && bg_all_zero(p + i, n - i < BLOCK ? n - i : BLOCK))
       i += n - i < BLOCK ? n - i : BLOCK;
     start = i;
-    while (i < n && !zero_block(p + i, n - i < BLOCK ? n - i : BLOCK))
+    while (i < n && !bg_all_zero(p + i, n - i < BLOCK ? n - i : BLOCK))
       i += n - i < BLOCK ? n - i : BLOCK;
     if (i > start && write_all_at(g->fd, p + start, i - start, g->at + start, g->path,
                                   &g->err) != 0)

@@ -2,10 +2,18 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
 #define DROP (8 << 20) /* a mapped walk lets its pages go behind it in runs of this much */
+
+int bg_all_zero(const void *p, size_t n)
+{
+  const unsigned char *b = p;
+
+  return n == 0 || (b[0] == 0 && memcmp(b, b + 1, n - 1) == 0);
+}
 
 int bg_sparse_next(int fd, const char *name, uint64_t at, uint64_t end, uint64_t *data,
                    uint64_t *hole, struct bg_error *err)

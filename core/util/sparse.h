@@ -8,6 +8,10 @@
 
 #include "error.h"
 
+/* Whether the n bytes at p are all zeros (n == 0: yes): what becomes a hole. Data is told by
+ * its first bytes as a rule; only zeros are read to the end. */
+int bg_all_zero(const void *p, size_t n);
+
 /* The next run of data at or after at in fd: [*data, *hole), both at most end; *data is end
  * when only a hole is left before it. A filesystem that cannot tell (EINVAL) has no holes.
  * name is for messages. */
